@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.server import SandboxServer
-
 
 @pytest.fixture(scope="session")
 def sandbox_server():
+    from sandbox.server import SandboxServer
+
     # A 60-second simulated job takes 0.3 s of wall time at this scale.
     server = SandboxServer(host="127.0.0.1", port=0, time_scale=0.005)
     server.start()
@@ -27,3 +27,83 @@ def sandbox(sandbox_server):
     yield sandbox_server
     sandbox_server.clear_faults()
     sandbox_server.reset_config()
+
+
+@pytest.fixture
+def venice(settings, sandbox):
+    """Point Studio at the sandbox, with a fresh catalogue cache."""
+    from django.core.cache import cache
+
+    settings.VENICE_API_BASE = sandbox.api_url
+    settings.CHAIN_RPC_URL = sandbox.rpc_url
+    settings.VENICE_IS_SANDBOX = True
+    cache.clear()
+    return sandbox
+
+
+@pytest.fixture
+def member(django_user_model):
+    return django_user_model.objects.create_user("member", password="member-pass-123")
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("admin", password="admin-pass-123")
+
+
+@pytest.fixture
+def wallet(venice):
+    """The team's default x402 wallet, holding 1000 test USDC on the sandbox chain."""
+    from wallets import keys
+
+    created = keys.create_evm_wallet("team", make_default=True)
+    venice.faucet(created.address, "1000")
+    return created
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
+    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(venice, transactional_db):
+    """A real django-q2 cluster (`manage.py qcluster`) in a subprocess, on the test database.
+
+    Tests using it must commit their data (transactional_db): the cluster is another process.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "VENICE_API_BASE": venice.api_url,
+        "CHAIN_RPC_URL": venice.rpc_url,
+        "Q_WORKERS": os.environ.get("Q_WORKERS", "3"),
+        "POLL_LOOP_SECONDS": "20",
+    }
+    log_path = root / "var" / f"qcluster-{os.getpid()}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=root, env=env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    time.sleep(1.0)
+    yield process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

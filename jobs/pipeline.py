@@ -1,0 +1,444 @@
+"""The path of one job (design.md), as plain functions that the worker tasks and tests call.
+
+Every state change is a conditional UPDATE on the state the caller expects, so two workers that
+race for the same job cannot both act on it: the loser's UPDATE matches no row.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import mimetypes
+import tempfile
+from decimal import Decimal
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from venice import AudioResult, Model, Processing, VeniceClient, errors, validate_queue
+from wallets import budgets, payments
+from wallets.models import LedgerEntry, Wallet
+from wallets.venice import client_for, public_client
+
+from . import catalogue
+from .models import Job, JobEvent
+
+log = logging.getLogger(__name__)
+
+State = Job.State
+SUBMIT_LEASE = datetime.timedelta(seconds=120)
+MAX_SUBMIT_ATTEMPTS = 8
+# A poll that fails this many times in a row ends the job (Venice keeps failing it).
+MAX_POLL_ERRORS = 8
+# How long after the queue call a missing CHARGE proves that Venice never accepted the job.
+UNKNOWN_OUTCOME_GRACE = datetime.timedelta(minutes=2)
+
+
+class JobRejected(Exception):
+    """A submission refused before anything was saved or paid, with the form field to blame."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+# --- submitting ---------------------------------------------------------------------------------
+
+
+def default_wallet() -> Wallet | None:
+    return Wallet.objects.filter(is_default=True).first()
+
+
+def price(model: Model, body: dict) -> Decimal:
+    """Venice's quote for this body (free, no credentials)."""
+    by_characters = model.spec.pricing and model.spec.pricing.kind == "per_thousand_characters"
+    character_count = len(body["prompt"]) if by_characters else None
+    return public_client().quote(
+        model.id, duration_seconds=body.get("duration_seconds"), character_count=character_count
+    )
+
+
+def validated_body(model_id: str, fields: dict) -> tuple[Model, dict]:
+    try:
+        models = catalogue.usable_models()
+    except catalogue.CatalogueUnavailable as exc:
+        raise JobRejected(str(exc)) from exc
+    model = models.get(model_id)
+    if model is None:
+        raise JobRejected(f"{model_id!r} is not a model Studio can use right now.", "model")
+    try:
+        body = validate_queue(model.spec, **fields)
+    except errors.InvalidRequest as exc:
+        raise JobRejected(exc.message, getattr(exc, "field", None)) from exc
+    return model, body
+
+
+def create_job(*, user, model_id: str, fields: dict, wallet: Wallet | None = None,
+               private: bool = False) -> Job:
+    """Validate, price and save a job, reserving its quote; the worker takes it from there.
+
+    Raises JobRejected (nothing saved, nothing paid) for anything that can be refused locally.
+    """
+    model, body = validated_body(model_id, fields)
+    wallet = wallet or default_wallet()
+    if wallet is None:
+        raise JobRejected("No wallet pays for jobs yet: an admin has to add one.")
+    try:
+        quote = price(model, body)
+    except errors.VeniceError as exc:
+        raise JobRejected(f"Venice could not price this job: {exc}") from exc
+    month = budgets.month_of(timezone.now())
+    with transaction.atomic():
+        try:
+            budgets.reserve(user.pk, month, quote)
+        except budgets.BudgetExceeded as exc:
+            raise JobRejected(str(exc)) from exc
+        job = Job.objects.create(
+            user=user,
+            wallet=wallet,
+            private=private,
+            model_id=model.id,
+            model_name=model.spec.name or model.id,
+            prompt=body["prompt"],
+            lyrics_prompt=body.get("lyrics_prompt") or "",
+            lyrics_optimizer=body.get("lyrics_optimizer"),
+            force_instrumental=body.get("force_instrumental"),
+            duration_seconds=body.get("duration_seconds"),
+            voice=body.get("voice") or "",
+            language_code=body.get("language_code") or "",
+            speed=body.get("speed"),
+            loop=body.get("loop"),
+            quoted_usd=quote,
+            reserved_usd=quote,
+            budget_month=month,
+        )
+        JobEvent.objects.create(job=job, state=State.PENDING, note=f"Priced at ${quote:.2f}")
+        from . import tasks  # noqa: PLC0415 - tasks imports this module
+
+        transaction.on_commit(lambda: tasks.enqueue_submit(job.pk))
+    return job
+
+
+def _move(job: Job, from_states, to_state: str, note: str = "", **fields) -> bool:
+    """The one way a job changes state: conditional on where it is now, with a timeline entry."""
+    moved = Job.objects.filter(pk=job.pk, state__in=list(from_states)).update(
+        state=to_state, **fields
+    )
+    if moved:
+        JobEvent.objects.create(job_id=job.pk, state=to_state, note=note[:2000])
+        job.refresh_from_db()
+    return bool(moved)
+
+
+def submit(job_id: int) -> Job | None:
+    """Claim a PENDING job, make sure the wallet can pay, and queue it at Venice."""
+    now = timezone.now()
+    claimed = (
+        Job.objects.filter(pk=job_id, state=State.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(state=State.SUBMITTING, lease_until=now + SUBMIT_LEASE, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None  # another worker has it, or it is not due yet
+    job = Job.objects.select_related("wallet").get(pk=job_id)
+    JobEvent.objects.create(job=job, state=State.SUBMITTING, note=f"Attempt {job.attempts}")
+
+    try:
+        payments.ensure_credit(job.wallet, job.quoted_usd)
+    except payments.TopUpNotAllowed as exc:
+        return fail(job, "insufficient_credit",
+                    f"The team wallet does not have enough credit and its top-up policy does not "
+                    f"allow more today: {exc}")
+    except (payments.TopUpPending, payments.WalletBusy, errors.VeniceError) as exc:
+        return _retry_later(job, f"Waiting for wallet credit: {exc}", _retry_delay(job, exc))
+
+    try:
+        model = catalogue.get_model(job.model_id)
+    except catalogue.CatalogueUnavailable:
+        model = None  # Venice validates the body anyway; the local check is a courtesy here
+    client = client_for(job.wallet)
+    # From this write on, Venice may have the job even if we never hear back (NEEDS_REVIEW).
+    Job.objects.filter(pk=job.pk).update(queue_sent_at=timezone.now())
+    try:
+        queue_id = client.queue(job.model_id, spec=model.spec if model else None, **job.queue_body)
+    except (errors.RateLimited, errors.ConcurrencyLimit) as exc:
+        return _retry_later(job, f"Venice asked us to slow down: {exc}", _retry_delay(job, exc))
+    except errors.InsufficientBalance as exc:
+        payments.forget_credit(job.wallet)
+        return _retry_later(job, f"Venice reports too little credit: {exc}", _retry_delay(job, exc))
+    except (errors.OutcomeUnknown, errors.MalformedResponse) as exc:
+        return needs_review(job, f"The queue call got no definite answer ({exc}).")
+    except errors.UpstreamUnavailable as exc:  # provably not processed (e.g. 503 at capacity)
+        return _retry_later(job, f"Venice is unavailable: {exc}", _retry_delay(job, exc))
+    except errors.VeniceError as exc:
+        return fail_from(job, exc)
+    except Exception as exc:  # a crash mid-call: Venice may or may not have the job
+        log.exception("queue call for job %s ended unexpectedly", job.pk)
+        return needs_review(job, f"The queue call ended unexpectedly: {type(exc).__name__}")
+    return queued(job, queue_id)
+
+
+def queued(job: Job, queue_id: str) -> Job:
+    now = timezone.now()
+    _move(
+        job, [State.SUBMITTING, State.NEEDS_REVIEW], State.QUEUED,
+        note=f"Venice queue id {queue_id}",
+        queue_id=queue_id, queued_at=now, lease_until=None, next_attempt_at=None,
+        next_poll_at=now + first_poll_delay(job.model_id),
+    )
+    payments.note_spent(job.wallet, job.quoted_usd)
+    return job
+
+
+def _retry_delay(job: Job, exc: Exception) -> float:
+    retry_after = getattr(exc, "retry_after", None)
+    backoff = min(2 ** job.attempts, 300)
+    return max(float(retry_after or 0), backoff)
+
+
+def _retry_later(job: Job, why: str, delay_s: float) -> Job:
+    if job.attempts >= MAX_SUBMIT_ATTEMPTS:
+        return fail(job, "unavailable", f"Gave up after {job.attempts} attempts. {why}")
+    _move(
+        job, [State.SUBMITTING], State.PENDING, note=f"{why} Retrying in {delay_s:.0f} s.",
+        lease_until=None, queue_sent_at=None,
+        next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay_s),
+    )
+    return job
+
+
+def needs_review(job: Job, why: str) -> Job:
+    _move(job, [State.SUBMITTING], State.NEEDS_REVIEW,
+          note=f"{why} It will be matched against Venice's ledger, not sent again.",
+          lease_until=None)
+    return job
+
+
+# --- failing and finishing ------------------------------------------------------------------------
+
+_PLAIN_WORDS = {
+    errors.ContentPolicy: ("content_policy", "Venice refused this prompt under its content policy."),
+    errors.InvalidRequest: ("invalid_request", "Venice rejected the request."),
+    errors.InsufficientBalance: ("insufficient_credit", "The wallet ran out of credit."),
+    errors.AuthFailed: ("auth_failed", "Venice did not accept the wallet's credentials."),
+    errors.Forbidden: ("forbidden", "Venice refused this request (region or privacy rules)."),
+    errors.NotFound: ("not_found", "Venice no longer has this job or its audio."),
+    errors.UpstreamUnavailable: ("unavailable", "Venice could not run this job."),
+}
+
+
+def fail_from(job: Job, exc: errors.VeniceError) -> Job:
+    code, words = next(
+        (value for kind, value in _PLAIN_WORDS.items() if isinstance(exc, kind)),
+        ("upstream_error", "Venice returned an error."),
+    )
+    return fail(
+        job, code, f"{words} {exc.message}".strip(),
+        status=exc.status, upstream_code=exc.code or "",
+        suggested_prompt=getattr(exc, "suggested_prompt", None) or "",
+    )
+
+
+def fail(job: Job, code: str, message: str, *, status: int | None = None, upstream_code: str = "",
+         suggested_prompt: str = "") -> Job:
+    """End a job as FAILED and give its reservation back (a charge, if any, comes from the ledger)."""
+    with transaction.atomic():
+        moved = _move(
+            job, [State.PENDING, State.SUBMITTING, State.QUEUED, State.PROCESSING,
+                  State.NEEDS_REVIEW],
+            State.FAILED, note=message,
+            error_status=status, error_code=(upstream_code or code)[:60], error_message=message,
+            suggested_prompt=suggested_prompt, finished_at=timezone.now(), lease_until=None,
+            next_poll_at=None, next_attempt_at=None, reserved_usd=Decimal("0"),
+        )
+        if moved:  # every state it can leave holds exactly the quote
+            budgets.release(job.user_id, job.budget_month, job.quoted_usd)
+    return job
+
+
+def cancel(job: Job, by_user) -> bool:
+    """Only a job the worker has not picked up yet can be cancelled: Venice has no cancel call."""
+    with transaction.atomic():
+        moved = _move(job, [State.PENDING], State.CANCELLED, note=f"Cancelled by {by_user}",
+                      finished_at=timezone.now(), reserved_usd=Decimal("0"))
+        if moved:
+            budgets.release(job.user_id, job.budget_month, job.quoted_usd)
+    return moved
+
+
+# --- polling ----------------------------------------------------------------------------------
+
+
+def first_poll_delay(model_id: str) -> datetime.timedelta:
+    """When the previous job of this model said it would take, or a second to learn it."""
+    recent = (
+        Job.objects.filter(model_id=model_id, average_execution_time_ms__isnull=False)
+        .order_by("-queued_at")
+        .values_list("average_execution_time_ms", flat=True)
+        .first()
+    )
+    return datetime.timedelta(milliseconds=recent if recent else 1000)
+
+
+def next_poll_delay(execution_ms: int, average_ms: int) -> float:
+    """Seconds to the next poll: the estimated finish, then short steps once the job runs late.
+
+    average_execution_time is a P80 estimate, so most jobs are done at the first poll; the late
+    fifth are checked every few percent of the estimate (0.25 to 1.5 s) to notice them quickly.
+    """
+    step = min(1.5, max(0.25, average_ms / 1000 * 0.05))
+    remaining = (average_ms - execution_ms) / 1000
+    return remaining if remaining > step else step
+
+
+def poll(job: Job, client: VeniceClient) -> Job:
+    """One retrieve call for a QUEUED/PROCESSING job, and what follows from its answer."""
+    try:
+        result = client.retrieve(job.model_id, job.queue_id)
+    except (errors.RateLimited, errors.ConcurrencyLimit) as exc:
+        return _poll_again(job, float(getattr(exc, "retry_after", None) or 2.0), error=False)
+    except errors.InsufficientBalance:
+        # Venice serves only wallets above its floor, even for retrieving paid results.
+        from . import tasks  # noqa: PLC0415
+
+        tasks.enqueue_credit_check(job.wallet_id)
+        return _poll_again(job, 3.0, error=True)
+    except errors.UpstreamUnavailable as exc:
+        if job.poll_errors + 1 >= MAX_POLL_ERRORS:
+            return fail_from(job, exc)
+        return _poll_again(job, min(2.0 ** (job.poll_errors + 1), 60.0), error=True)
+    except errors.VeniceError as exc:
+        return fail_from(job, exc)
+    if isinstance(result, Processing):
+        return _progress(job, result)
+    with result:
+        return _finish(job, result, client)
+
+
+def _poll_again(job: Job, delay_s: float, *, error: bool) -> Job:
+    Job.objects.filter(pk=job.pk).update(
+        next_poll_at=timezone.now() + datetime.timedelta(seconds=delay_s),
+        polls=F("polls") + 1,
+        poll_errors=F("poll_errors") + 1 if error else 0,
+    )
+    return job
+
+
+def _progress(job: Job, status: Processing) -> Job:
+    now = timezone.now()
+    fields = {
+        "execution_duration_ms": int(status.execution_duration_ms),
+        "average_execution_time_ms": int(status.average_execution_time_ms),
+        "progress_at": now,
+        "polls": F("polls") + 1,
+        "poll_errors": 0,
+        "next_poll_at": now + datetime.timedelta(
+            seconds=next_poll_delay(status.execution_duration_ms, status.average_execution_time_ms)
+        ),
+    }
+    if job.state == State.QUEUED:
+        _move(job, [State.QUEUED], State.PROCESSING, note="Venice is generating", **fields)
+    else:
+        Job.objects.filter(pk=job.pk, state=State.PROCESSING).update(**fields)
+    return job
+
+
+def _extension(result: AudioResult) -> str:
+    if result.audio_format:
+        return result.audio_format.lower().strip(".")[:8]
+    guessed = mimetypes.guess_extension(result.content_type or "") or ".bin"
+    return guessed.lstrip(".")
+
+
+def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
+    """Stream the audio to storage (never whole in memory), delete it upstream, settle the money."""
+    with tempfile.TemporaryFile() as spool:
+        size = 0
+        for chunk in result.iter_bytes(64 * 1024):
+            spool.write(chunk)
+            size += len(chunk)
+        spool.seek(0)
+        name = job.audio.field.generate_filename(job, f"job-{job.pk}.{_extension(result)}")
+        stored = default_storage.save(name, File(spool, name=name))
+
+    now = timezone.now()
+    with transaction.atomic():
+        moved = _move(
+            job, [State.QUEUED, State.PROCESSING], State.COMPLETED,
+            note=f"Saved {size:,} bytes of {result.audio_format or result.content_type}",
+            audio=stored, audio_bytes=size, audio_content_type=result.content_type or "",
+            audio_format=result.audio_format or "", audio_duration_s=result.audio_duration_s,
+            inference_time_s=result.inference_time_s, finished_at=now, next_poll_at=None,
+            polls=F("polls") + 1, poll_errors=0, reserved_usd=Decimal("0"),
+            settled_usd=job.quoted_usd,
+        )
+        if moved:
+            budgets.settle(job.user_id, job.budget_month, job.quoted_usd, job.quoted_usd)
+    if not moved:
+        default_storage.delete(stored)  # someone else finished it first
+        return job
+    delete_upstream_media(job, client)
+    return job
+
+
+def delete_upstream_media(job: Job, client: VeniceClient) -> None:
+    """Ask Venice to delete its copy; a failure is retried later by the sweep."""
+    try:
+        client.complete(job.model_id, job.queue_id)
+    except errors.NotFound:
+        pass  # already gone
+    except errors.VeniceError as exc:
+        log.warning("complete for job %s failed, will retry: %s", job.pk, exc)
+        return
+    Job.objects.filter(pk=job.pk).update(media_deleted_at=timezone.now())
+
+
+# --- recovery ---------------------------------------------------------------------------------
+
+
+def recover_stale() -> int:
+    """Return jobs whose worker died to where they can safely go on from."""
+    now = timezone.now()
+    count = 0
+    stale = Job.objects.filter(state=State.SUBMITTING, lease_until__lt=now)
+    for job in stale.filter(queue_sent_at__isnull=True):
+        # The worker stopped before sending anything: submitting again is safe.
+        count += _move(job, [State.SUBMITTING], State.PENDING, lease_until=None,
+                       note="The worker stopped before sending the job; trying again.")
+    for job in stale.filter(queue_sent_at__isnull=False, queue_id__isnull=True):
+        count += _move(job, [State.SUBMITTING], State.NEEDS_REVIEW, lease_until=None,
+                       note="The worker stopped after sending the queue call; matching it "
+                            "against Venice's ledger instead of sending it again.")
+    return count
+
+
+def review_unknown_submissions(wallet: Wallet) -> None:
+    """Settle NEEDS_REVIEW jobs from Venice's ledger (synced just before).
+
+    One unclaimed CHARGE for the job's model, at the time of its queue call, is its queue id:
+    the job is adopted and polled. No such charge well after the call proves Venice never
+    accepted it: the job fails uncharged. Several candidates are left for an admin.
+    """
+    if not wallet.is_evm or wallet.ledger_synced_at is None:
+        return
+    claimed = Job.objects.filter(queue_id__isnull=False).values("queue_id")
+    for job in Job.objects.filter(wallet=wallet, state=State.NEEDS_REVIEW,
+                                  queue_id__isnull=True, queue_sent_at__isnull=False):
+        window = (job.queue_sent_at - datetime.timedelta(seconds=5),
+                  job.queue_sent_at + datetime.timedelta(minutes=5))
+        candidates = set(
+            LedgerEntry.objects.filter(
+                wallet=wallet, type=LedgerEntry.Type.CHARGE, job__isnull=True,
+                model_id=job.model_id, created_at__range=window,
+            ).exclude(request_id__in=claimed).values_list("request_id", flat=True)
+        )
+        if len(candidates) == 1:
+            queue_id = candidates.pop()
+            queued(job, queue_id)
+            LedgerEntry.objects.filter(wallet=wallet, request_id=queue_id).update(job=job)
+        elif not candidates and wallet.ledger_synced_at > job.queue_sent_at + UNKNOWN_OUTCOME_GRACE:
+            fail(job, "not_accepted",
+                 "Venice never accepted this job (no charge in its ledger); nothing was spent.")

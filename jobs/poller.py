@@ -1,0 +1,180 @@
+"""The poll loop: one process at a time polls every running job, within each wallet's limits.
+
+django-q2's scheduler wakes only every 30 s, far too coarse to notice a finished job within a
+second or two, so polling is not a Schedule per job. Instead one long task, `run`, holds a lease
+and loops for POLL_LOOP_SECONDS: each pass it polls the jobs whose `next_poll_at` has come (set
+from Venice's own time estimate), sleeps until the next one is due (at most half a second), and
+before it ends it hands over to a successor task if work remains. The minute Schedule only
+restarts the loop after a crash. See README, "How polling works".
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from venice import VeniceClient
+from wallets.throttle import RateLimiter
+from wallets.venice import client_for
+
+from . import pipeline
+from .models import Job, WorkerLease
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "poll-loop"
+LEASE_FOR = datetime.timedelta(seconds=30)
+# A claimed poll that never reports back (its process died mid-download) is retried after this.
+POLL_CLAIM = datetime.timedelta(seconds=120)
+IDLE_EXIT_S = 3.0
+MAX_SLEEP_S = 0.5
+# Leave one of the wallet's five in-flight slots for submissions and top-ups.
+POLL_THREADS = 4
+
+POLLED = [Job.State.QUEUED, Job.State.PROCESSING]
+LIVE = [Job.State.PENDING, Job.State.SUBMITTING, *POLLED]
+
+
+def take_lease(name: str, holder: str, duration: datetime.timedelta) -> bool:
+    WorkerLease.objects.bulk_create([WorkerLease(name=name)], ignore_conflicts=True)
+    now = timezone.now()
+    return bool(
+        WorkerLease.objects.filter(
+            Q(until__isnull=True) | Q(until__lt=now) | Q(holder=holder), name=name
+        ).update(holder=holder, until=now + duration)
+    )
+
+
+def drop_lease(name: str, holder: str) -> None:
+    WorkerLease.objects.filter(name=name, holder=holder).update(until=None, holder="")
+
+
+def lease_free(name: str = LEASE_NAME) -> bool:
+    return not WorkerLease.objects.filter(name=name, until__gte=timezone.now()).exists()
+
+
+def has_work() -> bool:
+    return Job.objects.filter(state__in=LIVE).exists()
+
+
+class Loop:
+    def __init__(self) -> None:
+        self.holder = uuid.uuid4().hex
+        self.limiter = RateLimiter(settings.RETRIEVE_PER_MINUTE)
+        self.clients: dict[int, VeniceClient] = {}
+        self.busy: set[int] = set()
+        self.dispatched: dict[int, float] = {}
+        self.polls = 0
+
+    def run(self, seconds: float) -> int:
+        if not take_lease(LEASE_NAME, self.holder, LEASE_FOR):
+            return 0
+        deadline = time.monotonic() + seconds
+        idle_since: float | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=POLL_THREADS, thread_name_prefix="poll") as pool:
+                while time.monotonic() < deadline:
+                    if not take_lease(LEASE_NAME, self.holder, LEASE_FOR):
+                        log.warning("poll loop lost its lease; stopping")
+                        break
+                    pipeline.recover_stale()
+                    self.dispatch_submissions()
+                    self.poll_due(pool)
+                    if self.busy or has_work():
+                        idle_since = None
+                    elif idle_since is None:
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > IDLE_EXIT_S:
+                        break
+                    time.sleep(self.sleep_time())
+        finally:
+            drop_lease(LEASE_NAME, self.holder)
+            for client in self.clients.values():
+                client.close()
+        return self.polls
+
+    def poll_due(self, pool: ThreadPoolExecutor) -> None:
+        now = timezone.now()
+        due = (
+            Job.objects.filter(state__in=POLLED, next_poll_at__lte=now)
+            .exclude(pk__in=self.busy)
+            .order_by("next_poll_at")
+            .only("pk", "wallet_id", "next_poll_at")[:50]
+        )
+        for job in due:
+            if len(self.busy) >= POLL_THREADS:
+                return
+            wait = self.limiter.wait_time(job.wallet_id)
+            if wait:
+                Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
+                    next_poll_at=now + datetime.timedelta(seconds=wait)
+                )
+                continue
+            # Claim the poll: should this process die mid-download, it is due again later.
+            claimed = Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
+                next_poll_at=now + POLL_CLAIM
+            )
+            if claimed:
+                self.busy.add(job.pk)
+                pool.submit(self.poll_one, job.pk)
+
+    def poll_one(self, job_id: int) -> None:
+        try:
+            job = Job.objects.select_related("wallet").get(pk=job_id)
+            if job.state in POLLED:
+                if job.wallet_id not in self.clients:
+                    self.clients[job.wallet_id] = client_for(job.wallet)
+                pipeline.poll(job, self.clients[job.wallet_id])
+                self.polls += 1
+        except Exception:
+            log.exception("polling job %s failed", job_id)
+            Job.objects.filter(pk=job_id).update(
+                next_poll_at=timezone.now() + datetime.timedelta(seconds=5)
+            )
+        finally:
+            self.busy.discard(job_id)
+            connection.close()
+
+    def dispatch_submissions(self) -> None:
+        """Re-enqueue PENDING jobs whose retry time came, or whose first enqueue was lost."""
+        from . import tasks  # noqa: PLC0415
+
+        now = timezone.now()
+        due = Job.objects.filter(state=Job.State.PENDING).filter(
+            Q(next_attempt_at__lte=now)
+            | Q(next_attempt_at__isnull=True, created_at__lt=now - datetime.timedelta(seconds=10))
+        )
+        for job_id in due.values_list("pk", flat=True)[:100]:
+            if time.monotonic() - self.dispatched.get(job_id, -1e9) > 30:
+                self.dispatched[job_id] = time.monotonic()
+                tasks.enqueue_submit(job_id)
+
+    def sleep_time(self) -> float:
+        upcoming = (
+            Job.objects.filter(state__in=POLLED, next_poll_at__isnull=False)
+            .exclude(pk__in=self.busy)
+            .order_by("next_poll_at")
+            .values_list("next_poll_at", flat=True)
+            .first()
+        )
+        if upcoming is None:
+            return MAX_SLEEP_S
+        return min(MAX_SLEEP_S, max(0.02, (upcoming - timezone.now()).total_seconds()))
+
+
+def run(seconds: float) -> int:
+    """Run the loop; hand over to a successor when time is up and jobs are still running."""
+    polls = Loop().run(seconds)
+    if has_work():
+        from . import tasks  # noqa: PLC0415
+
+        tasks.ensure_poll_loop()
+    return polls

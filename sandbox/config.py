@@ -1,0 +1,56 @@
+"""Tunable settings of a running sandbox: time scale, rate limits, settlement timing."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What ``SandboxServer.configure`` may change; defaults are the real service's.
+
+    Durations named ``*_s`` are simulated seconds: the sandbox multiplies them by
+    ``time_scale`` before waiting. Rate-limit windows are always 60 real seconds.
+    """
+
+    time_scale: float = 1.0
+    queue_per_minute: int = 40
+    retrieve_per_minute: int = 120
+    balance_per_minute: int = 30
+    transactions_per_minute: int = 20
+    top_up_per_minute: int = 10
+    wallet_max_in_flight: int = 5
+    # How long a top-up takes to settle on chain (Base confirms in a couple of seconds).
+    settle_delay_s: float = 3.0
+    # After a SETTLEMENT_TIMEOUT fault, how much later than a normal settlement it lands.
+    late_settlement_s: float = 5.0
+    # How long finished media can be retrieved before it is gone (404).
+    media_retention_s: float = 24 * 3600.0
+
+    def scaled(self, simulated_seconds: float) -> float:
+        """Real seconds for a simulated duration."""
+        return simulated_seconds * self.time_scale
+
+    def replace(self, **overrides: Any) -> ServerConfig:
+        """A copy with ``overrides`` applied; unknown names or bad values raise ValueError."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        converted: dict[str, Any] = {}
+        for name, value in overrides.items():
+            kind = int if fields[name].type in ("int", int) else float
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError(f"{name} must be a number")
+            try:
+                number = kind(float(value))
+            except ValueError:
+                raise ValueError(f"{name} must be a number") from None
+            if kind is int and number != float(value):
+                raise ValueError(f"{name} must be a whole number")
+            if number < 0 or (name == "time_scale" and number == 0):
+                raise ValueError(f"{name} must be positive")
+            converted[name] = number
+        return dataclasses.replace(self, **converted)

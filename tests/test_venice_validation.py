@@ -1,0 +1,203 @@
+"""validate_queue against the four model shapes of §3, and ModelSpec parsing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from venice import ModelSpec, VeniceClient, errors, validate_queue
+
+# Realistic model_spec entries, one per pricing shape in §3.
+ELEVENLABS_MUSIC = {
+    "name": "ElevenLabs Music",
+    "description": "Studio-quality music from a text prompt",
+    "supports_lyrics": False,
+    "supports_force_instrumental": True,
+    "min_duration": 10,
+    "max_duration": 300,
+    "default_duration": 60,
+    "min_prompt_length": 10,
+    "prompt_character_limit": 2000,
+    "supported_formats": ["mp3", "wav"],
+    "default_format": "mp3",
+    "offline": False,
+    "beta": False,
+    "pricing": {
+        "durations": {
+            "short": {"usd": 0.35, "diem": 0.35, "min_seconds": 0, "max_seconds": 60},
+            "long": {"usd": 0.69, "diem": 0.69, "min_seconds": 61, "max_seconds": 300},
+        }
+    },
+}
+MINIMAX_MUSIC = {
+    "name": "MiniMax Music 2.5",
+    "supports_lyrics": True,
+    "lyrics_character_limit": 3000,
+    "supports_lyrics_optimizer": True,
+    "supports_force_instrumental": True,
+    "min_prompt_length": 10,
+    "prompt_character_limit": 300,
+    "pricing": {"generation": {"usd": 0.15, "diem": 0.15}},
+}
+SOUND_EFFECTS = {
+    "name": "ElevenLabs Sound Effects v2",
+    "supports_loop": True,
+    "min_duration": 1,
+    "max_duration": 30,
+    "default_duration": 5,
+    "min_prompt_length": 3,
+    "prompt_character_limit": 450,
+    "pricing": {"per_second": {"usd": 0.002, "diem": 0.002}},
+}
+TTS = {
+    "name": "ElevenLabs TTS v4",
+    "voices": ["Rachel", "Adam", "Bella"],
+    "default_voice": "Rachel",
+    "supports_speed": True,
+    "default_speed": 1.0,
+    "min_speed": Decimal("0.7"),
+    "max_speed": Decimal("1.2"),
+    "supports_language_code": True,
+    "min_prompt_length": 1,
+    "prompt_character_limit": 5000,
+    "pricing": {"per_thousand_characters": {"usd": 0.18, "diem": 0.18}},
+}
+TIERED = {"duration_options": [30, "60", 90], "default_duration": 30}
+
+music = ModelSpec.from_api(ELEVENLABS_MUSIC)
+minimax = ModelSpec.from_api(MINIMAX_MUSIC)
+sfx = ModelSpec.from_api(SOUND_EFFECTS)
+tts = ModelSpec.from_api(TTS)
+tiered = ModelSpec.from_api(TIERED)
+
+
+def refused(spec: ModelSpec, **fields) -> errors.InvalidRequest:
+    fields.setdefault("model", "m")
+    fields.setdefault("prompt", "a calm piano piece at dusk")
+    with pytest.raises(errors.InvalidRequest) as caught:
+        validate_queue(spec, **fields)
+    assert caught.value.message.endswith(".")  # a sentence, not a code
+    assert caught.value.status is None  # raised locally
+    return caught.value
+
+
+def test_spec_parsing_applies_documented_defaults_and_reads_pricing():
+    assert minimax.lyrics_character_limit == 3000
+    assert sfx.lyrics_character_limit == 4096
+    assert ModelSpec.from_api({}).min_prompt_length == 10
+    assert music.pricing.kind == "durations"
+    assert [t.usd for t in music.pricing.tiers] == [Decimal("0.35"), Decimal("0.69")]
+    assert minimax.pricing.kind == "generation" and minimax.pricing.usd == Decimal("0.15")
+    assert sfx.pricing.kind == "per_second"
+    assert tts.pricing.kind == "per_thousand_characters"
+    assert tiered.duration_options == (30, 60, 90)
+    assert ModelSpec.from_api({"pricing": None}).pricing is None
+    assert tts.raw["name"] == "ElevenLabs TTS v4"
+
+
+def test_elevenlabs_music_duration_range_and_instrumental():
+    body = validate_queue(
+        music,
+        "elevenlabs-music",
+        "  an upbeat synthwave track  ",
+        duration_seconds="120",
+        force_instrumental=True,
+    )
+    assert body == {
+        "model": "elevenlabs-music",
+        "prompt": "an upbeat synthwave track",
+        "duration_seconds": 120,
+        "force_instrumental": True,
+    }
+    assert refused(music, duration_seconds=301).field == "duration_seconds"
+    assert refused(music, duration_seconds="1.5").field == "duration_seconds"
+    assert refused(music, duration_seconds=True).field == "duration_seconds"
+    assert refused(music, lyrics_prompt="la la la").field == "lyrics_prompt"
+    assert refused(music, voice="Rachel").field == "voice"
+    assert refused(music, loop=True).field == "loop"
+    assert refused(music, prompt="short").field == "prompt"
+    assert refused(music, prompt="x" * 2001).field == "prompt"
+
+
+def test_defaults_are_left_to_venice():
+    assert validate_queue(music, "elevenlabs-music", "an upbeat synthwave track") == {
+        "model": "elevenlabs-music",
+        "prompt": "an upbeat synthwave track",
+    }
+
+
+def test_minimax_lyrics_optimizer_and_no_duration():
+    body = validate_queue(minimax, "minimax-music-v25", "a sea shanty", lyrics_prompt="Yo ho")
+    assert body["lyrics_prompt"] == "Yo ho"
+    body = validate_queue(minimax, "minimax-music-v25", "a sea shanty", lyrics_optimizer=True)
+    assert body["lyrics_optimizer"] is True
+    problem = refused(minimax, lyrics_prompt="Yo ho", lyrics_optimizer=True)
+    assert problem.field == "lyrics_optimizer"
+    assert refused(minimax, lyrics_prompt="x" * 3001).field == "lyrics_prompt"
+    assert refused(minimax, duration_seconds=60).field == "duration_seconds"
+    assert refused(minimax, lyrics_optimizer="yes").field == "lyrics_optimizer"
+
+
+def test_lyrics_required():
+    spec = ModelSpec.from_api({**MINIMAX_MUSIC, "lyrics_required": True})
+    assert refused(spec).field == "lyrics_prompt"
+    assert validate_queue(spec, "m", "a sea shanty", lyrics_prompt="Yo ho")["lyrics_prompt"]
+
+
+def test_sound_effects_loop_and_range():
+    body = validate_queue(sfx, "elevenlabs-sound-effects-v2", "door creak", loop=True)
+    assert body == {"model": "elevenlabs-sound-effects-v2", "prompt": "door creak", "loop": True}
+    assert refused(sfx, duration_seconds=0).field == "duration_seconds"
+    assert refused(sfx, force_instrumental=False).field == "force_instrumental"
+
+
+def test_tts_voices_speed_language():
+    body = validate_queue(
+        tts, "elevenlabs-tts-v4", "Hello", voice="Adam", speed="1.1", language_code="EN"
+    )
+    assert body == {
+        "model": "elevenlabs-tts-v4",
+        "prompt": "Hello",
+        "voice": "Adam",
+        "speed": 1.1,
+        "language_code": "en",
+    }
+    problem = refused(tts, voice="Morgan")
+    assert problem.field == "voice"
+    assert problem.details["supported_voices"] == ["Rachel", "Adam", "Bella"]
+    assert "Rachel" in problem.message
+    assert refused(tts, speed=Decimal("1.5")).field == "speed"
+    assert refused(tts, speed="fast").field == "speed"
+    assert refused(tts, language_code="english").field == "language_code"
+    assert refused(tts, prompt="   ").field == "prompt"
+
+
+def test_custom_voice_ids_pass_through():
+    spec = ModelSpec.from_api({**TTS, "supports_custom_voice_id": True})
+    assert validate_queue(spec, "m", "Hello", voice="pNInz6obpgDQGcFmaJgB")["voice"]
+
+
+def test_duration_options():
+    assert (
+        validate_queue(tiered, "m", "a calm piano piece", duration_seconds=60)["duration_seconds"]
+        == 60
+    )
+    problem = refused(tiered, duration_seconds=45)
+    assert "30, 60, 90" in problem.message
+
+
+def test_voice_changer_and_offline_models_are_refused():
+    assert refused(ModelSpec.from_api({"voice_changer": True})).field == "model"
+    assert refused(ModelSpec.from_api({"offline": True})).field == "model"
+
+
+def test_queue_with_spec_validates_before_any_network_call():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request should be sent")
+
+    client = VeniceClient(auth=None, transport=httpx.MockTransport(handler), sleep=lambda _: None)
+    with pytest.raises(errors.InvalidRequest) as caught:
+        client.queue("elevenlabs-tts-v4", "Hello", voice="Morgan", spec=tts)
+    assert caught.value.field == "voice"

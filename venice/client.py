@@ -1,0 +1,485 @@
+"""VeniceClient: the transport layer, on top of the types, validation, SIWX and payment logic.
+
+Retries follow one rule: repeat a request only when repeating it cannot do anything twice.
+Reads (models, quote, retrieve, complete, balance, transactions, top-up discovery) retry on
+429, 5xx and network errors. ``queue`` charges the wallet, so it retries only when Venice
+provably did not take the job (429, 503 at capacity, or no connection was ever made); after a
+timeout or a 500 it raises ``OutcomeUnknown`` so the caller can reconcile. ``send_payment``
+never retries: the caller owns that loop and resends the stored bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Collection, Mapping
+from decimal import Decimal
+from enum import Enum
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from venice.auth import ApiKeyAuth, WalletAuth
+from venice.errors import (
+    AuthFailed,
+    InsufficientBalance,
+    MalformedResponse,
+    OutcomeUnknown,
+    PaymentFailed,
+    RateLimited,
+    UpstreamUnavailable,
+    VeniceError,
+    error_from_response,
+    parse_retry_after,
+)
+from venice.payments import (
+    check_amount,
+    check_challenge_origin,
+    choose_offer,
+    origin_problem,
+    parse_challenge,
+    parse_top_up_result,
+    sign_top_up,
+)
+from venice.types import (
+    AudioResult,
+    Balance,
+    LedgerTransaction,
+    Model,
+    ModelSpec,
+    Processing,
+    SignedPayment,
+    TopUpPolicy,
+    TopUpResult,
+    require,
+    to_decimal,
+    to_str,
+)
+from venice.validation import validate_queue
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.venice.ai/api/v1"
+PAYMENT_HEADER = "PAYMENT-SIGNATURE"
+# Error bodies are small JSON; cap what we read so a misbehaving proxy cannot make us buffer
+# an arbitrary page.
+MAX_ERROR_BODY = 64 * 1024
+
+
+class Retry(Enum):
+    SAFE = "safe"  # idempotent: retry 429, 5xx and network errors
+    UNPROCESSED = "unprocessed"  # retry only when Venice provably did not act on it
+    NEVER = "never"
+
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# 429 (rate or concurrency limit) and 503 (model at capacity) are refusals before any work.
+UNPROCESSED_STATUSES = frozenset({429, 503})
+# Failures raised before a byte of the request left this machine.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _decode_json(content: bytes) -> Any:
+    return json.loads(content, parse_float=Decimal)
+
+
+class VeniceClient:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        auth: WalletAuth | ApiKeyAuth | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        max_retry_after_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``max_retry_after_s``: if Venice asks us to wait longer than this, raise
+        ``RateLimited`` at once so a worker can reschedule rather than block. ``sleep`` is
+        injectable so tests do not wait."""
+        problem = origin_problem(base_url)
+        if problem:
+            raise ValueError(problem)
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.max_retries = max_retries
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._max_retry_after_s = max_retry_after_s
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url + "/",
+            timeout=timeout,
+            transport=transport,
+            # A redirect could move us to another origin; Venice's API never redirects.
+            follow_redirects=False,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # Lifecycle
+    # -----------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> VeniceClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"VeniceClient({self.base_url!r}, auth={self.auth!r})"
+
+    # -----------------------------------------------------------------------------------------
+    # Audio
+    # -----------------------------------------------------------------------------------------
+
+    def models(self, type: str = "music") -> list[Model]:
+        body = self._json(self._send("GET", "/models", params={"type": type}, retry=Retry.SAFE))
+        data = require(body, "data", "models")
+        if not isinstance(data, list):
+            raise MalformedResponse("models: 'data' is not a list", body=body)
+        return [Model.from_api(entry) for entry in data]
+
+    def quote(
+        self, model: str, duration_seconds: int | None = None, character_count: int | None = None
+    ) -> Decimal:
+        """The USD price of one job. Quoting needs no credentials, so none are sent."""
+        payload: dict[str, Any] = {"model": model}
+        if duration_seconds is not None:
+            payload["duration_seconds"] = duration_seconds
+        if character_count is not None:
+            payload["character_count"] = character_count
+        body = self._json(self._send("POST", "/audio/quote", json=payload, retry=Retry.SAFE))
+        return to_decimal(require(body, "quote", "quote"), "quote")
+
+    def queue(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        lyrics_prompt: str | None = None,
+        lyrics_optimizer: bool | None = None,
+        force_instrumental: bool | None = None,
+        duration_seconds: int | str | None = None,
+        voice: str | None = None,
+        language_code: str | None = None,
+        speed: float | Decimal | str | None = None,
+        loop: bool | None = None,
+        spec: ModelSpec | None = None,
+    ) -> str:
+        """Submit a job and return its queue_id. With ``spec`` the request is validated
+        locally first (``InvalidRequest`` with ``field``, no network call)."""
+        options: dict[str, Any] = {
+            "lyrics_prompt": lyrics_prompt,
+            "lyrics_optimizer": lyrics_optimizer,
+            "force_instrumental": force_instrumental,
+            "duration_seconds": duration_seconds,
+            "voice": voice,
+            "language_code": language_code,
+            "speed": speed,
+            "loop": loop,
+        }
+        if spec is not None:
+            payload = validate_queue(spec, model, prompt, **options)
+        else:
+            payload = {"model": model, "prompt": prompt}
+            payload.update({k: v for k, v in options.items() if v is not None})
+            if isinstance(payload.get("speed"), Decimal):
+                payload["speed"] = float(payload["speed"])
+        response = self._send(
+            "POST", "/audio/queue", json=payload, auth=self._require_auth(), retry=Retry.UNPROCESSED
+        )
+        body = self._json(response)
+        return to_str(require(body, "queue_id", "queue"), "queue_id")
+
+    def retrieve(
+        self, model: str, queue_id: str, delete_media_on_completion: bool = False
+    ) -> Processing | AudioResult:
+        """Poll a job. Finished audio comes back as an open ``AudioResult``: stream it to
+        storage and close it (or use ``with``)."""
+        payload: dict[str, Any] = {"model": model, "queue_id": queue_id}
+        if delete_media_on_completion:
+            payload["delete_media_on_completion"] = True
+        response = self._send(
+            "POST",
+            "/audio/retrieve",
+            json=payload,
+            auth=self._require_auth(),
+            # A retry after a lost answer would find the media already deleted.
+            retry=Retry.UNPROCESSED if delete_media_on_completion else Retry.SAFE,
+            stream=True,
+        )
+        content_type = response.headers.get("content-type", "").lower()
+        if "json" in content_type:
+            body = self._json(response)
+            if isinstance(body, Mapping) and body.get("status") == "PROCESSING":
+                return Processing.from_api(body)
+            raise MalformedResponse(
+                "retrieve answered JSON that is neither audio nor progress",
+                status=response.status_code,
+                body=body,
+            )
+        if content_type.startswith(("audio/", "application/octet-stream")):
+            return AudioResult(response)
+        response.close()
+        raise MalformedResponse(
+            f"retrieve answered {content_type or 'no content type'}, not audio",
+            status=response.status_code,
+        )
+
+    def complete(self, model: str, queue_id: str) -> bool:
+        """Delete the stored media once the bytes are saved."""
+        response = self._send(
+            "POST",
+            "/audio/complete",
+            json={"model": model, "queue_id": queue_id},
+            auth=self._require_auth(),
+            retry=Retry.SAFE,
+        )
+        return require(self._json(response), "success", "complete") is True
+
+    # -----------------------------------------------------------------------------------------
+    # Wallet credit
+    # -----------------------------------------------------------------------------------------
+
+    def balance(self) -> Balance:
+        wallet = self._require_wallet()
+        response = self._send(
+            "GET", f"/x402/balance/{wallet.address}", auth=wallet, retry=Retry.SAFE
+        )
+        return Balance.from_api(require(self._json(response), "data", "balance"))
+
+    def transactions(self, page_size: int = 100) -> list[LedgerTransaction]:
+        """The whole ledger, newest first.
+
+        Rows can arrive while we page (new rows push old ones to later offsets), so a row may
+        be seen twice; it is kept once.
+        """
+        if not 1 <= page_size <= 100:
+            raise ValueError("page_size must be between 1 and 100")
+        wallet = self._require_wallet()
+        seen: dict[str, LedgerTransaction] = {}
+        offset = 0
+        while True:
+            response = self._send(
+                "GET",
+                f"/x402/transactions/{wallet.address}",
+                params={"limit": page_size, "offset": offset},
+                auth=wallet,
+                retry=Retry.SAFE,
+            )
+            data = require(self._json(response), "data", "transactions")
+            rows = require(data, "transactions", "transactions")
+            if not isinstance(rows, list):
+                raise MalformedResponse("transactions: 'transactions' is not a list", body=data)
+            for row in rows:
+                entry = LedgerTransaction.from_api(row)
+                seen.setdefault(entry.id, entry)
+            pagination = data.get("pagination")
+            has_more = isinstance(pagination, Mapping) and pagination.get("hasMore") is True
+            # An empty page that claims more would loop forever.
+            if not has_more or not rows:
+                break
+            offset += len(rows)
+        return sorted(seen.values(), key=lambda t: t.created_at, reverse=True)
+
+    def top_up(self, amount_usd: Decimal, policy: TopUpPolicy) -> SignedPayment:
+        """Discover Venice's payment requirements, check them and the amount against the
+        safety rules and the policy, and sign. Sends nothing: persist the result, then call
+        ``send_payment(result.header)``.
+
+        Check ``balance()`` first if an earlier payment's outcome is unknown
+        (SettlementTimeout): it may still land.
+        """
+        wallet = self._require_wallet()
+        response = self._send(
+            "POST", "/x402/top-up", retry=Retry.SAFE, expect_statuses=(402,), stream=True
+        )
+        if response.status_code != 402:
+            response.close()
+            raise MalformedResponse(
+                f"top-up discovery answered {response.status_code}, expected 402",
+                status=response.status_code,
+            )
+        check_challenge_origin(str(response.url), self.base_url)
+        body = self._json_lenient(response)
+        offer = choose_offer(parse_challenge(body, response.headers.get("PAYMENT-REQUIRED")))
+        amount_atomic = check_amount(amount_usd, offer, policy)
+        return sign_top_up(wallet.account, offer, amount_atomic, policy)
+
+    def send_payment(self, payment_header: str) -> TopUpResult:
+        """Send (or resend) a signed top-up, byte for byte. Never retried here and never
+        re-signed: PaymentInProgress and SettlementTimeout mean "send the same bytes later"."""
+        if not payment_header:
+            raise ValueError("payment_header is empty")
+        try:
+            response = self._send(
+                "POST",
+                "/x402/top-up",
+                headers={PAYMENT_HEADER: payment_header},
+                retry=Retry.NEVER,
+            )
+        except (InsufficientBalance, AuthFailed) as exc:
+            # A bare 402 here means Venice did not take the header as a payment.
+            raise PaymentFailed(
+                f"Venice did not accept the payment: {exc.message}",
+                status=exc.status,
+                code=exc.code,
+                body=exc.body,
+            ) from exc
+        return parse_top_up_result(self._json(response), response.headers.get("PAYMENT-RESPONSE"))
+
+    # -----------------------------------------------------------------------------------------
+    # Transport
+    # -----------------------------------------------------------------------------------------
+
+    def _require_auth(self) -> WalletAuth | ApiKeyAuth:
+        if self.auth is None:
+            raise ValueError("this call needs credentials: pass auth=WalletAuth(...) or ApiKeyAuth")
+        return self.auth
+
+    def _require_wallet(self) -> WalletAuth:
+        if not isinstance(self.auth, WalletAuth):
+            raise ValueError("wallet credit calls need auth=WalletAuth(private_key)")
+        return self.auth
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds before the next attempt (None: give up now). Exponential with jitter so
+        several workers do not retry in step; never sooner than Retry-After."""
+        if retry_after is not None and retry_after > self._max_retry_after_s:
+            return None
+        ceiling = min(self._max_backoff_s, self._backoff_s * 2**attempt)
+        jittered = ceiling / 2 + random.uniform(0, ceiling / 2)
+        return max(jittered, retry_after or 0.0)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: Retry,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        stream: bool = False,
+        expect_statuses: Collection[int] = (),
+    ) -> httpx.Response:
+        """One logical request, with the retries ``retry`` allows. Returns a response below
+        400 (or with a status in ``expect_statuses``); raises the mapped VeniceError."""
+        attempt = 0
+        while True:
+            request = self._http.build_request(
+                method, path, json=json, params=params, headers=headers
+            )
+            try:
+                response = self._http.send(request, auth=auth, stream=stream)
+            except httpx.TransportError as exc:
+                not_sent = isinstance(exc, NOT_SENT_ERRORS)
+                retryable = retry is Retry.SAFE or (retry is Retry.UNPROCESSED and not_sent)
+                if retryable and attempt < self.max_retries:
+                    delay = self._delay(attempt, None) or 0.0
+                    logger.info(
+                        "%s %s failed (%s); retrying in %.2fs",
+                        method,
+                        path,
+                        type(exc).__name__,
+                        delay,
+                    )
+                    self._sleep(delay)
+                    attempt += 1
+                    continue
+                message = f"{method} {path} failed: {type(exc).__name__}: {exc}"
+                if retry is not Retry.SAFE and not not_sent:
+                    raise OutcomeUnknown(message) from exc
+                raise UpstreamUnavailable(message) from exc
+
+            status = response.status_code
+            if status < 400 or status in expect_statuses:
+                return response
+            error = self._error(response)
+            retryable = status in (
+                UNPROCESSED_STATUSES if retry is Retry.UNPROCESSED else RETRY_STATUSES
+            )
+            if retry is not Retry.NEVER and retryable and attempt < self.max_retries:
+                retry_after = error.retry_after if isinstance(error, RateLimited) else None
+                delay = self._delay(attempt, retry_after)
+                if delay is not None:
+                    logger.info("%s %s answered %s; retrying in %.2fs", method, path, status, delay)
+                    self._sleep(delay)
+                    attempt += 1
+                    continue
+            if retry is Retry.UNPROCESSED and type(error) is UpstreamUnavailable and status != 503:
+                raise OutcomeUnknown(
+                    error.message, status=error.status, code=error.code, body=error.body
+                )
+            raise error
+
+    def _error(self, response: httpx.Response) -> VeniceError:
+        raw = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                raw.extend(chunk)
+                if len(raw) >= MAX_ERROR_BODY:
+                    break
+        except httpx.HTTPError:
+            pass  # a truncated error body still has a status worth mapping
+        finally:
+            response.close()
+        try:
+            body = _decode_json(bytes(raw))
+        except ValueError:
+            body = None
+        return error_from_response(
+            response.status_code,
+            body,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            text=bytes(raw[:500]).decode("utf-8", "replace"),
+        )
+
+    def _read(self, response: httpx.Response) -> bytes:
+        try:
+            return response.read()
+        except httpx.HTTPError as exc:
+            raise MalformedResponse(
+                f"the answer was cut off: {exc}", status=response.status_code
+            ) from exc
+        finally:
+            response.close()
+
+    def _json(self, response: httpx.Response) -> Any:
+        """The body of a success answer, which must be JSON."""
+        content_type = response.headers.get("content-type", "")
+        content = self._read(response)
+        if "json" not in content_type.lower():
+            raise MalformedResponse(
+                f"expected JSON, got {content_type or 'no content type'}",
+                status=response.status_code,
+            )
+        try:
+            return _decode_json(content)
+        except ValueError as exc:
+            raise MalformedResponse(
+                f"the JSON answer is invalid or truncated: {exc}", status=response.status_code
+            ) from exc
+
+    def _json_lenient(self, response: httpx.Response) -> Any:
+        """A body that may legitimately be empty or non-JSON (the 402 challenge also lives
+        in a header)."""
+        try:
+            return _decode_json(self._read(response))
+        except ValueError:
+            return None

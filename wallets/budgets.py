@@ -1,0 +1,103 @@
+"""Monthly budgets, reserved and settled atomically.
+
+Every change is a single conditional UPDATE, so two submissions racing for the last dollars
+cannot both pass: on PostgreSQL the UPDATE takes the row lock and re-checks its WHERE against
+the committed row; on SQLite the IMMEDIATE transaction serialises writers.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from .models import Budget
+
+
+class BudgetExceeded(Exception):
+    def __init__(self, budget: Budget, amount: Decimal):
+        self.budget = budget
+        self.amount = amount
+        whose = "your" if budget.user_id else "the team's"
+        super().__init__(
+            f"This job's price (${amount:.2f}) is more than what is left of {whose} budget for "
+            f"{budget.month:%B %Y} (${budget.remaining_usd:.2f} of ${budget.limit_usd:.2f})."
+        )
+
+
+def month_of(moment: datetime.datetime | datetime.date) -> datetime.date:
+    return datetime.date(moment.year, moment.month, 1)
+
+
+def _get_or_create(user_id: int | None, month: datetime.date) -> Budget:
+    default = (
+        settings.STUDIO_DEFAULT_MEMBER_BUDGET_USD if user_id else settings.STUDIO_DEFAULT_TEAM_BUDGET_USD
+    )
+    try:
+        with transaction.atomic():
+            budget, _ = Budget.objects.get_or_create(
+                user_id=user_id, month=month, defaults={"limit_usd": Decimal(default)}
+            )
+    except IntegrityError:  # created concurrently
+        budget = Budget.objects.get(user_id=user_id, month=month)
+    return budget
+
+
+def member_budget(user_id: int, month: datetime.date) -> Budget:
+    return _get_or_create(user_id, month)
+
+
+def team_budget(month: datetime.date) -> Budget:
+    return _get_or_create(None, month)
+
+
+def reserve(user_id: int, month: datetime.date, amount: Decimal) -> None:
+    """Hold `amount` against the member's and the team's budget, or raise BudgetExceeded.
+
+    Call inside the transaction that creates the job, so a rolled-back submission holds
+    nothing; a refusal by either budget undoes the other's hold here already.
+    """
+    member, team = member_budget(user_id, month), team_budget(month)
+    with transaction.atomic():
+        for budget in (member, team):
+            _hold(budget, amount)
+
+
+def _hold(budget: Budget, amount: Decimal) -> None:
+    held = (
+        Budget.objects.filter(pk=budget.pk)
+        .alias(after=F("reserved_usd") + F("spent_usd") + amount)
+        .filter(after__lte=F("limit_usd"))
+        .update(reserved_usd=F("reserved_usd") + amount)
+    )
+    if not held:
+        budget.refresh_from_db()
+        raise BudgetExceeded(budget, amount)
+
+
+def _both(user_id: int, month: datetime.date):
+    return Budget.objects.filter(month=month, user_id=user_id) | Budget.objects.filter(
+        month=month, user__isnull=True
+    )
+
+
+def release(user_id: int, month: datetime.date, reserved: Decimal) -> None:
+    """Give back a reservation (job failed before being charged, or cancelled)."""
+    if reserved:
+        _both(user_id, month).update(reserved_usd=F("reserved_usd") - reserved)
+
+
+def settle(user_id: int, month: datetime.date, reserved: Decimal, spent: Decimal) -> None:
+    """Turn a reservation into what the job really cost (which may be zero)."""
+    _both(user_id, month).update(
+        reserved_usd=F("reserved_usd") - reserved, spent_usd=F("spent_usd") + spent
+    )
+
+
+def adjust_spent(user_id: int, month: datetime.date, delta: Decimal) -> None:
+    """Apply a late correction from Venice's ledger (a refund, or a charge differing from the quote)."""
+    if delta:
+        _both(user_id, month).update(spent_usd=F("spent_usd") + delta)

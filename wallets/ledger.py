@@ -1,0 +1,48 @@
+"""Venice's own ledger (/x402/transactions), copied into LedgerEntry and matched to top-ups."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from venice import VeniceClient
+
+from .models import LedgerEntry, TopUp, Wallet
+
+
+def sync(wallet: Wallet, client: VeniceClient) -> int:
+    """Copy the rows we have not seen yet; returns how many were new."""
+    started = timezone.now()
+    rows = client.transactions()
+    known = set(
+        LedgerEntry.objects.filter(wallet=wallet, venice_id__in=[row.id for row in rows])
+        .values_list("venice_id", flat=True)
+    )
+    new = [
+        LedgerEntry(
+            wallet=wallet,
+            venice_id=row.id,
+            type=row.type,
+            amount_usd=abs(row.amount),
+            balance_after_usd=row.balance_after,
+            created_at=row.created_at,
+            request_id=row.request_id or "",
+            model_id=row.model_id or "",
+        )
+        for row in rows
+        if row.id not in known
+    ]
+    LedgerEntry.objects.bulk_create(new, ignore_conflicts=True)
+    match_topups(wallet)
+    Wallet.objects.filter(pk=wallet.pk).update(ledger_synced_at=started)
+    wallet.ledger_synced_at = started
+    return len(new)
+
+
+def match_topups(wallet: Wallet) -> None:
+    """Link TOP_UP rows to the TopUp whose payment id they carry."""
+    for entry in LedgerEntry.objects.filter(
+        wallet=wallet, type=LedgerEntry.Type.TOP_UP, topup__isnull=True
+    ).exclude(request_id=""):
+        topup = TopUp.objects.filter(wallet=wallet, payment_id=entry.request_id).first()
+        if topup:
+            LedgerEntry.objects.filter(pk=entry.pk).update(topup=topup)

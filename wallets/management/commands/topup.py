@@ -1,0 +1,43 @@
+"""python manage.py topup --wallet NAME --usd N"""
+
+import json
+from decimal import Decimal, InvalidOperation
+
+from django.core.management.base import BaseCommand, CommandError
+
+from venice import errors
+from wallets import payments
+from wallets.models import Wallet
+
+
+class Command(BaseCommand):
+    help = "Top a wallet's Venice credit up by hand, within its policy's caps."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--wallet", required=True)
+        parser.add_argument("--usd", required=True)
+
+    def handle(self, *args, wallet, usd, **options):
+        try:
+            amount = Decimal(usd)
+        except InvalidOperation:
+            raise CommandError(f"{usd!r} is not an amount in USD") from None
+        if not amount.is_finite() or not Decimal("5") <= amount <= Decimal("10000"):
+            raise CommandError("A top-up is between 5 and 10,000 USD")
+        target = Wallet.objects.filter(name=wallet).first()
+        if target is None:
+            raise CommandError(f"No wallet named {wallet!r}")
+        try:
+            topup = payments.manual_top_up(target, amount)
+        except (payments.TopUpNotAllowed, payments.TopUpPending, payments.WalletBusy,
+                errors.VeniceError) as exc:
+            raise CommandError(str(exc)) from exc
+        payments.verify_receipt(topup)
+        self.stdout.write(json.dumps({
+            "topup": topup.pk, "status": topup.status, "usd": str(topup.amount_usd),
+            "credited": str(topup.amount_credited_usd or ""), "tx": topup.tx_hash,
+            "receipt": topup.receipt,
+        }))
+        if topup.status != topup.Status.CREDITED:
+            raise CommandError(f"Top-up {topup.pk} is {topup.get_status_display().lower()}: "
+                               f"{topup.last_error or 'no definite answer yet'}")

@@ -1,0 +1,96 @@
+"""python manage.py wallet create|import|apikey|list|policy|rotate-keys"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from decimal import Decimal, InvalidOperation
+
+from django.core.management.base import BaseCommand, CommandError
+
+from wallets import keys
+from wallets.models import Wallet
+
+
+def _read_secret(prompt: str) -> str:
+    # Never from argv: it would land in shell history and `ps` output.
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().strip()
+
+
+def _usd(value: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise CommandError(f"{value!r} is not an amount in USD") from None
+    if not amount.is_finite() or amount < 0 or amount > Decimal("10000"):
+        raise CommandError(f"{value!r} must be between 0 and 10000 USD")
+    return amount
+
+
+class Command(BaseCommand):
+    help = "Create, import and list the wallets that pay Venice."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        create = sub.add_parser("create", help="a new EVM wallet (fund its address with USDC on Base)")
+        create.add_argument("name")
+        create.add_argument("--default", action="store_true", help="pay for members' jobs")
+        imp = sub.add_parser("import", help="an existing EVM key, read from standard input")
+        imp.add_argument("name")
+        imp.add_argument("--default", action="store_true")
+        apikey = sub.add_parser("apikey", help="a Venice API key, read from standard input")
+        apikey.add_argument("name")
+        apikey.add_argument("--default", action="store_true")
+        sub.add_parser("list")
+        policy = sub.add_parser("policy", help="set the top-up policy")
+        policy.add_argument("name")
+        policy.add_argument("--amount", type=_usd, help="USD per top-up (at least 5)")
+        policy.add_argument("--per-day", type=_usd, help="most USD topped up in a day")
+        policy.add_argument("--below", type=_usd, help="top up when credit falls below this")
+        sub.add_parser("rotate-keys", help="re-encrypt all secrets under the first key")
+
+    def handle(self, *args, action, **options):
+        try:
+            getattr(self, "do_" + action.replace("-", "_"))(**options)
+        except keys.WalletInputError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def do_create(self, name, default, **_):
+        wallet = keys.create_evm_wallet(name, make_default=default)
+        self.stdout.write(f"Created wallet {wallet.name}: {wallet.address}")
+
+    def do_import(self, name, default, **_):
+        wallet = keys.import_evm_wallet(name, _read_secret("Private key: "), make_default=default)
+        self.stdout.write(f"Imported wallet {wallet.name}: {wallet.address}")
+
+    def do_apikey(self, name, default, **_):
+        wallet = keys.add_api_key_wallet(name, _read_secret("Venice API key: "), make_default=default)
+        self.stdout.write(f"Added API-key wallet {wallet.name}")
+
+    def do_list(self, **_):
+        for w in Wallet.objects.order_by("name"):
+            credit = "?" if w.credit_usd is None else f"{w.credit_usd:.2f}"
+            self.stdout.write(
+                f"{'*' if w.is_default else ' '} {w.name:20} {w.display_address:42} credit ${credit}  "
+                f"top up ${w.topup_amount_usd} below ${w.topup_below_usd}, "
+                f"at most ${w.max_topup_per_day_usd}/day"
+            )
+
+    def do_policy(self, name, amount, per_day, below, **_):
+        wallet = Wallet.objects.filter(name=name).first()
+        if wallet is None:
+            raise CommandError(f"No wallet named {name!r}")
+        if amount is not None and amount < 5:
+            raise CommandError("Venice's smallest top-up is 5 USD")
+        for field, value in (("topup_amount_usd", amount), ("max_topup_per_day_usd", per_day),
+                             ("topup_below_usd", below)):
+            if value is not None:
+                setattr(wallet, field, value)
+        wallet.save()
+        self.stdout.write(f"Policy of {name}: top up ${wallet.topup_amount_usd} below "
+                          f"${wallet.topup_below_usd}, at most ${wallet.max_topup_per_day_usd}/day")
+
+    def do_rotate_keys(self, **_):
+        self.stdout.write(f"Re-encrypted {keys.rotate_encryption()} wallet secrets")

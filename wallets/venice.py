@@ -1,0 +1,29 @@
+"""The one place a wallet's secret is decrypted: to build a Venice client for it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from venice import ApiKeyAuth, VeniceClient, WalletAuth
+
+from . import crypto
+from .models import Wallet
+from .throttle import InFlightTransport
+
+
+def client_for(wallet: Wallet) -> VeniceClient:
+    secret = crypto.decrypt(wallet.secret_encrypted)
+    auth = WalletAuth(secret) if wallet.is_evm else ApiKeyAuth(secret)
+    return VeniceClient(
+        base_url=settings.VENICE_API_BASE,
+        auth=auth,
+        timeout=settings.VENICE_TIMEOUT_S,
+        transport=InFlightTransport(wallet),
+    )
+
+
+def public_client() -> VeniceClient:
+    """For the calls that need no credentials: the model catalogue and quotes."""
+    return VeniceClient(
+        base_url=settings.VENICE_API_BASE, auth=None, timeout=settings.VENICE_TIMEOUT_S
+    )
