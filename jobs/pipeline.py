@@ -32,7 +32,7 @@ State = Job.State
 SUBMIT_LEASE = datetime.timedelta(seconds=120)
 MAX_SUBMIT_ATTEMPTS = 8
 # A poll that fails this many times in a row ends the job (Venice keeps failing it).
-MAX_POLL_ERRORS = 8
+MAX_POLL_ERRORS = 6
 # How long after the queue call a missing CHARGE proves that Venice never accepted the job.
 UNKNOWN_OUTCOME_GRACE = datetime.timedelta(minutes=2)
 
@@ -69,8 +69,11 @@ def validated_body(model_id: str, fields: dict) -> tuple[Model, dict]:
     model = models.get(model_id)
     if model is None:
         raise JobRejected(f"{model_id!r} is not a model Studio can use right now.", "model")
+    options = {key: value for key, value in fields.items() if key != "prompt"}
     try:
-        body = validate_queue(model.spec, **fields)
+        body = validate_queue(model.spec, model.id, fields.get("prompt") or "", **options)
+    except TypeError as exc:  # an option that is not part of the queue body at all
+        raise JobRejected(f"Unknown option: {exc}") from exc
     except errors.InvalidRequest as exc:
         raise JobRejected(exc.message, getattr(exc, "field", None)) from exc
     return model, body
@@ -307,15 +310,25 @@ def poll(job: Job, client: VeniceClient) -> Job:
         tasks.enqueue_credit_check(job.wallet_id)
         return _poll_again(job, 3.0, error=True)
     except errors.UpstreamUnavailable as exc:
+        # A transient failure clears on the next try; a failed generation answers the same way
+        # every time, and ends the job once it has done so MAX_POLL_ERRORS times in a row.
         if job.poll_errors + 1 >= MAX_POLL_ERRORS:
+            Job.objects.filter(pk=job.pk).update(polls=F("polls") + 1, poll_errors=F("poll_errors") + 1)
             return fail_from(job, exc)
-        return _poll_again(job, min(2.0 ** (job.poll_errors + 1), 60.0), error=True)
+        return _poll_again(job, _error_backoff(job), error=True)
     except errors.VeniceError as exc:
         return fail_from(job, exc)
     if isinstance(result, Processing):
         return _progress(job, result)
     with result:
         return _finish(job, result, client)
+
+
+def _error_backoff(job: Job) -> float:
+    """Doubling from a tenth of the job's own expected duration: seconds for a short job,
+    up to half a minute for a long one."""
+    base = (job.average_execution_time_ms or 5000) / 1000 * 0.1
+    return min(30.0, max(0.25, base * 2**job.poll_errors))
 
 
 def _poll_again(job: Job, delay_s: float, *, error: bool) -> Job:

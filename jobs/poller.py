@@ -131,7 +131,7 @@ class Loop:
             job = Job.objects.select_related("wallet").get(pk=job_id)
             if job.state in POLLED:
                 if job.wallet_id not in self.clients:
-                    self.clients[job.wallet_id] = client_for(job.wallet)
+                    self.clients[job.wallet_id] = client_for(job.wallet, max_retries=0)
                 pipeline.poll(job, self.clients[job.wallet_id])
                 self.polls += 1
         except Exception:

@@ -1,12 +1,397 @@
-from django.shortcuts import get_object_or_404, render
+"""The member's pages for jobs: generate, the job list with its live status, detail and audio.
 
+Views stay thin: the work (validation, pricing, budgets, the state machine) is in `pipeline`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from decimal import Decimal
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.http import FileResponse, Http404, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_POST
+
+from studio.models import Prompt
+from venice import Model, errors
+from wallets import budgets
+
+from . import catalogue, pipeline
+from .forms import GenerateForm
 from .models import Job
+
+State = Job.State
+JOBS_PER_PAGE = 25
+# The live endpoint answers for at most this many jobs (a page holds JOBS_PER_PAGE).
+LIVE_MAX_IDS = 100
+QUOTE_CACHE_S = 60
+
+
+def visible_jobs(user):
+    """A member sees their own jobs and the team's non-private ones; admins see all."""
+    if user.is_staff:
+        return Job.objects.all()
+    return Job.objects.filter(Q(user=user) | Q(private=False))
+
+
+# --- generate -----------------------------------------------------------------------------------
+
+
+def _prefill(request, models: dict[str, Model]) -> dict:
+    """The form's starting values: a job to run again, a library prompt, or the URL's."""
+    if job_id := request.GET.get("job"):
+        job = get_object_or_404(visible_jobs(request.user), pk=_int_or_404(job_id))
+        values = dict(job.queue_body)
+        values.update(model=job.model_id, private=job.private)
+        if request.GET.get("suggested") and job.suggested_prompt:
+            values["prompt"] = job.suggested_prompt
+        return values
+    if prompt_id := request.GET.get("library"):
+        prompt = get_object_or_404(
+            Prompt.objects.visible_to(request.user), pk=_int_or_404(prompt_id)
+        )
+        return {**prompt.generate_params, "library_prompt": prompt.pk, "private": prompt.private}
+    # A model switch (htmx) carries the text already typed over to the new model's form.
+    keep = ("model", "prompt", "lyrics_prompt", "private", "library_prompt")
+    return {key: request.GET[key] for key in keep if request.GET.get(key)}
+
+
+def _int_or_404(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404("No such item") from None
+
+
+def _initial_for(form: GenerateForm, values: dict) -> dict:
+    initial = {name: value for name, value in values.items() if name in form.fields}
+    voice = values.get("voice")
+    if voice and "voice" in form.fields and voice not in form.model.spec.voices:
+        initial.pop("voice", None)
+        if "custom_voice" in form.fields:
+            initial["custom_voice"] = voice
+    return initial
 
 
 def generate(request):
-    return render(request, "jobs/generate.html", {})
+    try:
+        models = catalogue.usable_models()
+    except catalogue.CatalogueUnavailable as exc:
+        return render(request, "jobs/generate.html", {"unavailable": str(exc)}, status=503)
+    if not models:
+        return render(request, "jobs/generate.html",
+                      {"unavailable": "Venice lists no music model Studio can use right now."})
+
+    if request.method == "POST":
+        model = models.get(request.POST.get("model")) or next(iter(models.values()))
+        form = GenerateForm(request.POST, models=models, model=model)
+        if form.is_valid():
+            try:
+                job = pipeline.create_job(
+                    user=request.user, model_id=model.id, fields=form.queue_fields(),
+                    private=form.cleaned_data["private"],
+                )
+            except pipeline.JobRejected as exc:
+                form.add_rejection(str(exc), exc.field)
+            else:
+                _count_library_use(request.user, form.cleaned_data.get("library_prompt"))
+                messages.success(request, f"Job {job.pk} is on its way: priced at "
+                                          f"${job.quoted_usd:.2f}.")
+                return redirect(job)
+        data = request.POST
+    else:
+        values = _prefill(request, models)
+        model = models.get(values.get("model")) or next(iter(models.values()))
+        form = GenerateForm(models=models, model=model)
+        form.initial = _initial_for(form, {**values, "model": model.id})
+        data = QueryDict(mutable=True)
+        data.update({k: v for k, v in form.initial.items() if v not in (None, "")})
+
+    context = {"form": form, "model": model,
+               "pricing": _quote_context(request.user, model, data)}
+    if request.htmx and request.htmx.target == "generate-form":
+        response = render(request, "jobs/_generate_form.html", context)
+        # Keep the address bar on the chosen model, so a reload shows the same form.
+        response["HX-Replace-Url"] = f"{reverse('jobs:generate')}?model={model.id}"
+        return response
+    return render(request, "jobs/generate.html", context)
+
+
+def _count_library_use(user, prompt_id) -> None:
+    if prompt_id:
+        Prompt.objects.visible_to(user).filter(pk=prompt_id).update(
+            times_used=F("times_used") + 1
+        )
+
+
+def _duration_for_quote(model: Model, raw) -> int | None:
+    """The duration the price is for: the member's if the model takes it, else the default."""
+    spec = model.spec
+    if not spec.has_duration:
+        return None
+    try:
+        seconds = int(str(raw).strip())
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is not None:
+        if spec.duration_options and seconds in spec.duration_options:
+            return seconds
+        low, high = spec.min_duration, spec.max_duration
+        if not spec.duration_options and (low is None or seconds >= low) and (
+            high is None or seconds <= high
+        ):
+            return seconds
+    return spec.default_duration or (spec.duration_options or (None,))[0]
+
+
+def _price(model: Model, prompt: str, duration: int | None) -> Decimal:
+    """Venice's quote, cached for a minute: typing fires one request per pause, not per key."""
+    by_characters = model.spec.pricing and model.spec.pricing.kind == "per_thousand_characters"
+    text = (prompt or "").strip() or " "
+    key = f"studio:quote:{model.id}:{duration}:{len(text) if by_characters else ''}"
+    quote = cache.get(key)
+    if quote is None:
+        quote = pipeline.price(model, {"prompt": text, "duration_seconds": duration})
+        cache.set(key, quote, QUOTE_CACHE_S)
+    return quote
+
+
+def _quote_context(user, model: Model, data) -> dict:
+    month = budgets.month_of(timezone.now())
+    mine = budgets.member_budget(user.pk, month)
+    team = budgets.team_budget(month)
+    context = {"budget": mine, "team_budget": team, "month": month}
+    duration = _duration_for_quote(model, data.get("duration_seconds"))
+    context["duration"] = duration
+    try:
+        quote = _price(model, data.get("prompt", ""), duration)
+    except errors.VeniceError as exc:
+        context["quote_error"] = f"Venice could not price this right now ({exc.message})."
+        return context
+    context["quote"] = quote
+    context["over_budget"] = quote > mine.remaining_usd or quote > team.remaining_usd
+    context["team_short"] = team.remaining_usd < mine.remaining_usd
+    return context
+
+
+@require_GET
+def quote(request):
+    """The live price next to the budget, re-fetched (htmx) as the member edits the form."""
+    try:
+        model = catalogue.usable_models().get(request.GET.get("model", ""))
+    except catalogue.CatalogueUnavailable:
+        model = None
+    if model is None:
+        return render(request, "jobs/_quote.html",
+                      {"pricing": {"quote_error": "Pick a model to see a price."}})
+    return render(request, "jobs/_quote.html",
+                  {"pricing": _quote_context(request.user, model, request.GET)})
+
+
+# --- the job list and its live status -------------------------------------------------------------
+
+STATE_FILTERS = {
+    "running": ("Running", Job.RUNNING),
+    "completed": ("Ready", [State.COMPLETED]),
+    "failed": ("Failed", [State.FAILED]),
+    "cancelled": ("Cancelled", [State.CANCELLED]),
+    "needs_review": ("Needs review", [State.NEEDS_REVIEW]),
+}
+
+
+def job_list(request):
+    who = "team" if request.GET.get("who") == "team" else "mine"
+    jobs = visible_jobs(request.user) if who == "team" else Job.objects.filter(user=request.user)
+    state = request.GET.get("state", "")
+    if state in STATE_FILTERS:
+        jobs = jobs.filter(state__in=STATE_FILTERS[state][1])
+    else:
+        state = ""
+    page = Paginator(jobs.select_related("user"), JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    query = QueryDict(mutable=True)
+    query.update({k: v for k, v in {"who": who, "state": state}.items() if v})
+    return render(request, "jobs/list.html", {
+        "page": page, "jobs": rows, "who": who, "state": state, "state_filters": STATE_FILTERS,
+        "query": query.urlencode(), "live": _live_poll(rows, "list"),
+    })
+
+
+def live_token(jobs) -> str:
+    """What the live view last showed of these jobs; a change in any of them changes it.
+
+    Not `updated_at`: the worker moves jobs with queryset UPDATEs, which leave it alone.
+    """
+    parts = ";".join(
+        f"{j.pk}:{j.state}:{j.execution_duration_ms}:{j.average_execution_time_ms}"
+        for j in sorted(jobs, key=lambda job: job.pk)
+    )
+    return hashlib.blake2s(parts.encode(), digest_size=6).hexdigest()
+
+
+def _live_poll(jobs, view: str) -> dict | None:
+    running = [job for job in jobs if job.is_running]
+    if not running:
+        return None
+    return {
+        "ids": ",".join(str(job.pk) for job in running),
+        "token": live_token(running),
+        "view": view,
+    }
+
+
+_IDS = re.compile(r"^\d+(,\d+)*$")
+
+
+@require_GET
+def live(request):
+    """One poll for all the running jobs a page shows (`ids`), with the token it last got.
+
+    Unchanged: 204 and no body. Changed: the jobs' new HTML for out-of-band swaps, and the poll
+    element again for the jobs still running, or without its trigger once none is, which stops
+    the polling. Three queries whatever the number of jobs: session, user, jobs.
+    """
+    raw = request.GET.get("ids", "")
+    if not _IDS.match(raw):
+        return HttpResponse(status=204)
+    ids = [int(pk) for pk in raw.split(",")[:LIVE_MAX_IDS]]
+    view = "detail" if request.GET.get("view") == "detail" else "list"
+    jobs = list(visible_jobs(request.user).filter(pk__in=ids).select_related("user"))
+    if live_token(jobs) == request.GET.get("v"):
+        return HttpResponse(status=204)
+    response = render(request, "jobs/_live_update.html", {
+        "jobs": jobs, "view": view, "live": _live_poll(jobs, view),
+        "who": request.GET.get("who", "mine"),
+    })
+    # The detail page's timeline listens for this and fetches itself again.
+    response["HX-Trigger"] = "jobs-changed"
+    return response
+
+
+# --- one job ------------------------------------------------------------------------------------
 
 
 def detail(request, pk: int):
-    job = get_object_or_404(Job, pk=pk, user=request.user)
-    return render(request, "jobs/detail.html", {"job": job})
+    job = get_object_or_404(visible_jobs(request.user).select_related("user", "wallet"), pk=pk)
+    return render(request, "jobs/detail.html", {
+        "job": job, "events": job.events.all(), "live": _live_poll([job], "detail"),
+        "mine": job.user_id == request.user.pk, "who": "mine",
+        "can_cancel": job.state == State.PENDING and (
+            job.user_id == request.user.pk or request.user.is_staff
+        ),
+    })
+
+
+@require_GET
+def timeline(request, pk: int):
+    job = get_object_or_404(visible_jobs(request.user), pk=pk)
+    return render(request, "jobs/_timeline.html", {"job": job, "events": job.events.all()})
+
+
+@require_POST
+def cancel(request, pk: int):
+    job = get_object_or_404(visible_jobs(request.user), pk=pk)
+    if job.user_id != request.user.pk and not request.user.is_staff:
+        raise Http404("No such job")
+    if pipeline.cancel(job, request.user):
+        messages.success(request, f"Job {job.pk} is cancelled; its reservation is released.")
+    else:
+        messages.error(request, "The worker has already sent this job to Venice, which has no "
+                                "cancel call: it will run to the end.")
+    return redirect(job)
+
+
+def audio_filename(job: Job) -> str:
+    """elevenlabs-music-calm-piano-at-dusk-42.wav"""
+    ext = (job.audio_format or job.audio.name.rsplit(".", 1)[-1] or "bin").lower()[:8]
+    words = slugify(job.prompt)[:40].strip("-") or "audio"
+    return f"{slugify(job.model_id) or 'audio'}-{words}-{job.pk}.{ext}"
+
+
+class _Slice:
+    """A read-only window [start, start + length) of an open file, for FileResponse to stream."""
+
+    def __init__(self, file, start: int, length: int):
+        self.file = file
+        self.left = length
+        file.seek(start)
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        chunk = self.file.read(size)
+        self.left -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str | None, size: int):
+    """One `bytes=` range as (start, end) inclusive; None to send it all; False if unsatisfiable.
+
+    Several ranges or a malformed header are answered with the whole file, as RFC 9110 allows.
+    """
+    match = _RANGE.match((header or "").strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            return False
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return False
+    return start, end
+
+
+def audio(request, pk: int):
+    """The job's audio from storage, streamed, with Range support so the player can seek."""
+    job = get_object_or_404(
+        visible_jobs(request.user).filter(state=State.COMPLETED).exclude(audio=""), pk=pk
+    )
+    name = job.audio.name
+    try:
+        size = default_storage.size(name)
+    except (OSError, NotImplementedError) as exc:
+        raise Http404("The audio file is missing") from exc
+    content_type = (job.audio_content_type or mimetypes.guess_type(name)[0]
+                    or "application/octet-stream")
+    download = request.GET.get("download") == "1"
+    wanted = parse_range(request.headers.get("Range"), size)
+    if wanted is False:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    source = default_storage.open(name, "rb")
+    if wanted is None:
+        start, end, status = 0, size - 1, 200
+    else:
+        (start, end), status = wanted, 206
+    response = FileResponse(
+        _Slice(source, start, end - start + 1), status=status, content_type=content_type,
+        as_attachment=download, filename=audio_filename(job),
+    )
+    response["Content-Length"] = str(end - start + 1)
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

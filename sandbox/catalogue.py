@@ -325,3 +325,15 @@ def execution_s(p80_s: float, queue_id: str) -> float:
     Uniform on [0.5, 1.125] x P80, so exactly 80% of jobs finish within the estimate.
     """
     return p80_s * (0.5 + 0.625 * _unit_interval("run", queue_id))
+
+
+def installments(entry: dict[str, Any], total: Decimal) -> list[Decimal]:
+    """The CHARGE rows a job is billed in.
+
+    Per-second models bill in two installments under one request id, as Venice may: clients
+    have to sum a request's charges rather than assume one row per job.
+    """
+    if "per_second" not in (entry["model_spec"].get("pricing") or {}):
+        return [total]
+    first = usd(total / 2)
+    return [first, total - first]

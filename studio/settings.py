@@ -6,6 +6,7 @@ Production adds its hardening in ``studio/production.py``.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -84,8 +85,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not :memory:, so that worker processes started by tests see the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not :memory:, so that worker processes started by tests see the test database;
+    # one per test run, so that runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -174,7 +176,7 @@ VENICE_IS_SANDBOX = _is_loopback(VENICE_API_BASE)
 
 # Fernet keys for secrets at rest, newest first; older keys still decrypt until rotated away.
 # The default only exists so a fresh checkout runs; production.py refuses it.
-DEV_ENCRYPTION_KEY = "c3R1ZGlvLWRldmVsb3BtZW50LWtleS1ub3Qtc2VjcmV0MDA="
+DEV_ENCRYPTION_KEY = "c3R1ZGlvLWRldi1rZXktcHVibGljLW5vdC1zZWNyZXQ="
 STUDIO_ENCRYPTION_KEYS = env.list("STUDIO_ENCRYPTION_KEYS", default=[DEV_ENCRYPTION_KEY])
 
 STUDIO_DEFAULT_MEMBER_BUDGET_USD = env.str("STUDIO_DEFAULT_MEMBER_BUDGET_USD", default="25.00")

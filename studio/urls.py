@@ -2,9 +2,25 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from . import views
+
+library_urls = (
+    [
+        path("", views.library, name="list"),
+        path("new/", views.prompt_new, name="new"),
+        path("<int:pk>/", views.prompt_edit, name="edit"),
+        path("<int:pk>/delete/", views.prompt_delete, name="delete"),
+        path("<int:pk>/use/", views.prompt_use, name="use"),
+        path("from-job/<int:pk>/", views.save_job, name="save_job"),
+    ],
+    "library",
+)
+
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("library/", include(library_urls)),
+    path("wallet/", include("wallets.urls")),
     path("", include("jobs.urls")),
 ]

@@ -70,3 +70,15 @@ def test_concurrent_reservations_never_overrun(member, settings):
         thread.join()
     assert len(wins) == 7
     assert Budget.objects.get(user=member, month=MONTH).reserved_usd == Decimal("7.00")
+
+
+def test_many_small_amounts_add_up_exactly(member, settings):
+    """0.1 + 0.2 is not 0.3 in binary floating point, which is what SQLite computes in."""
+    settings.STUDIO_DEFAULT_MEMBER_BUDGET_USD = "0.70"
+    amounts = [Decimal("0.1"), Decimal("0.2"), Decimal("0.4")]
+    for amount in amounts:
+        budgets.reserve(member.pk, MONTH, amount)  # exactly reaches the limit
+    for amount in amounts:
+        budgets.settle(member.pk, MONTH, amount, Decimal("0"))
+    budget = budgets.member_budget(member.pk, MONTH)
+    assert budget.reserved_usd == 0 and budget.spent_usd == 0

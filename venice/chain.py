@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
@@ -16,7 +15,7 @@ from venice.payments import USDC_BASE
 from venice.siwx import BASE_CHAIN_ID
 from venice.types import USDC_UNIT
 
-TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
+TRANSFER_TOPIC = bytes(Web3.keccak(text="Transfer(address,address,uint256)"))
 BALANCE_OF_ABI = [
     {
         "name": "balanceOf",
@@ -35,9 +34,11 @@ def _web3(rpc_url: str) -> Web3:
 
 def usdc_balance(rpc_url: str, address: str, *, token: str = USDC_BASE) -> Decimal:
     """The address's USDC balance in USD."""
-    contract = _web3(rpc_url).eth.contract(address=to_checksum_address(token), abi=BALANCE_OF_ABI)
+    contract = _web3(rpc_url).eth.contract(
+        address=Web3.to_checksum_address(token), abi=BALANCE_OF_ABI
+    )
     try:
-        raw = contract.functions.balanceOf(to_checksum_address(address)).call()
+        raw = contract.functions.balanceOf(Web3.to_checksum_address(address)).call()
     except OSError as exc:  # requests' errors are OSErrors
         raise UpstreamUnavailable(f"the chain RPC at {rpc_url} failed: {exc}") from exc
     return Decimal(raw) / USDC_UNIT
@@ -55,7 +56,7 @@ class TransferCheck:
 
 
 def _topic_address(topic: bytes) -> str:
-    return to_checksum_address(bytes(topic)[-20:])
+    return Web3.to_checksum_address(bytes(topic)[-20:])
 
 
 def check_transfer(
@@ -83,13 +84,13 @@ def check_transfer(
     block = receipt["blockNumber"]
     if receipt["status"] != 1:
         return TransferCheck(False, "the transaction reverted", block)
-    payer, pay_to, token = (to_checksum_address(a) for a in (payer, pay_to, token))
+    payer, pay_to, token = (Web3.to_checksum_address(a) for a in (payer, pay_to, token))
     seen: list[str] = []
     moved = 0
     for log in receipt["logs"]:
         topics = log["topics"]
         if (
-            to_checksum_address(log["address"]) != token
+            Web3.to_checksum_address(log["address"]) != token
             or len(topics) != 3
             or bytes(topics[0]) != TRANSFER_TOPIC
         ):

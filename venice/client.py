@@ -263,10 +263,10 @@ class VeniceClient:
         return Balance.from_api(require(self._json(response), "data", "balance"))
 
     def transactions(self, page_size: int = 100) -> list[LedgerTransaction]:
-        """The whole ledger, newest first.
+        """The whole ledger, newest first as Venice orders it.
 
         Rows can arrive while we page (new rows push old ones to later offsets), so a row may
-        be seen twice; it is kept once.
+        be seen twice; it is kept once, where it was first seen.
         """
         if not 1 <= page_size <= 100:
             raise ValueError("page_size must be between 1 and 100")
@@ -294,7 +294,7 @@ class VeniceClient:
             if not has_more or not rows:
                 break
             offset += len(rows)
-        return sorted(seen.values(), key=lambda t: t.created_at, reverse=True)
+        return list(seen.values())
 
     def top_up(self, amount_usd: Decimal, policy: TopUpPolicy) -> SignedPayment:
         """Discover Venice's payment requirements, check them and the amount against the
@@ -356,14 +356,11 @@ class VeniceClient:
             raise ValueError("wallet credit calls need auth=WalletAuth(private_key)")
         return self.auth
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float | None:
-        """Seconds before the next attempt (None: give up now). Exponential with jitter so
-        several workers do not retry in step; never sooner than Retry-After."""
-        if retry_after is not None and retry_after > self._max_retry_after_s:
-            return None
+    def _backoff(self, attempt: int) -> float:
+        """Exponential with jitter, so several workers that failed together do not retry in
+        step."""
         ceiling = min(self._max_backoff_s, self._backoff_s * 2**attempt)
-        jittered = ceiling / 2 + random.uniform(0, ceiling / 2)
-        return max(jittered, retry_after or 0.0)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _send(
         self,
@@ -391,7 +388,7 @@ class VeniceClient:
                 not_sent = isinstance(exc, NOT_SENT_ERRORS)
                 retryable = retry is Retry.SAFE or (retry is Retry.UNPROCESSED and not_sent)
                 if retryable and attempt < self.max_retries:
-                    delay = self._delay(attempt, None) or 0.0
+                    delay = self._backoff(attempt)
                     logger.info(
                         "%s %s failed (%s); retrying in %.2fs",
                         method,
@@ -414,14 +411,15 @@ class VeniceClient:
             retryable = status in (
                 UNPROCESSED_STATUSES if retry is Retry.UNPROCESSED else RETRY_STATUSES
             )
-            if retry is not Retry.NEVER and retryable and attempt < self.max_retries:
-                retry_after = error.retry_after if isinstance(error, RateLimited) else None
-                delay = self._delay(attempt, retry_after)
-                if delay is not None:
-                    logger.info("%s %s answered %s; retrying in %.2fs", method, path, status, delay)
-                    self._sleep(delay)
-                    attempt += 1
-                    continue
+            retry_after = error.retry_after if isinstance(error, RateLimited) else None
+            # A wait longer than max_retry_after_s goes back to the caller to reschedule.
+            patient = retry_after is None or retry_after <= self._max_retry_after_s
+            if retry is not Retry.NEVER and retryable and patient and attempt < self.max_retries:
+                delay = max(self._backoff(attempt), retry_after or 0.0)
+                logger.info("%s %s answered %s; retrying in %.2fs", method, path, status, delay)
+                self._sleep(delay)
+                attempt += 1
+                continue
             if retry is Retry.UNPROCESSED and type(error) is UpstreamUnavailable and status != 503:
                 raise OutcomeUnknown(
                     error.message, status=error.status, code=error.code, body=error.body

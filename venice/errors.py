@@ -239,7 +239,10 @@ def error_from_response(
             message, suggested_prompt=suggested if isinstance(suggested, str) else None, **common
         )
     if status in (400, 413, 415):
-        return InvalidRequest(message, details=details, **common)
+        field = details.get("field")
+        return InvalidRequest(
+            message, field=field if isinstance(field, str) else None, details=details, **common
+        )
     if status >= 500:
         return UpstreamUnavailable(message, **common)
     return VeniceError(message, **common)

@@ -10,7 +10,6 @@ itself is built and encoded by the x402 SDK, never by hand.
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address
-from pydantic import ValidationError
+from web3 import Web3
 from x402 import x402ClientSync
 from x402.http.utils import decode_payment_required_header, encode_payment_signature_header
 from x402.mechanisms.evm.exact import ExactEvmScheme
@@ -106,7 +104,7 @@ def _validate_challenge(data: Any, where: str) -> Challenge:
         if data.get("x402Version") == 1:
             return PaymentRequiredV1.model_validate(data)
         return PaymentRequired.model_validate(data)
-    except ValidationError as exc:
+    except ValueError as exc:  # pydantic's ValidationError
         raise MalformedResponse(f"the top-up 402 {where} is not x402: {exc}", body=data) from exc
 
 
@@ -119,16 +117,12 @@ def parse_challenge(body: Any, header: str | None) -> list[Challenge]:
     if header:
         try:
             decoded = decode_payment_required_header(header)
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        except ValueError as exc:  # bad base64, JSON or schema: all ValueErrors
             raise MalformedResponse(f"the PAYMENT-REQUIRED header is unreadable: {exc}") from exc
         challenges.append(decoded)
     if not challenges:
         raise MalformedResponse("the top-up 402 carries no payment requirements", body=body)
     return challenges
-
-
-def _amount_of(requirement: Requirement) -> str:
-    return requirement.get_amount()
 
 
 def _is_usdc_on_base(version: int, requirement: Requirement) -> bool:
@@ -173,9 +167,9 @@ def choose_offer(challenges: list[Challenge]) -> Offer:
             f"({', '.join(sorted(receivers))}); refusing to pick one"
         )
     challenge, requirement = candidates[0]
-    if not is_address(requirement.pay_to):
+    if not Web3.is_address(requirement.pay_to):
         raise PaymentRefused(f"payTo {requirement.pay_to!r} is not an address")
-    raw_minimum = _amount_of(requirement)
+    raw_minimum = requirement.get_amount()
     if not raw_minimum.isdigit() or int(raw_minimum) <= 0:
         raise PaymentRefused(f"the advertised amount {raw_minimum!r} is not a positive integer")
     timeout = requirement.max_timeout_seconds
@@ -250,13 +244,10 @@ def check_amount(amount_usd: Decimal, offer: Offer, policy: TopUpPolicy) -> int:
 def _priced_challenge(offer: Offer, amount_atomic: int) -> Challenge:
     """A one-accept challenge: the chosen requirement with only its amount changed. Venice
     advertises its minimum; any larger top-up is the same requirement at another amount."""
-    if isinstance(offer.requirement, PaymentRequirementsV1):
-        priced_v1 = offer.requirement.model_copy(
-            update={"max_amount_required": str(amount_atomic)}, deep=True
-        )
-        return PaymentRequiredV1(accepts=[priced_v1])
+    if isinstance(offer.challenge, PaymentRequiredV1):
+        update = {"max_amount_required": str(amount_atomic)}
+        return PaymentRequiredV1(accepts=[offer.requirement.model_copy(update=update, deep=True)])
     priced = offer.requirement.model_copy(update={"amount": str(amount_atomic)}, deep=True)
-    assert isinstance(offer.challenge, PaymentRequired)
     return PaymentRequired(
         x402_version=2,
         accepts=[priced],
@@ -303,7 +294,7 @@ def _decode_settlement(header: str | None) -> dict[str, Any]:
         return {}
     try:
         decoded = json.loads(base64.b64decode(header))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except ValueError:  # bad base64 or JSON
         return {}
     return decoded if isinstance(decoded, dict) else {}
 

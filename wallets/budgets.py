@@ -3,6 +3,10 @@
 Every change is a single conditional UPDATE, so two submissions racing for the last dollars
 cannot both pass: on PostgreSQL the UPDATE takes the row lock and re-checks its WHERE against
 the committed row; on SQLite the IMMEDIATE transaction serialises writers.
+
+SQLite does decimal arithmetic in binary floating point, so every sum is rounded in SQL to the
+fields' six places: 0.1 + 0.2 - 0.3 must be 0 there too, not -5.6e-17 (which the CHECK
+constraint would refuse) or a hair over a limit it exactly meets.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Round
 
 from .models import Budget
 
@@ -26,6 +31,10 @@ class BudgetExceeded(Exception):
             f"This job's price (${amount:.2f}) is more than what is left of {whose} budget for "
             f"{budget.month:%B %Y} (${budget.remaining_usd:.2f} of ${budget.limit_usd:.2f})."
         )
+
+
+def _usd(expression):
+    return Round(expression, 6)
 
 
 def month_of(moment: datetime.datetime | datetime.date) -> datetime.date:
@@ -69,9 +78,9 @@ def reserve(user_id: int, month: datetime.date, amount: Decimal) -> None:
 def _hold(budget: Budget, amount: Decimal) -> None:
     held = (
         Budget.objects.filter(pk=budget.pk)
-        .alias(after=F("reserved_usd") + F("spent_usd") + amount)
+        .alias(after=_usd(F("reserved_usd") + F("spent_usd") + amount))
         .filter(after__lte=F("limit_usd"))
-        .update(reserved_usd=F("reserved_usd") + amount)
+        .update(reserved_usd=_usd(F("reserved_usd") + amount))
     )
     if not held:
         budget.refresh_from_db()
@@ -87,17 +96,17 @@ def _both(user_id: int, month: datetime.date):
 def release(user_id: int, month: datetime.date, reserved: Decimal) -> None:
     """Give back a reservation (job failed before being charged, or cancelled)."""
     if reserved:
-        _both(user_id, month).update(reserved_usd=F("reserved_usd") - reserved)
+        _both(user_id, month).update(reserved_usd=_usd(F("reserved_usd") - reserved))
 
 
 def settle(user_id: int, month: datetime.date, reserved: Decimal, spent: Decimal) -> None:
     """Turn a reservation into what the job really cost (which may be zero)."""
     _both(user_id, month).update(
-        reserved_usd=F("reserved_usd") - reserved, spent_usd=F("spent_usd") + spent
+        reserved_usd=_usd(F("reserved_usd") - reserved), spent_usd=_usd(F("spent_usd") + spent)
     )
 
 
 def adjust_spent(user_id: int, month: datetime.date, delta: Decimal) -> None:
     """Apply a late correction from Venice's ledger (a refund, or a charge differing from the quote)."""
     if delta:
-        _both(user_id, month).update(spent_usd=F("spent_usd") + delta)
+        _both(user_id, month).update(spent_usd=_usd(F("spent_usd") + delta))

@@ -11,13 +11,16 @@ from .models import Wallet
 from .throttle import InFlightTransport
 
 
-def client_for(wallet: Wallet) -> VeniceClient:
+def client_for(wallet: Wallet, *, max_retries: int = 3) -> VeniceClient:
+    """A client with the wallet's credentials. The poll loop passes max_retries=0: it
+    reschedules a failed poll itself instead of blocking a thread in backoff."""
     secret = crypto.decrypt(wallet.secret_encrypted)
     auth = WalletAuth(secret) if wallet.is_evm else ApiKeyAuth(secret)
     return VeniceClient(
         base_url=settings.VENICE_API_BASE,
         auth=auth,
         timeout=settings.VENICE_TIMEOUT_S,
+        max_retries=max_retries,
         transport=InFlightTransport(wallet),
     )
 

@@ -1,0 +1,148 @@
+"""The generate form: one field per option the chosen model supports, with its limits.
+
+The form only shapes and labels the input; the authoritative checks are `validate_queue`'s, run
+by `pipeline.create_job`, whose refusals are put back on the field they name.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from venice import Model
+
+# The queue body's option names, in the order the form shows them.
+OPTION_FIELDS = (
+    "lyrics_prompt", "lyrics_optimizer", "force_instrumental", "duration_seconds", "voice",
+    "custom_voice", "speed", "language_code", "loop",
+)
+
+
+def _seconds(n: int) -> str:
+    return f"{n // 60}:{n % 60:02d} min" if n >= 60 else f"{n} s"
+
+
+class GenerateForm(forms.Form):
+    model = forms.ChoiceField(label="Model")
+    prompt = forms.CharField(label="Prompt", widget=forms.Textarea(attrs={"rows": 4}))
+    private = forms.BooleanField(
+        label="Private: only I (and admins) can see this job", required=False
+    )
+    library_prompt = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, models: dict[str, Model], model: Model, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model = model
+        spec = model.spec
+        self.fields["model"].choices = [
+            (m.id, f"{m.spec.name or m.id}{' (beta)' if m.spec.beta else ''}")
+            for m in models.values()
+        ]
+        self.fields["model"].initial = model.id
+
+        prompt = self.fields["prompt"]
+        prompt.min_length = spec.min_prompt_length
+        prompt.widget.attrs.update(
+            minlength=spec.min_prompt_length,
+            **{"data-count": "prompt-count", "aria-describedby": "prompt-limits"},
+        )
+        if spec.prompt_character_limit:
+            prompt.max_length = spec.prompt_character_limit
+            prompt.widget.attrs["maxlength"] = spec.prompt_character_limit
+
+        if spec.supports_lyrics:
+            self.fields["lyrics_prompt"] = forms.CharField(
+                label="Lyrics" if spec.lyrics_required else "Lyrics (optional)",
+                required=spec.lyrics_required,
+                max_length=spec.lyrics_character_limit,
+                widget=forms.Textarea(attrs={
+                    "rows": 6, "maxlength": spec.lyrics_character_limit,
+                    "data-count": "lyrics-count", "aria-describedby": "lyrics-limits",
+                }),
+            )
+        if spec.supports_lyrics_optimizer:
+            self.fields["lyrics_optimizer"] = forms.BooleanField(
+                label="Let the lyrics optimizer write the lyrics", required=False
+            )
+        if spec.supports_force_instrumental:
+            self.fields["force_instrumental"] = forms.BooleanField(
+                label="Instrumental only (no vocals)", required=False
+            )
+        if spec.duration_options:
+            self.fields["duration_seconds"] = forms.TypedChoiceField(
+                label="Length", coerce=int,
+                choices=[(d, _seconds(d)) for d in spec.duration_options],
+                initial=spec.default_duration or spec.duration_options[0],
+                help_text="This model makes tracks of these lengths only.",
+            )
+        elif spec.has_duration:
+            low, high = spec.min_duration, spec.max_duration
+            span = (f"From {low} to {high} seconds" if low is not None and high is not None
+                    else f"At least {low} seconds" if low is not None else f"Up to {high} seconds")
+            default = f" ({spec.default_duration} s)" if spec.default_duration else ""
+            self.fields["duration_seconds"] = forms.IntegerField(
+                label="Length in seconds", required=False, min_value=low, max_value=high,
+                initial=spec.default_duration, widget=forms.NumberInput(attrs={"step": 1}),
+                help_text=f"{span}; empty for the model's default{default}.",
+            )
+        if spec.voices:
+            self.fields["voice"] = forms.ChoiceField(
+                label="Voice", choices=[(v, v) for v in spec.voices],
+                initial=spec.default_voice or spec.voices[0],
+            )
+        if spec.supports_custom_voice_id:
+            self.fields["custom_voice"] = forms.CharField(
+                label="Or a custom voice id", required=False, max_length=200,
+                help_text="Overrides the voice above.",
+            )
+        if spec.supports_speed:
+            self.fields["speed"] = forms.DecimalField(
+                label="Speed", required=False, min_value=spec.min_speed, max_value=spec.max_speed,
+                decimal_places=2, initial=spec.default_speed or Decimal("1.0"),
+                widget=forms.NumberInput(attrs={"step": "0.05"}),
+                help_text=(f"From {spec.min_speed} to {spec.max_speed}; 1.0 is normal."
+                           if spec.min_speed is not None and spec.max_speed is not None
+                           else "1.0 is normal."),
+            )
+        if spec.supports_language_code:
+            self.fields["language_code"] = forms.RegexField(
+                label="Language (two-letter code)", required=False, regex=r"^[A-Za-z]{2}$",
+                max_length=2, help_text="For example en, de or ja. Empty: detected.",
+                error_messages={"invalid": "Use a two-letter ISO 639-1 code, such as en."},
+                widget=forms.TextInput(attrs={"size": 3, "autocomplete": "off",
+                                              "pattern": "[A-Za-z]{2}"}),
+            )
+        if spec.supports_loop:
+            self.fields["loop"] = forms.BooleanField(
+                label="Make it loop seamlessly", required=False
+            )
+        # Keep the form order: model, prompt, the options, then private.
+        order = ["model", "prompt", *OPTION_FIELDS, "private", "library_prompt"]
+        self.order_fields([name for name in order if name in self.fields])
+
+    def queue_fields(self) -> dict:
+        """The cleaned options as `create_job` takes them, leaving out what was left unset."""
+        data = self.cleaned_data
+        fields = {"prompt": data["prompt"]}
+        if data.get("lyrics_prompt"):
+            fields["lyrics_prompt"] = data["lyrics_prompt"]
+        for flag in ("lyrics_optimizer", "force_instrumental", "loop"):
+            if data.get(flag):
+                fields[flag] = True
+        if data.get("duration_seconds") is not None:
+            fields["duration_seconds"] = data["duration_seconds"]
+        voice = (data.get("custom_voice") or "").strip() or data.get("voice")
+        if voice:
+            fields["voice"] = voice
+        if data.get("speed") is not None:
+            fields["speed"] = data["speed"]
+        if data.get("language_code"):
+            fields["language_code"] = data["language_code"].lower()
+        return fields
+
+    def add_rejection(self, message: str, field: str | None) -> None:
+        """Put a refusal from the pipeline on the field it names (voice covers custom_voice)."""
+        if field == "voice" and "voice" not in self.fields:
+            field = "custom_voice"
+        self.add_error(field if field in self.fields else None, message)

@@ -1,0 +1,556 @@
+"""The Venice API and the sandbox's control API, as plain request -> response functions.
+
+The HTTP transport (``server.py``) turns each HTTP request into a ``Request`` and writes the
+``Response`` back, streaming its body. Every Venice route passes the same gates, in the
+order the real service applies them: payment header misuse, authentication (which spends
+the SIWX nonce), the wallet's in-flight cap, the route's rate limit, injected faults, then
+the 0.10 USD admission floor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qs
+
+from eth_utils import is_hex_address, to_checksum_address
+
+from sandbox import catalogue, payments, siwx
+from sandbox.audio import WavStream
+from sandbox.chain import LocalChain
+from sandbox.config import ServerConfig
+from sandbox.errors import ApiError, bad_request
+from sandbox.faults import (
+    FaultRule,
+    FaultTable,
+    at_capacity,
+    planned_failure,
+    without_trigger_words,
+)
+from sandbox.limits import CallRecord, InFlightGate, RateLimiter, Stats
+from sandbox.money import atomic_from_usd, json_number, usd, usd_from_atomic
+from sandbox.state import Caller, EntryType, Failure, Job, LedgerRow, SandboxState
+from sandbox.validation import parse_media, parse_queue, parse_quote
+
+logger = logging.getLogger("sandbox")
+
+API_PREFIX = "/api/v1"
+# Routes that need a caller, and the ServerConfig limit (per minute) of each limited route.
+_AUTHENTICATED = frozenset({"queue", "retrieve", "complete", "balance", "transactions"})
+_ADMISSION_CHECKED = frozenset({"queue", "retrieve", "complete"})
+_RATE_LIMITS = {
+    "queue": "queue_per_minute",
+    "retrieve": "retrieve_per_minute",
+    "balance": "balance_per_minute",
+    "transactions": "transactions_per_minute",
+    "top-up": "top_up_per_minute",
+}
+_FAULT_MESSAGES = {
+    429: ("Too many requests, please slow down", "RATE_LIMIT_EXCEEDED"),
+    500: ("Internal server error", None),
+    503: ("The model is at capacity. Please try again later.", None),
+}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    # Any case-insensitive mapping with ``get`` (the transport passes http.client's).
+    headers: Any
+    body: bytes
+    client_ip: str
+    base_url: str
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.path + (f"?{self.query}" if self.query else "")
+
+    def param(self, name: str) -> str | None:
+        values = parse_qs(self.query).get(name)
+        return values[0] if values else None
+
+    def json(self, default: Any = None) -> Any:
+        if not self.body.strip():
+            return default
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise bad_request("Request body is not valid JSON") from None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes | Iterable[bytes]
+    content_length: int
+    headers: dict[str, str] = field(default_factory=dict)
+    # Run once the body has been sent (True) or the client went away (False).
+    after_send: list[Callable[[bool], None]] = field(default_factory=list)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return Response(status, data, len(data), headers)
+
+
+@dataclass
+class _Call:
+    """What one Venice call has set up and must undo once its answer is sent."""
+
+    record: CallRecord
+    caller: Caller | None = None
+    releases: list[Callable[[], None]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class SandboxApp:
+    """Everything the sandbox knows, and the handlers of every route."""
+
+    def __init__(self, time_scale: float) -> None:
+        self.initial_config = ServerConfig().replace(time_scale=time_scale)
+        self.config = self.initial_config
+        self.base_url = ""
+        self.chain = LocalChain()
+        self.state = SandboxState()
+        self.faults = FaultTable()
+        self.limiter = RateLimiter()
+        self.gate = InFlightGate()
+        self.stats_book = Stats()
+        self.nonces = siwx.NonceBook()
+        self.desk = payments.TopUpDesk(self.chain, self.state, self.faults)
+        self._venice_routes = [
+            ("GET", "/models", "models", self._models),
+            ("POST", "/audio/quote", "quote", self._quote),
+            ("POST", "/audio/queue", "queue", self._queue),
+            ("POST", "/audio/retrieve", "retrieve", self._retrieve),
+            ("POST", "/audio/complete", "complete", self._complete),
+            ("GET", "/x402/balance/(?P<wallet>[^/]+)", "balance", self._balance),
+            ("GET", "/x402/transactions/(?P<wallet>[^/]+)", "transactions", self._transactions),
+            ("POST", "/x402/top-up", "top-up", self._top_up),
+        ]
+        self._control_routes = [
+            ("GET", "/health", self._control_health),
+            ("POST", "/faucet", self._control_faucet),
+            ("POST", "/apikeys", self._control_api_key),
+            ("POST", "/faults", self._control_set_fault),
+            ("DELETE", "/faults", self._control_clear_faults),
+            ("POST", "/config", self._control_configure),
+            ("POST", "/reset-config", self._control_reset_config),
+            ("GET", "/stats", self._control_stats),
+            ("POST", "/ledger", self._control_ledger),
+            ("POST", "/rpc", self._control_rpc),
+        ]
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + API_PREFIX
+
+    # -- controls (the Python face of /sandbox/...) ----------------------------------------
+
+    def faucet(self, address: str, usdc: Decimal | str) -> str:
+        if not is_hex_address(address):
+            raise ValueError("address must be a 0x-prefixed EVM address")
+        amount = _positive_usd(usdc, "usdc")
+        return self.chain.mint(address, atomic_from_usd(amount))
+
+    def create_api_key(self, amount: Decimal | str | int | float) -> str:
+        value = usd(_decimal(amount, "usd"))
+        if value < 0:
+            raise ValueError("usd must not be negative")
+        return self.state.create_api_key(value)
+
+    def set_fault(
+        self, route: str, *, status: int | None = None, rate: float = 1.0,
+        count: int | None = None, delay_ms: int = 0, settlement_timeout: bool = False,
+    ) -> None:
+        self.faults.set(FaultRule(route, status, rate, count, delay_ms, settlement_timeout))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def configure(self, **overrides: Any) -> ServerConfig:
+        self.config = self.config.replace(**overrides)
+        return self.config
+
+    def reset_config(self) -> ServerConfig:
+        """Back to the constructor's settings, with fresh rate-limit windows."""
+        self.config = self.initial_config
+        self.limiter.forget()
+        return self.config
+
+    def stats(self, wallet: str | None = None) -> dict[str, Any]:
+        return self.stats_book.snapshot(wallet)
+
+    def append_ledger(
+        self, wallet: str, kind: str, amount: Decimal | str, request_id: str | None = None,
+        model_id: str | None = None,
+    ) -> LedgerRow:
+        """Write a row into a wallet's Venice ledger (and move its balance) behind its back."""
+        if not is_hex_address(wallet):
+            raise ValueError("wallet must be a 0x-prefixed EVM address")
+        try:
+            entry_type = EntryType(kind)
+        except ValueError:
+            raise ValueError(f"type must be one of {', '.join(EntryType)}") from None
+        value = _positive_usd(amount, "amount")
+        return self.state.post(
+            Caller(wallet=wallet).owner, entry_type, value, request_id, model_id, time.monotonic()
+        )
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response:
+        allowed_methods: set[str] = set()
+        if request.path.startswith(API_PREFIX + "/"):
+            for method, pattern, route, handler in self._venice_routes:
+                match = re.fullmatch(pattern, request.path[len(API_PREFIX):])
+                if match and method == request.method:
+                    return self._serve_venice(route, handler, request, match.groupdict())
+                if match:
+                    allowed_methods.add(method)
+        elif request.path.startswith("/sandbox/"):
+            for method, path, control in self._control_routes:
+                if request.path[len("/sandbox"):] == path:
+                    if method == request.method:
+                        return self._serve_control(control, request)
+                    allowed_methods.add(method)
+        if allowed_methods:
+            return json_response(405, {"error": "Method not allowed"},
+                                 {"Allow": ", ".join(sorted(allowed_methods))})
+        return json_response(404, {"error": f"No route for {request.method} {request.path}"})
+
+    def _serve_control(self, control: Callable[[Request], Any], request: Request) -> Response:
+        try:
+            return json_response(200, control(request))
+        except ApiError as error:
+            return json_response(error.status, error.body, error.headers)
+        except ValueError as error:
+            return json_response(400, {"error": str(error)})
+
+    def _serve_venice(
+        self, route: str, handler: Callable[..., Response], request: Request,
+        params: dict[str, str],
+    ) -> Response:
+        call = _Call(self.stats_book.begin(route))
+        try:
+            response = self._pass_gates(route, request, call, self.config)
+            if response is None:
+                response = handler(request, call.caller, self.config, **params)
+        except ApiError as error:
+            response = json_response(error.status, error.body, error.headers)
+        except Exception:
+            logger.exception("sandbox failed on %s %s", request.method, request.path)
+            response = json_response(500, {"error": "Internal server error"})
+        for name, value in call.headers.items():
+            response.headers.setdefault(name, value)
+        self.stats_book.answered(call.record, response.status)
+
+        def finish(sent: bool) -> None:
+            for release in call.releases:
+                release()
+            self.stats_book.finish(call.record)
+
+        response.after_send.append(finish)
+        return response
+
+    def _pass_gates(
+        self, route: str, request: Request, call: _Call, config: ServerConfig
+    ) -> Response | None:
+        if route != "top-up" and payments.payment_header(request.headers) is not None:
+            raise ApiError(
+                400, "Payment headers are only accepted by /x402/top-up",
+                code="PAYMENT_HEADER_NOT_ACCEPTED",
+            )
+        limit_key = request.client_ip
+        if route in _AUTHENTICATED:
+            call.caller = self._authenticate(request, call)
+            limit_key = call.caller.owner
+            if call.caller.wallet is not None:
+                owner = call.caller.owner
+                if not self.gate.enter(owner, config.wallet_max_in_flight):
+                    raise ApiError(
+                        429, f"At most {config.wallet_max_in_flight} requests may be in "
+                        "flight per wallet", code="X402_CONCURRENCY_LIMIT",
+                        headers={"Retry-After": "1"},
+                    )
+                call.releases.append(lambda: self.gate.leave(owner))
+        if route in _RATE_LIMITS:
+            limit = getattr(config, _RATE_LIMITS[route])
+            allowance = self.limiter.check(route, limit_key, limit)
+            call.headers.update(allowance.headers())
+            if not allowance.allowed:
+                raise ApiError(
+                    429, f"Rate limit exceeded: {limit} requests per minute",
+                    code="RATE_LIMIT_EXCEEDED",
+                )
+        self._inject_fault(route, config)
+        if route in _ADMISSION_CHECKED and call.caller and call.caller.wallet:
+            balance = self.state.balance(call.caller.owner, time.monotonic())
+            if balance < payments.MINIMUM_BALANCE_USD:
+                raise payments.insufficient_credit(balance, request.url, self.api_url)
+        return None
+
+    def _authenticate(self, request: Request, call: _Call) -> Caller:
+        """The wallet of a SIWX header (it wins over a Bearer key), else the API key."""
+        header = siwx.header_value(request.headers)
+        if header is not None:
+            wallet = siwx.verify(header, self.nonces)
+            self.stats_book.attribute(call.record, wallet)
+            return Caller(wallet=wallet)
+        authorization = request.headers.get("Authorization")
+        if authorization:
+            scheme, _, key = authorization.partition(" ")
+            key = key.strip()
+            if scheme.lower() != "bearer" or not self.state.knows_api_key(key):
+                raise ApiError(401, "Authentication failed: invalid API key",
+                               code="AUTHENTICATION_FAILED")
+            return Caller(api_key=key)
+        raise payments.discovery(request.url, self.api_url)
+
+    def _inject_fault(self, route: str, config: ServerConfig) -> None:
+        rule = self.faults.on_call(route)
+        if rule is None:
+            return
+        if rule.delay_ms:
+            time.sleep(config.scaled(rule.delay_ms / 1000))
+        if rule.status is not None:
+            message, code = _FAULT_MESSAGES.get(rule.status, ("Injected sandbox fault", None))
+            headers = {"x-sandbox-fault": "injected"}
+            if rule.status in (429, 503):
+                headers["Retry-After"] = "1"
+            raise ApiError(rule.status, message, code=code, headers=headers)
+
+    # -- Venice routes ---------------------------------------------------------------------
+
+    def _models(self, request: Request, caller: None, config: ServerConfig) -> Response:
+        return json_response(200, catalogue.listing(request.param("type") or "text"))
+
+    def _quote(self, request: Request, caller: None, config: ServerConfig) -> Response:
+        return json_response(200, {"quote": json_number(parse_quote(request.json()))})
+
+    def _queue(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
+        audio = parse_queue(request.json())
+        if at_capacity(audio.prompt):
+            raise ApiError(503, _FAULT_MESSAGES[503][0], headers={"Retry-After": "5"})
+        now = time.monotonic()
+        queue_id = str(uuid.uuid4())
+        entry = audio.entry
+        seconds = catalogue.audio_seconds(entry, audio.duration_seconds, audio.prompt, audio.speed)
+        p80_s = catalogue.p80_execution_s(entry, seconds, len(audio.prompt))
+        job = Job(
+            queue_id=queue_id,
+            owner=caller.owner,
+            request=audio,
+            audio_seconds=seconds,
+            queued_at=now,
+            run_s=config.scaled(catalogue.execution_s(p80_s, queue_id)),
+            p80_s=config.scaled(p80_s),
+            media_retention_s=config.scaled(config.media_retention_s),
+            failure=planned_failure(audio.prompt),
+        )
+        self.state.accept(job, catalogue.installments(entry, audio.quote()), now)
+        return json_response(200, {"model": audio.model_id, "queue_id": queue_id,
+                                   "status": "QUEUED"})
+
+    def _retrieve(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
+        media = parse_media(request.json(), retrieve=True)
+        now = time.monotonic()
+        job = self.state.job(caller.owner, media.model_id, media.queue_id, now)
+        if not job.finished(now):
+            return json_response(200, {
+                "status": "PROCESSING",
+                "average_execution_time": round(job.p80_s * 1000),
+                "execution_duration": round((now - job.queued_at) * 1000),
+            })
+        if job.failure is Failure.CONTENT_POLICY:
+            raise ApiError(
+                422, "The prompt was rejected by the provider's content policy. "
+                "The charge has been refunded.",
+                suggested_prompt=without_trigger_words(job.request.prompt),
+            )
+        if job.failure is Failure.INFERENCE:
+            raise ApiError(500, "Audio generation failed. The charge has been refunded.")
+        if not job.media_available(now):
+            raise ApiError(404, "Media not found: it has expired or was deleted")
+        return self._audio(job, media.delete_media_on_completion)
+
+    def _audio(self, job: Job, delete_when_sent: bool) -> Response:
+        entry, audio = job.request.entry, job.request
+        run = entry["sandbox"]
+        seed = "\n".join((entry["id"], audio.prompt, audio.lyrics_prompt, str(audio.voice),
+                          str(job.audio_seconds)))
+        wav = WavStream(seed, job.audio_seconds, run["sample_rate"], run["channels"])
+        headers = {
+            "Content-Type": "audio/wav",
+            "x-venice-audio-format": "wav",
+            "x-venice-inference-time": f"{job.run_s:.3f}",
+            "x-venice-model-id": entry["id"],
+            "x-venice-model-name": entry["model_spec"]["name"],
+        }
+        if run["reports_audio_duration"]:
+            headers["x-venice-audio-duration"] = f"{job.audio_seconds:g}"
+        response = Response(200, wav.chunks(), wav.content_length, headers)
+        if delete_when_sent:
+
+            def delete_once_delivered(sent: bool) -> None:
+                if sent:
+                    self.state.delete_media(job)
+
+            response.after_send.append(delete_once_delivered)
+        return response
+
+    def _complete(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
+        media = parse_media(request.json(), retrieve=False)
+        now = time.monotonic()
+        job = self.state.job(caller.owner, media.model_id, media.queue_id, now)
+        if not job.finished(now):
+            raise bad_request("The request is still processing; retrieve it first",
+                              field="queue_id")
+        if job.failure is not None or not job.media_available(now):
+            raise ApiError(404, "Media not found: it has expired or was deleted")
+        self.state.delete_media(job)
+        return json_response(200, {"success": True})
+
+    def _wallet_owner(self, caller: Caller, wallet: str) -> str:
+        if not is_hex_address(wallet):
+            raise bad_request("The wallet in the path is not an EVM address", field="wallet")
+        if caller.wallet is None or caller.wallet.lower() != wallet.lower():
+            raise ApiError(403, "The signed-in wallet does not match the requested wallet",
+                           code="X402_WALLET_MISMATCH")
+        return caller.owner
+
+    def _balance(
+        self, request: Request, caller: Caller, config: ServerConfig, wallet: str
+    ) -> Response:
+        balance = self.state.balance(self._wallet_owner(caller, wallet), time.monotonic())
+        return json_response(200, {"success": True, "data": {
+            "walletAddress": to_checksum_address(wallet),
+            "balanceUsd": json_number(balance),
+            "canConsume": balance >= payments.MINIMUM_BALANCE_USD,
+            "minimumTopUpUsd": json_number(payments.MINIMUM_TOP_UP_USD),
+            "suggestedTopUpUsd": json_number(payments.SUGGESTED_TOP_UP_USD),
+        }})
+
+    def _transactions(
+        self, request: Request, caller: Caller, config: ServerConfig, wallet: str
+    ) -> Response:
+        owner = self._wallet_owner(caller, wallet)
+        limit = _query_int(request, "limit", 20, 1, 100)
+        offset = _query_int(request, "offset", 0, 0, None)
+        rows, has_more, balance = self.state.ledger_page(owner, limit, offset, time.monotonic())
+        return json_response(200, {"success": True, "data": {
+            "walletAddress": to_checksum_address(wallet),
+            "currentBalance": json_number(balance),
+            "transactions": [row.as_json() for row in rows],
+            "pagination": {"limit": limit, "offset": offset, "hasMore": has_more},
+        }})
+
+    def _top_up(self, request: Request, caller: None, config: ServerConfig) -> Response:
+        header = payments.payment_header(request.headers)
+        if header is None:
+            raise payments.top_up_required(request.url)
+        receipt = self.desk.top_up(header, config)
+        return json_response(200, receipt.body, receipt.headers)
+
+    # -- control routes --------------------------------------------------------------------
+
+    def _control_health(self, request: Request) -> dict[str, Any]:
+        return {"ok": True, "apiUrl": self.api_url, "rpcUrl": self.base_url + "/sandbox/rpc"}
+
+    def _control_faucet(self, request: Request) -> dict[str, Any]:
+        body = _control_body(request, required=("address", "usdc"))
+        transaction = self.faucet(body["address"], str(body["usdc"]))
+        balance = self.chain.balance_of(body["address"])
+        return {"transaction": transaction, "address": to_checksum_address(body["address"]),
+                "balanceUsdc": str(usd_from_atomic(balance))}
+
+    def _control_api_key(self, request: Request) -> dict[str, Any]:
+        body = _control_body(request, required=("usd",))
+        return {"apiKey": self.create_api_key(str(body["usd"]))}
+
+    def _control_set_fault(self, request: Request) -> dict[str, Any]:
+        body = _control_body(request, required=("route",))
+        options = {"status", "rate", "count", "delay_ms", "settlement_timeout"}
+        unknown = set(body) - options - {"route"}
+        if unknown:
+            raise ValueError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
+        self.set_fault(body["route"], **{k: v for k, v in body.items() if k in options})
+        return {"ok": True}
+
+    def _control_clear_faults(self, request: Request) -> dict[str, Any]:
+        self.clear_faults()
+        return {"ok": True}
+
+    def _control_configure(self, request: Request) -> dict[str, Any]:
+        return {"config": asdict(self.configure(**_control_body(request)))}
+
+    def _control_reset_config(self, request: Request) -> dict[str, Any]:
+        return {"config": asdict(self.reset_config())}
+
+    def _control_stats(self, request: Request) -> dict[str, Any]:
+        return self.stats(request.param("wallet"))
+
+    def _control_ledger(self, request: Request) -> dict[str, Any]:
+        body = _control_body(request, required=("wallet", "type", "amount"))
+        row = self.append_ledger(body["wallet"], body["type"], str(body["amount"]),
+                                 body.get("requestId"), body.get("modelId"))
+        return {"transaction": row.as_json()}
+
+    def _control_rpc(self, request: Request) -> Any:
+        try:
+            payload = json.loads(request.body)
+        except ValueError:
+            return {"jsonrpc": "2.0", "id": None,
+                    "error": {"code": -32700, "message": "Parse error"}}
+        return self.chain.rpc(payload)
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{name} must be a number")
+    return number
+
+
+def _positive_usd(value: Any, name: str) -> Decimal:
+    amount = usd(_decimal(value, name))
+    if amount <= 0:
+        raise ValueError(f"{name} must be positive")
+    return amount
+
+
+def _control_body(request: Request, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    body = request.json(default={})
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)}")
+    return body
+
+
+def _query_int(request: Request, name: str, default: int, lowest: int, highest: int | None) -> int:
+    raw = request.param(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d+", raw) or int(raw) < lowest or (
+        highest is not None and int(raw) > highest
+    ):
+        bounds = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
+        raise bad_request(f"{name} must be an integer {bounds}", field=name)
+    return int(raw)

@@ -1,0 +1,116 @@
+"""Deliberate failures: per-route injected faults, and prompt words that make a job fail."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from dataclasses import dataclass
+
+from sandbox.state import Failure
+
+ROUTES = ("queue", "retrieve", "complete", "quote", "models", "balance", "transactions", "top-up")
+ANY_ROUTE = "*"
+
+# A whole word (any case) in the prompt decides the job's fate. Documented in README.md.
+CONTENT_POLICY_WORD = "contraband"  # retrieve answers 422 with suggested_prompt; refunded
+INFERENCE_FAILURE_WORD = "kaboom"  # retrieve answers 500; refunded
+CAPACITY_WORD = "stampede"  # queue answers 503 (model at capacity); nothing charged
+TRIGGER_WORDS = {
+    CONTENT_POLICY_WORD: Failure.CONTENT_POLICY,
+    INFERENCE_FAILURE_WORD: Failure.INFERENCE,
+}
+
+
+def _has_word(prompt: str, word: str) -> bool:
+    return re.search(rf"\b{word}\b", prompt, re.IGNORECASE) is not None
+
+
+def planned_failure(prompt: str) -> Failure | None:
+    """How a job with this prompt will end, if it is going to fail."""
+    for word, failure in TRIGGER_WORDS.items():
+        if _has_word(prompt, word):
+            return failure
+    return None
+
+
+def at_capacity(prompt: str) -> bool:
+    return _has_word(prompt, CAPACITY_WORD)
+
+
+def without_trigger_words(prompt: str) -> str:
+    """The prompt a content-policy refusal suggests instead."""
+    cleaned = re.sub(rf"\b{CONTENT_POLICY_WORD}\b", "", prompt, flags=re.IGNORECASE)
+    return re.sub(r"\s{2,}", " ", cleaned).strip()
+
+
+@dataclass
+class FaultRule:
+    """What to do to calls on one route.
+
+    A rule fires on a call with probability ``rate``; ``remaining`` (if set) counts the
+    firings left before the rule retires. Firing means: wait ``delay_ms`` (simulated, so
+    scaled), then answer ``status`` if one is set. A ``settlement_timeout`` rule instead
+    fires when a top-up reaches settlement.
+    """
+
+    route: str
+    status: int | None = None
+    rate: float = 1.0
+    remaining: int | None = None
+    delay_ms: int = 0
+    settlement_timeout: bool = False
+
+
+class FaultTable:
+    """The rules in force: at most one per route, plus an optional ``*`` rule for all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: dict[str, FaultRule] = {}
+        self._random = random.Random()
+
+    def set(self, rule: FaultRule) -> None:
+        if rule.route not in (*ROUTES, ANY_ROUTE):
+            raise ValueError(f"route must be one of {', '.join(ROUTES)} or *")
+        if rule.status is not None and not 400 <= rule.status <= 599:
+            raise ValueError("status must be an HTTP error status (400..599)")
+        if not 0.0 <= rule.rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        if rule.remaining is not None and rule.remaining < 1:
+            raise ValueError("count must be at least 1")
+        if rule.delay_ms < 0:
+            raise ValueError("delay_ms must not be negative")
+        if rule.settlement_timeout:
+            if rule.route not in ("top-up", ANY_ROUTE):
+                raise ValueError("settlement_timeout applies to the top-up route only")
+            if rule.status is not None or rule.delay_ms:
+                raise ValueError("settlement_timeout is a rule of its own (no status or delay)")
+        elif rule.status is None and not rule.delay_ms:
+            raise ValueError("a fault needs a status, a delay_ms or settlement_timeout")
+        with self._lock:
+            self._rules[rule.route] = rule
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def _fire(self, route: str, *, settlement: bool) -> FaultRule | None:
+        with self._lock:
+            rule = self._rules.get(route) or self._rules.get(ANY_ROUTE)
+            if rule is None or rule.settlement_timeout != settlement:
+                return None
+            if self._random.random() >= rule.rate:
+                return None
+            if rule.remaining is not None:
+                rule.remaining -= 1
+                if rule.remaining == 0:
+                    del self._rules[rule.route]
+            return rule
+
+    def on_call(self, route: str) -> FaultRule | None:
+        """The rule that fires on this call, if any."""
+        return self._fire(route, settlement=False)
+
+    def settlement_times_out(self) -> bool:
+        return self._fire("top-up", settlement=True) is not None

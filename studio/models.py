@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import re
+
+from django.conf import settings as django_settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+# The generate form's model-specific settings that a saved prompt may carry.
+SETTING_KEYS = (
+    "duration_seconds", "voice", "language_code", "speed", "loop", "force_instrumental",
+    "lyrics_optimizer",
+)
+
+
+def normalise_tags(text: str) -> list[str]:
+    """"Lo-fi, chill  piano" -> ["lo-fi", "chill", "piano"]: lower case, no duplicates."""
+    seen: list[str] = []
+    for tag in re.split(r"[,\s]+", text or ""):
+        tag = re.sub(r"[^\w-]", "", tag.lower())[:30]
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen[:12]
+
+
+class PromptQuerySet(models.QuerySet):
+    def visible_to(self, user) -> PromptQuerySet:
+        """The team's shared prompts plus the member's own private ones (admins see all)."""
+        if user.is_staff:
+            return self
+        return self.filter(Q(private=False) | Q(author=user))
+
+    def tagged(self, tag: str) -> PromptQuerySet:
+        return self.filter(tags__contains=f",{tag},")
+
+
+class Prompt(models.Model):
+    """A prompt in the team's shared library, with the model and settings it was written for."""
+
+    title = models.CharField(max_length=120)
+    text = models.TextField()
+    lyrics = models.TextField(blank=True)
+    model_id = models.CharField(max_length=100, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    # Stored as ",tag,other," so a tag filter is one exact `contains`, on SQLite and PostgreSQL.
+    tags = models.CharField(max_length=400, blank=True)
+    author = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
+    )
+    private = models.BooleanField(default=False, help_text="Only you (and admins) can see it.")
+    times_used = models.PositiveIntegerField(default=0)
+    source_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PromptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("library:edit", args=[self.pk])
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    def set_tags(self, text_or_list) -> None:
+        tags = normalise_tags(text_or_list if isinstance(text_or_list, str)
+                              else ",".join(text_or_list))
+        self.tags = f",{','.join(tags)}," if tags else ""
+
+    def editable_by(self, user) -> bool:
+        return user.is_staff or self.author_id == user.pk
+
+    @property
+    def generate_params(self) -> dict:
+        """What the generate form is pre-filled with when a member uses this prompt."""
+        params = {"model": self.model_id, "prompt": self.text, "lyrics_prompt": self.lyrics}
+        params.update({k: v for k, v in (self.settings or {}).items() if k in SETTING_KEYS})
+        return params

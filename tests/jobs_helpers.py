@@ -1,0 +1,33 @@
+"""Drive a job through the pipeline in the test process, as the worker would."""
+
+from __future__ import annotations
+
+import time
+
+from django.utils import timezone
+
+from jobs import pipeline
+from jobs.models import Job
+from wallets.venice import client_for
+
+MUSIC = {"prompt": "warm lo-fi beat with soft piano", "duration_seconds": 30}
+
+
+def run_to_end(job: Job, timeout: float = 20.0) -> Job:
+    """Submit and poll (at the times the pipeline schedules) until the job leaves the running states."""
+    deadline = time.monotonic() + timeout
+    job.refresh_from_db()
+    client = client_for(job.wallet, max_retries=0)
+    while job.is_running and time.monotonic() < deadline:
+        if job.state == Job.State.PENDING:
+            job.next_attempt_at = None
+            Job.objects.filter(pk=job.pk).update(next_attempt_at=None)
+            pipeline.submit(job.pk)
+        elif job.state in (Job.State.QUEUED, Job.State.PROCESSING):
+            wait = (job.next_poll_at - timezone.now()).total_seconds()
+            if wait > 0:
+                time.sleep(min(wait, 0.5))
+            else:
+                pipeline.poll(job, client)
+        job.refresh_from_db()
+    return job

@@ -1,0 +1,195 @@
+"""queue -> PROCESSING -> WAV bytes -> complete -> 404, and who may see which job."""
+
+import io
+import time
+import wave
+
+from eth_account import Account
+
+from .sandbox_signing import client, credit, ledger, queue, retrieve, siwx, wait_for_result
+
+
+def complete(sandbox, account, model, queue_id):
+    return client.post(sandbox.api_url + "/audio/complete", headers=siwx(account),
+                      json={"model": model, "queue_id": queue_id})
+
+
+def test_a_job_goes_from_queued_to_audio_to_deleted(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    model = "elevenlabs-music"
+    queued = queue(sandbox, wallet, model=model, prompt="  calm piano over soft rain  ",
+                   duration_seconds=10)
+    assert queued.status_code == 200
+    queue_id = queued.json()["queue_id"]
+
+    first = retrieve(sandbox, wallet, model, queue_id)
+    assert first.status_code == 200
+    progress = first.json()
+    assert progress["status"] == "PROCESSING"
+    # Real milliseconds: 78.5 simulated seconds at the session's 0.005 time scale.
+    assert progress["average_execution_time"] == 392
+    assert 0 <= progress["execution_duration"] < progress["average_execution_time"] * 1.2
+
+    done = wait_for_result(sandbox, wallet, model, queue_id)
+    assert done.status_code == 200
+    assert done.headers["content-type"] == "audio/wav"
+    assert done.headers["x-venice-audio-format"] == "wav"
+    assert done.headers["x-venice-model-id"] == model
+    assert done.headers["x-venice-model-name"] == "ElevenLabs Music"
+    assert done.headers["x-venice-audio-duration"] == "10"
+    assert 0 < float(done.headers["x-venice-inference-time"]) < 1
+    assert int(done.headers["content-length"]) == len(done.content)
+    with wave.open(io.BytesIO(done.content)) as audio:
+        assert audio.getnchannels() == 2
+        assert audio.getsampwidth() == 2
+        assert audio.getframerate() == 44_100
+        assert audio.getnframes() == 10 * 44_100
+        assert any(audio.readframes(4410))  # not silence
+
+    assert complete(sandbox, wallet, model, queue_id).json() == {"success": True}
+    assert retrieve(sandbox, wallet, model, queue_id).status_code == 404
+    assert complete(sandbox, wallet, model, queue_id).status_code == 404
+
+
+def test_delete_media_on_completion_deletes_after_sending(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Hello, team.").json()[
+        "queue_id"]
+
+    done = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id,
+                           delete_media_on_completion=True)
+
+    with wave.open(io.BytesIO(done.content)) as audio:
+        assert (audio.getnchannels(), audio.getframerate()) == (1, 24_000)
+    assert "x-venice-audio-duration" not in done.headers
+    assert retrieve(sandbox, wallet, "elevenlabs-tts-v4", queue_id).status_code == 404
+
+
+def test_media_can_be_fetched_again_until_completed(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Twice.").json()[
+        "queue_id"]
+
+    first = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
+    second = retrieve(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
+
+    assert second.content == first.content
+
+
+def test_completing_a_running_job_is_refused(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    queue_id = queue(sandbox, wallet, model="minimax-music-v25",
+                     prompt="slow jazz for a rainy night", force_instrumental=True).json()[
+        "queue_id"]
+
+    assert complete(sandbox, wallet, "minimax-music-v25", queue_id).status_code == 400
+
+
+def test_media_expires_after_the_retention_time(sandbox):
+    sandbox.configure(media_retention_s=200)  # one real second at the session's time scale
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Short lived.").json()[
+        "queue_id"]
+
+    first = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
+    time.sleep(1.1)
+
+    assert first.status_code == 200
+    assert retrieve(sandbox, wallet, "elevenlabs-tts-v4", queue_id).status_code == 404
+
+
+def test_other_peoples_and_unknown_jobs_are_invalid(sandbox):
+    owner, stranger = Account.create(), Account.create()
+    credit(sandbox, owner, "5")
+    credit(sandbox, stranger, "5")
+    queue_id = queue(sandbox, owner, model="elevenlabs-tts-v4", prompt="Private.").json()[
+        "queue_id"]
+
+    for account, model, job in [
+        (stranger, "elevenlabs-tts-v4", queue_id),
+        (owner, "elevenlabs-music", queue_id),  # right id, wrong model
+        (owner, "elevenlabs-tts-v4", "123e4567-e89b-12d3-a456-426614174000"),
+    ]:
+        response = retrieve(sandbox, account, model, job)
+        assert response.status_code == 400
+        assert response.json()["error"] == "Request ID is invalid."
+        assert complete(sandbox, account, model, job).status_code == 400
+
+
+def test_the_charge_lands_at_acceptance(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+
+    queue_id = queue(sandbox, wallet, model="minimax-music-v25",
+                     prompt="an upbeat synth-pop anthem", lyrics_optimizer=True).json()[
+        "queue_id"]
+
+    data = ledger(sandbox, wallet)
+    charge = data["transactions"][0]
+    assert charge["type"] == "CHARGE" and charge["amount"] == 0.69
+    assert charge["requestId"] == queue_id and charge["modelId"] == "minimax-music-v25"
+    assert data["currentBalance"] == 4.31
+
+
+def test_per_second_models_charge_in_two_rows(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+
+    queue_id = queue(sandbox, wallet, model="elevenlabs-sound-effects-v2",
+                     prompt="thunder rolling in the distance", duration_seconds=11).json()[
+        "queue_id"]
+
+    charges = [row for row in ledger(sandbox, wallet)["transactions"] if row["type"] == "CHARGE"]
+    assert len(charges) == 2
+    assert {row["requestId"] for row in charges} == {queue_id}
+    assert round(sum(row["amount"] for row in charges), 6) == 0.066
+
+
+def test_audio_depends_on_prompt_and_duration(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    model = "elevenlabs-sound-effects-v2"
+
+    def audio(prompt, seconds):
+        queue_id = queue(sandbox, wallet, model=model, prompt=prompt,
+                         duration_seconds=seconds).json()["queue_id"]
+        return wait_for_result(sandbox, wallet, model, queue_id).content
+
+    base = audio("glass shattering", 2)
+    assert audio("glass shattering", 2) == base
+    assert audio("glass shattering", 3)[44:1000] != base[44:1000]
+    assert audio("a bell ringing", 2)[44:] != base[44:]
+
+
+def test_api_key_accounts_run_jobs_too(sandbox):
+    key = sandbox.create_api_key("3")
+    bearer = {"Authorization": f"Bearer {key}"}
+    body = {"model": "elevenlabs-tts-v4", "prompt": "Paid by key."}
+
+    queued = client.post(sandbox.api_url + "/audio/queue", headers=bearer, json=body)
+    assert queued.status_code == 200
+    queue_id = queued.json()["queue_id"]
+    while True:
+        done = client.post(sandbox.api_url + "/audio/retrieve", headers=bearer,
+                          json={"model": "elevenlabs-tts-v4", "queue_id": queue_id})
+        if done.headers["content-type"] != "application/json":
+            break
+        time.sleep(0.02)
+
+    assert done.status_code == 200 and done.headers["content-type"] == "audio/wav"
+    stranger = Account.create()
+    credit(sandbox, stranger, "1")
+    assert retrieve(sandbox, stranger, "elevenlabs-tts-v4", queue_id).status_code == 400
+
+
+def test_an_unknown_api_key_is_401(sandbox):
+    response = client.post(sandbox.api_url + "/audio/queue",
+                          headers={"Authorization": "Bearer vsk_nope"},
+                          json={"model": "elevenlabs-tts-v4", "prompt": "Hi"})
+
+    assert response.status_code == 401

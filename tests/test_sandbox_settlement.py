@@ -1,0 +1,58 @@
+"""Settling takes time: 409 while it runs, and a 504 timeout after which it still lands."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from eth_account import Account
+
+from .sandbox_signing import client, ledger, pay, payment_header, siwx, usdc_balance
+
+
+def balance_of(sandbox, wallet):
+    response = client.get(f"{sandbox.api_url}/x402/balance/{wallet.address}", headers=siwx(wallet))
+    return response.json()["data"]["balanceUsd"]
+
+
+def test_a_resend_while_settling_gets_409(sandbox):
+    sandbox.configure(settle_delay_s=100)  # half a real second at the session's time scale
+    wallet = Account.create()
+    sandbox.faucet(wallet.address, "10")
+    header = payment_header(wallet, sandbox, "10")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(pay, sandbox, header)
+        time.sleep(0.2)
+        second = pool.submit(pay, sandbox, header)
+        answers = sorted([first.result(), second.result()], key=lambda r: r.status_code)
+
+    assert [answer.status_code for answer in answers] == [200, 409]
+    assert answers[1].json()["code"] == "PAYMENT_IN_PROGRESS"
+    assert pay(sandbox, header).json() == answers[0].json()
+    assert [row["type"] for row in ledger(sandbox, wallet)["transactions"]] == ["TOP_UP"]
+
+
+def test_a_settlement_timeout_still_lands_later(sandbox):
+    # The 504 comes after 0.1 s; the transfer lands a second after that.
+    sandbox.configure(settle_delay_s=20, late_settlement_s=200)
+    sandbox.set_fault("top-up", settlement_timeout=True, count=1)
+    wallet = Account.create()
+    sandbox.faucet(wallet.address, "10")
+    header = payment_header(wallet, sandbox, "10")
+
+    timed_out = pay(sandbox, header)
+    assert timed_out.status_code == 504
+    assert timed_out.json()["code"] == "SETTLEMENT_TIMEOUT"
+    resent = pay(sandbox, header)
+    assert resent.status_code == 409 and resent.json()["code"] == "PAYMENT_IN_PROGRESS"
+
+    deadline = time.monotonic() + 10
+    while balance_of(sandbox, wallet) == 0:
+        assert time.monotonic() < deadline, "the timed-out payment never landed"
+        time.sleep(0.05)
+
+    assert balance_of(sandbox, wallet) == 10
+    settled = pay(sandbox, header)
+    assert settled.status_code == 200
+    assert settled.json()["data"]["amountCredited"] == 10
+    assert [row["type"] for row in ledger(sandbox, wallet)["transactions"]] == ["TOP_UP"]
+    assert usdc_balance(sandbox, wallet.address) == 0

@@ -1,0 +1,60 @@
+"""Audio is generated while it is sent: a 50 MB WAV streams with flat memory."""
+
+import io
+import tracemalloc
+import wave
+
+from eth_account import Account
+
+from sandbox.audio import WavStream
+
+from .sandbox_signing import client, credit, queue, siwx, wait_for_result
+
+
+def test_wav_chunks_never_hold_the_file(sandbox):
+    stream = WavStream("long ambient drone", 300, 44_100, 2)
+
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in stream.chunks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert total == stream.content_length > 50_000_000
+    assert peak < 5_000_000
+
+
+def test_the_wav_header_describes_the_stream():
+    stream = WavStream("spoken words", 2.5, 24_000, 1)
+    data = b"".join(stream.chunks())
+
+    with wave.open(io.BytesIO(data)) as audio:
+        assert audio.getnframes() == 60_000
+        assert audio.getframerate() == 24_000
+        assert audio.getnchannels() == 1
+    assert len(data) == stream.content_length == 44 + 120_000
+
+
+def test_a_50_mb_download_streams_with_bounded_memory(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    model = "elevenlabs-music"
+    queue_id = queue(sandbox, wallet, model=model, prompt="five minutes of cinematic strings",
+                     duration_seconds=300).json()["queue_id"]
+    wait_for_result(sandbox, wallet, model, queue_id, delete_media_on_completion=False)
+
+    tracemalloc.start()  # traces the server's threads as well as this one
+    try:
+        received = 0
+        with client.stream("POST", sandbox.api_url + "/audio/retrieve", headers=siwx(wallet),
+                           json={"model": model, "queue_id": queue_id}) as response:
+            length = int(response.headers["content-length"])
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert received == length > 50_000_000
+    assert peak < 10_000_000

@@ -1,0 +1,112 @@
+"""The live-status endpoint: one request for all running jobs, 204 when nothing changed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.models import Job
+from jobs.views import live_token
+
+from .ui_helpers import make_job, make_wallet
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def wallet_row():
+    return make_wallet()
+
+
+def poll_url(page: str) -> str:
+    match = re.search(r'hx-get="(/jobs/live/\?[^"]+)"', page)
+    return match.group(1).replace("&amp;", "&") if match else ""
+
+
+def test_unchanged_jobs_get_a_204_with_no_body(client, member, wallet_row):
+    job = make_job(member, wallet_row, state=Job.State.QUEUED)
+    client.force_login(member)
+    url = poll_url(client.get(reverse("jobs:list")).content.decode())
+    assert url
+    response = client.get(url)
+    assert response.status_code == 204 and response.content == b""
+
+
+def test_a_change_sends_the_row_out_of_band_and_a_new_poll(client, member, wallet_row):
+    job = make_job(member, wallet_row, state=Job.State.QUEUED)
+    client.force_login(member)
+    url = poll_url(client.get(reverse("jobs:list")).content.decode())
+    Job.objects.filter(pk=job.pk).update(
+        state=Job.State.PROCESSING, execution_duration_ms=1000, average_execution_time_ms=4000,
+        progress_at=timezone.now(),
+    )
+    response = client.get(url)
+    body = response.content.decode()
+    assert response.status_code == 200 and response["HX-Trigger"] == "jobs-changed"
+    assert f'<li id="job-{job.pk}" class="job state-processing" hx-swap-oob="true">' in body
+    assert 'role="progressbar"' in body
+    next_url = poll_url(body)
+    assert next_url and next_url != url
+    assert client.get(next_url).status_code == 204
+
+
+def test_the_poll_stops_once_nothing_is_running(client, member, wallet_row):
+    job = make_job(member, wallet_row, state=Job.State.PROCESSING)
+    client.force_login(member)
+    url = poll_url(client.get(reverse("jobs:list")).content.decode())
+    Job.objects.filter(pk=job.pk).update(state=Job.State.COMPLETED)
+    body = client.get(url).content.decode()
+    assert '<div id="live-poll" hidden></div>' in body  # no trigger: polling ends
+    assert "hx-trigger" not in body.split(f'id="job-{job.pk}"')[0]
+    assert f'src="/jobs/{job.pk}/audio/"' in body  # the player arrives
+
+
+def test_detail_view_gets_its_live_panel(client, member, wallet_row):
+    job = make_job(member, wallet_row, state=Job.State.QUEUED)
+    client.force_login(member)
+    url = poll_url(client.get(job.get_absolute_url()).content.decode())
+    assert "view=detail" in url
+    Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error_message="It broke.",
+                                         suggested_prompt="try this")
+    body = client.get(url).content.decode()
+    assert f'<section id="job-{job.pk}-live" class="card live" hx-swap-oob="true"' in body
+    assert "It broke." in body and "try this" in body
+
+
+def test_others_private_jobs_are_not_reported(client, member, wallet_row, django_user_model):
+    other = django_user_model.objects.create_user("other", password="x")
+    secret = make_job(other, wallet_row, state=Job.State.QUEUED, private=True,
+                      prompt="secret plans")
+    client.force_login(member)
+    response = client.get(reverse("jobs:live"), {"ids": str(secret.pk), "v": "stale"})
+    body = response.content.decode()
+    assert "secret plans" not in body and f"job-{secret.pk}" not in body
+
+
+def test_garbage_ids_are_ignored(client, member):
+    client.force_login(member)
+    for ids in ("", "1;DROP", "a,b", "1,,2"):
+        assert client.get(reverse("jobs:live"), {"ids": ids}).status_code == 204
+
+
+def test_at_most_three_queries_whatever_the_number_of_jobs(
+    client, member, wallet_row, django_assert_max_num_queries
+):
+    jobs = Job.objects.bulk_create([
+        Job(user=member, wallet=wallet_row, model_id="m", prompt=f"tune {n}", quoted_usd=1,
+            budget_month="2025-01-01", state=Job.State.PROCESSING, execution_duration_ms=n,
+            average_execution_time_ms=10_000)
+        for n in range(100)
+    ])
+    client.force_login(member)
+    ids = ",".join(str(job.pk) for job in jobs)
+    token = live_token(Job.objects.filter(pk__in=[j.pk for j in jobs]))
+    with django_assert_max_num_queries(3):
+        assert client.get(reverse("jobs:live"), {"ids": ids, "v": token}).status_code == 204
+    with django_assert_max_num_queries(3):
+        response = client.get(reverse("jobs:live"), {"ids": ids, "v": "old"})
+    assert response.status_code == 200
+    assert response.content.decode().count('hx-swap-oob="true"') == 100

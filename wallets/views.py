@@ -1,0 +1,90 @@
+"""The wallet page for members: who pays, what it holds, how to fund it, recent top-ups.
+
+Admin actions (check balances now, top up by hand) are shown only to staff and refused to
+everyone else by the server, not just hidden.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import segno
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_q.tasks import async_task
+
+from venice import errors
+
+from . import budgets, payments
+from .models import Wallet
+
+RECENT_TOPUPS = 10
+MIN_MANUAL_TOPUP = Decimal("5")
+MAX_MANUAL_TOPUP = Decimal("10000")
+
+
+def paying_wallet() -> Wallet | None:
+    return Wallet.objects.filter(is_default=True).first()
+
+
+def wallet(request):
+    paying = paying_wallet()
+    month = budgets.month_of(timezone.now())
+    context = {
+        "wallet": paying,
+        "budget": budgets.member_budget(request.user.pk, month),
+        "team_budget": budgets.team_budget(month),
+        "month": month,
+    }
+    if paying is not None:
+        context["topups"] = list(paying.topups.all()[:RECENT_TOPUPS])
+        if paying.is_evm and paying.address:
+            context["qr"] = segno.make(paying.address, error="m").svg_data_uri(
+                scale=5, border=2, dark="#111111", light="#ffffff"
+            )
+    return render(request, "wallets/wallet.html", context)
+
+
+def _admin_only(request) -> Wallet:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only an admin can do this.")
+    paying = paying_wallet()
+    if paying is None:
+        raise PermissionDenied("There is no paying wallet.")
+    return paying
+
+
+@require_POST
+def refresh(request):
+    paying = _admin_only(request)
+    async_task("jobs.tasks.sync_wallet", paying.pk, group="wallet")
+    messages.success(request, "The worker is checking the balances and Venice's ledger; reload "
+                              "in a few seconds.")
+    return redirect("wallets:wallet")
+
+
+@require_POST
+def top_up(request):
+    paying = _admin_only(request)
+    try:
+        amount = Decimal(request.POST.get("amount_usd", "").strip())
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or not (
+        MIN_MANUAL_TOPUP <= amount <= MAX_MANUAL_TOPUP
+    ):
+        messages.error(request, f"A top-up is between ${MIN_MANUAL_TOPUP} and "
+                                f"${MAX_MANUAL_TOPUP:,}.")
+        return redirect("wallets:wallet")
+    try:
+        topup = payments.manual_top_up(paying, amount, requested_by=request.user)
+    except (payments.TopUpNotAllowed, payments.TopUpPending, payments.WalletBusy,
+            errors.VeniceError) as exc:
+        messages.error(request, f"No top-up: {exc}")
+    else:
+        messages.success(request, f"Top-up of ${topup.amount_usd:.2f}: "
+                                  f"{topup.get_status_display().lower()}.")
+    return redirect("wallets:wallet")
