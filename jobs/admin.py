@@ -17,8 +17,17 @@ class JobEventInline(admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "created_at", "user", "model_id", "state", "quoted_usd", "charged_usd",
-                    "refunded_usd", "error_code"]
+    list_display = [
+        "pk",
+        "created_at",
+        "user",
+        "model_id",
+        "state",
+        "quoted_usd",
+        "charged_usd",
+        "refunded_usd",
+        "error_code",
+    ]
     list_filter = ["state", "model_id", "user"]
     search_fields = ["prompt", "queue_id"]
     date_hierarchy = "created_at"

@@ -13,8 +13,12 @@ def install_schedules(sender, **kwargs) -> None:
     for name, (func, minutes) in wanted.items():
         Schedule.objects.update_or_create(
             name=name,
-            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
-                      "repeats": -1},
+            defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+            },
         )
 
 

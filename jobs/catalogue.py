@@ -1,4 +1,4 @@
-"""The music model catalogue, cached: Venice's /models changes rarely and the form reads it a lot."""
+"""The music model catalogue, cached: /models changes rarely and the form reads it often."""
 
 from __future__ import annotations
 

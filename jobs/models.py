@@ -30,7 +30,9 @@ class Job(models.Model):
     RUNNING = (State.PENDING, State.SUBMITTING, State.QUEUED, State.PROCESSING)
     FINISHED = (State.COMPLETED, State.FAILED, State.CANCELLED)
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="jobs")
     private = models.BooleanField(default=False, help_text="Only you (and admins) can see it.")
 
@@ -64,7 +66,9 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     queue_sent_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set before the queue call; with no queue_id it means unknown."
+        null=True,
+        blank=True,
+        help_text="Set before the queue call; with no queue_id it means unknown.",
     )
     queue_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     next_poll_at = models.DateTimeField(null=True, blank=True)
@@ -146,7 +150,7 @@ class JobEvent(models.Model):
 
 
 class WorkerLease(models.Model):
-    """A named lease taken with a conditional UPDATE, so only one process runs e.g. the poll loop."""
+    """A named lease taken with a conditional UPDATE: only one process runs the poll loop."""
 
     name = models.CharField(max_length=50, primary_key=True)
     holder = models.CharField(max_length=100, blank=True)

@@ -79,8 +79,9 @@ def validated_body(model_id: str, fields: dict) -> tuple[Model, dict]:
     return model, body
 
 
-def create_job(*, user, model_id: str, fields: dict, wallet: Wallet | None = None,
-               private: bool = False) -> Job:
+def create_job(
+    *, user, model_id: str, fields: dict, wallet: Wallet | None = None, private: bool = False
+) -> Job:
     """Validate, price and save a job, reserving its quote; the worker takes it from there.
 
     Raises JobRejected (nothing saved, nothing paid) for anything that can be refused locally.
@@ -152,9 +153,19 @@ def submit(job_id: int) -> Job | None:
     try:
         payments.ensure_credit(job.wallet, job.quoted_usd)
     except payments.TopUpNotAllowed as exc:
-        return fail(job, "insufficient_credit",
-                    f"The team wallet does not have enough credit and its top-up policy does not "
-                    f"allow more today: {exc}")
+        return fail(
+            job,
+            "insufficient_credit",
+            f"The team wallet does not have enough credit and its top-up policy does not "
+            f"allow more today: {exc}",
+        )
+    except payments.TopUpFailed as exc:
+        return fail(
+            job,
+            "topup_failed",
+            f"The team wallet could not buy Venice credit (an admin should check its USDC "
+            f"balance): {exc}",
+        )
     except (payments.TopUpPending, payments.WalletBusy, errors.VeniceError) as exc:
         return _retry_later(job, f"Waiting for wallet credit: {exc}", _retry_delay(job, exc))
 
@@ -187,9 +198,14 @@ def submit(job_id: int) -> Job | None:
 def queued(job: Job, queue_id: str) -> Job:
     now = timezone.now()
     _move(
-        job, [State.SUBMITTING, State.NEEDS_REVIEW], State.QUEUED,
+        job,
+        [State.SUBMITTING, State.NEEDS_REVIEW],
+        State.QUEUED,
         note=f"Venice queue id {queue_id}",
-        queue_id=queue_id, queued_at=now, lease_until=None, next_attempt_at=None,
+        queue_id=queue_id,
+        queued_at=now,
+        lease_until=None,
+        next_attempt_at=None,
         next_poll_at=now + first_poll_delay(job.model_id),
     )
     payments.note_spent(job.wallet, job.quoted_usd)
@@ -198,7 +214,7 @@ def queued(job: Job, queue_id: str) -> Job:
 
 def _retry_delay(job: Job, exc: Exception) -> float:
     retry_after = getattr(exc, "retry_after", None)
-    backoff = min(2 ** job.attempts, 300)
+    backoff = min(2**job.attempts, 300)
     return max(float(retry_after or 0), backoff)
 
 
@@ -206,24 +222,35 @@ def _retry_later(job: Job, why: str, delay_s: float) -> Job:
     if job.attempts >= MAX_SUBMIT_ATTEMPTS:
         return fail(job, "unavailable", f"Gave up after {job.attempts} attempts. {why}")
     _move(
-        job, [State.SUBMITTING], State.PENDING, note=f"{why} Retrying in {delay_s:.0f} s.",
-        lease_until=None, queue_sent_at=None,
+        job,
+        [State.SUBMITTING],
+        State.PENDING,
+        note=f"{why} Retrying in {delay_s:.0f} s.",
+        lease_until=None,
+        queue_sent_at=None,
         next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay_s),
     )
     return job
 
 
 def needs_review(job: Job, why: str) -> Job:
-    _move(job, [State.SUBMITTING], State.NEEDS_REVIEW,
-          note=f"{why} It will be matched against Venice's ledger, not sent again.",
-          lease_until=None)
+    _move(
+        job,
+        [State.SUBMITTING],
+        State.NEEDS_REVIEW,
+        note=f"{why} It will be matched against Venice's ledger, not sent again.",
+        lease_until=None,
+    )
     return job
 
 
 # --- failing and finishing ------------------------------------------------------------------------
 
 _PLAIN_WORDS = {
-    errors.ContentPolicy: ("content_policy", "Venice refused this prompt under its content policy."),
+    errors.ContentPolicy: (
+        "content_policy",
+        "Venice refused this prompt under its content policy.",
+    ),
     errors.InvalidRequest: ("invalid_request", "Venice rejected the request."),
     errors.InsufficientBalance: ("insufficient_credit", "The wallet ran out of credit."),
     errors.AuthFailed: ("auth_failed", "Venice did not accept the wallet's credentials."),
@@ -239,23 +266,40 @@ def fail_from(job: Job, exc: errors.VeniceError) -> Job:
         ("upstream_error", "Venice returned an error."),
     )
     return fail(
-        job, code, f"{words} {exc.message}".strip(),
-        status=exc.status, upstream_code=exc.code or "",
+        job,
+        code,
+        f"{words} {exc.message}".strip(),
+        status=exc.status,
+        upstream_code=exc.code or "",
         suggested_prompt=getattr(exc, "suggested_prompt", None) or "",
     )
 
 
-def fail(job: Job, code: str, message: str, *, status: int | None = None, upstream_code: str = "",
-         suggested_prompt: str = "") -> Job:
-    """End a job as FAILED and give its reservation back (a charge, if any, comes from the ledger)."""
+def fail(
+    job: Job,
+    code: str,
+    message: str,
+    *,
+    status: int | None = None,
+    upstream_code: str = "",
+    suggested_prompt: str = "",
+) -> Job:
+    """End a job as FAILED and release its reservation (any charge comes from the ledger)."""
     with transaction.atomic():
         moved = _move(
-            job, [State.PENDING, State.SUBMITTING, State.QUEUED, State.PROCESSING,
-                  State.NEEDS_REVIEW],
-            State.FAILED, note=message,
-            error_status=status, error_code=(upstream_code or code)[:60], error_message=message,
-            suggested_prompt=suggested_prompt, finished_at=timezone.now(), lease_until=None,
-            next_poll_at=None, next_attempt_at=None, reserved_usd=Decimal("0"),
+            job,
+            [State.PENDING, State.SUBMITTING, State.QUEUED, State.PROCESSING, State.NEEDS_REVIEW],
+            State.FAILED,
+            note=message,
+            error_status=status,
+            error_code=(upstream_code or code)[:60],
+            error_message=message,
+            suggested_prompt=suggested_prompt,
+            finished_at=timezone.now(),
+            lease_until=None,
+            next_poll_at=None,
+            next_attempt_at=None,
+            reserved_usd=Decimal("0"),
         )
         if moved:  # every state it can leave holds exactly the quote
             budgets.release(job.user_id, job.budget_month, job.quoted_usd)
@@ -265,8 +309,14 @@ def fail(job: Job, code: str, message: str, *, status: int | None = None, upstre
 def cancel(job: Job, by_user) -> bool:
     """Only a job the worker has not picked up yet can be cancelled: Venice has no cancel call."""
     with transaction.atomic():
-        moved = _move(job, [State.PENDING], State.CANCELLED, note=f"Cancelled by {by_user}",
-                      finished_at=timezone.now(), reserved_usd=Decimal("0"))
+        moved = _move(
+            job,
+            [State.PENDING],
+            State.CANCELLED,
+            note=f"Cancelled by {by_user}",
+            finished_at=timezone.now(),
+            reserved_usd=Decimal("0"),
+        )
         if moved:
             budgets.release(job.user_id, job.budget_month, job.quoted_usd)
     return moved
@@ -313,7 +363,9 @@ def poll(job: Job, client: VeniceClient) -> Job:
         # A transient failure clears on the next try; a failed generation answers the same way
         # every time, and ends the job once it has done so MAX_POLL_ERRORS times in a row.
         if job.poll_errors + 1 >= MAX_POLL_ERRORS:
-            Job.objects.filter(pk=job.pk).update(polls=F("polls") + 1, poll_errors=F("poll_errors") + 1)
+            Job.objects.filter(pk=job.pk).update(
+                polls=F("polls") + 1, poll_errors=F("poll_errors") + 1
+            )
             return fail_from(job, exc)
         return _poll_again(job, _error_backoff(job), error=True)
     except errors.VeniceError as exc:
@@ -327,7 +379,10 @@ def poll(job: Job, client: VeniceClient) -> Job:
 def _error_backoff(job: Job) -> float:
     """Doubling from a tenth of the job's own expected duration: seconds for a short job,
     up to half a minute for a long one."""
-    base = (job.average_execution_time_ms or 5000) / 1000 * 0.1
+    expected_ms = (
+        job.average_execution_time_ms or first_poll_delay(job.model_id).total_seconds() * 1000
+    )
+    base = expected_ms / 1000 * 0.1
     return min(30.0, max(0.25, base * 2**job.poll_errors))
 
 
@@ -348,7 +403,8 @@ def _progress(job: Job, status: Processing) -> Job:
         "progress_at": now,
         "polls": F("polls") + 1,
         "poll_errors": 0,
-        "next_poll_at": now + datetime.timedelta(
+        "next_poll_at": now
+        + datetime.timedelta(
             seconds=next_poll_delay(status.execution_duration_ms, status.average_execution_time_ms)
         ),
     }
@@ -380,12 +436,21 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
     now = timezone.now()
     with transaction.atomic():
         moved = _move(
-            job, [State.QUEUED, State.PROCESSING], State.COMPLETED,
+            job,
+            [State.QUEUED, State.PROCESSING],
+            State.COMPLETED,
             note=f"Saved {size:,} bytes of {result.audio_format or result.content_type}",
-            audio=stored, audio_bytes=size, audio_content_type=result.content_type or "",
-            audio_format=result.audio_format or "", audio_duration_s=result.audio_duration_s,
-            inference_time_s=result.inference_time_s, finished_at=now, next_poll_at=None,
-            polls=F("polls") + 1, poll_errors=0, reserved_usd=Decimal("0"),
+            audio=stored,
+            audio_bytes=size,
+            audio_content_type=result.content_type or "",
+            audio_format=result.audio_format or "",
+            audio_duration_s=result.audio_duration_s,
+            inference_time_s=result.inference_time_s,
+            finished_at=now,
+            next_poll_at=None,
+            polls=F("polls") + 1,
+            poll_errors=0,
+            reserved_usd=Decimal("0"),
             settled_usd=job.quoted_usd,
         )
         if moved:
@@ -419,12 +484,22 @@ def recover_stale() -> int:
     stale = Job.objects.filter(state=State.SUBMITTING, lease_until__lt=now)
     for job in stale.filter(queue_sent_at__isnull=True):
         # The worker stopped before sending anything: submitting again is safe.
-        count += _move(job, [State.SUBMITTING], State.PENDING, lease_until=None,
-                       note="The worker stopped before sending the job; trying again.")
+        count += _move(
+            job,
+            [State.SUBMITTING],
+            State.PENDING,
+            lease_until=None,
+            note="The worker stopped before sending the job; trying again.",
+        )
     for job in stale.filter(queue_sent_at__isnull=False, queue_id__isnull=True):
-        count += _move(job, [State.SUBMITTING], State.NEEDS_REVIEW, lease_until=None,
-                       note="The worker stopped after sending the queue call; matching it "
-                            "against Venice's ledger instead of sending it again.")
+        count += _move(
+            job,
+            [State.SUBMITTING],
+            State.NEEDS_REVIEW,
+            lease_until=None,
+            note="The worker stopped after sending the queue call; matching it "
+            "against Venice's ledger instead of sending it again.",
+        )
     return count
 
 
@@ -438,20 +513,31 @@ def review_unknown_submissions(wallet: Wallet) -> None:
     if not wallet.is_evm or wallet.ledger_synced_at is None:
         return
     claimed = Job.objects.filter(queue_id__isnull=False).values("queue_id")
-    for job in Job.objects.filter(wallet=wallet, state=State.NEEDS_REVIEW,
-                                  queue_id__isnull=True, queue_sent_at__isnull=False):
-        window = (job.queue_sent_at - datetime.timedelta(seconds=5),
-                  job.queue_sent_at + datetime.timedelta(minutes=5))
+    for job in Job.objects.filter(
+        wallet=wallet, state=State.NEEDS_REVIEW, queue_id__isnull=True, queue_sent_at__isnull=False
+    ):
+        window = (
+            job.queue_sent_at - datetime.timedelta(seconds=5),
+            job.queue_sent_at + datetime.timedelta(minutes=5),
+        )
         candidates = set(
             LedgerEntry.objects.filter(
-                wallet=wallet, type=LedgerEntry.Type.CHARGE, job__isnull=True,
-                model_id=job.model_id, created_at__range=window,
-            ).exclude(request_id__in=claimed).values_list("request_id", flat=True)
+                wallet=wallet,
+                type=LedgerEntry.Type.CHARGE,
+                job__isnull=True,
+                model_id=job.model_id,
+                created_at__range=window,
+            )
+            .exclude(request_id__in=claimed)
+            .values_list("request_id", flat=True)
         )
         if len(candidates) == 1:
             queue_id = candidates.pop()
             queued(job, queue_id)
             LedgerEntry.objects.filter(wallet=wallet, request_id=queue_id).update(job=job)
         elif not candidates and wallet.ledger_synced_at > job.queue_sent_at + UNKNOWN_OUTCOME_GRACE:
-            fail(job, "not_accepted",
-                 "Venice never accepted this job (no charge in its ledger); nothing was spent.")
+            fail(
+                job,
+                "not_accepted",
+                "Venice never accepted this job (no charge in its ledger); nothing was spent.",
+            )

@@ -5,7 +5,6 @@ Views stay thin: the work (validation, pricing, budgets, the state machine) is i
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import re
 from decimal import Decimal
@@ -14,7 +13,8 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.http import FileResponse, Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,6 +23,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from studio.models import Prompt
+from studio.templatetags.studio_ui import usd
 from venice import Model, errors
 from wallets import budgets
 
@@ -105,8 +106,8 @@ def generate(request):
                 form.add_rejection(str(exc), exc.field)
             else:
                 _count_library_use(request.user, form.cleaned_data.get("library_prompt"))
-                messages.success(request, f"Job {job.pk} is on its way: priced at "
-                                          f"${job.quoted_usd:.2f}.")
+                messages.success(request, f"Job {job.pk} is on its way, priced at "
+                                          f"{usd(job.quoted_usd)}.")
                 return redirect(job)
         data = request.POST
     else:
@@ -227,50 +228,63 @@ def job_list(request):
     })
 
 
-def live_token(jobs) -> str:
-    """What the live view last showed of these jobs; a change in any of them changes it.
+def signature(job: Job) -> str:
+    """What the live view shows of a running job, as text: id, state and Venice's progress.
 
     Not `updated_at`: the worker moves jobs with queryset UPDATEs, which leave it alone.
     """
-    parts = ";".join(
-        f"{j.pk}:{j.state}:{j.execution_duration_ms}:{j.average_execution_time_ms}"
-        for j in sorted(jobs, key=lambda job: job.pk)
+    exec_ms = "" if job.execution_duration_ms is None else job.execution_duration_ms
+    avg_ms = "" if job.average_execution_time_ms is None else job.average_execution_time_ms
+    return f"{job.pk}:{job.state}:{exec_ms}:{avg_ms}"
+
+
+def _signature_sql():
+    """`signature` computed by the database (NULL becomes '' in Concat, as in the Python)."""
+    return Concat(
+        Cast("id", CharField()), Value(":"), "state", Value(":"),
+        Cast("execution_duration_ms", CharField()), Value(":"),
+        Cast("average_execution_time_ms", CharField()), output_field=CharField(),
     )
-    return hashlib.blake2s(parts.encode(), digest_size=6).hexdigest()
 
 
-def _live_poll(jobs, view: str) -> dict | None:
-    running = [job for job in jobs if job.is_running]
-    if not running:
-        return None
-    return {
-        "ids": ",".join(str(job.pk) for job in running),
-        "token": live_token(running),
-        "view": view,
-    }
+def _live_poll(jobs, view: str, known: dict[int, str] | None = None) -> dict | None:
+    """The poll element's state: the signature of every running job the page shows."""
+    signatures = dict(known or {})
+    for job in jobs:
+        signatures[job.pk] = signature(job) if job.is_running else None
+    running = [sig for sig in signatures.values() if sig]
+    return {"signatures": ",".join(running), "view": view} if running else None
 
 
-_IDS = re.compile(r"^\d+(,\d+)*$")
+_SIGNATURE = re.compile(r"^\d{1,18}:[a-z_]{1,15}:\d{0,10}:\d{0,10}$")
 
 
 @require_GET
 def live(request):
-    """One poll for all the running jobs a page shows (`ids`), with the token it last got.
+    """One poll for all the running jobs a page shows, with what the page shows of them (`s`).
 
-    Unchanged: 204 and no body. Changed: the jobs' new HTML for out-of-band swaps, and the poll
-    element again for the jobs still running, or without its trigger once none is, which stops
-    the polling. Three queries whatever the number of jobs: session, user, jobs.
+    The one jobs query returns only the rows whose signature differs from the page's, so an
+    unchanged page costs an empty result and gets 204 with no body. Otherwise the answer holds
+    those jobs' new HTML for out-of-band swaps and the poll element again, without its trigger
+    once nothing runs, which stops the polling. Three queries whatever the number of jobs:
+    session, user, jobs.
     """
-    raw = request.GET.get("ids", "")
-    if not _IDS.match(raw):
+    known = {}
+    for sig in request.GET.get("s", "").split(",")[:LIVE_MAX_IDS]:
+        if _SIGNATURE.match(sig):
+            known[int(sig.split(":", 1)[0])] = sig
+    if not known:
         return HttpResponse(status=204)
-    ids = [int(pk) for pk in raw.split(",")[:LIVE_MAX_IDS]]
+    changed = list(
+        visible_jobs(request.user).filter(pk__in=list(known))
+        .alias(signature=_signature_sql()).exclude(signature__in=list(known.values()))
+        .select_related("user")
+    )
+    if not changed:
+        return HttpResponse(status=204)
     view = "detail" if request.GET.get("view") == "detail" else "list"
-    jobs = list(visible_jobs(request.user).filter(pk__in=ids).select_related("user"))
-    if live_token(jobs) == request.GET.get("v"):
-        return HttpResponse(status=204)
     response = render(request, "jobs/_live_update.html", {
-        "jobs": jobs, "view": view, "live": _live_poll(jobs, view),
+        "jobs": changed, "view": view, "live": _live_poll(changed, view, known),
         "who": request.GET.get("who", "mine"),
     })
     # The detail page's timeline listens for this and fetches itself again.

@@ -1,10 +1,9 @@
 """The Venice API and the sandbox's control API, as plain request -> response functions.
 
 The HTTP transport (``server.py``) turns each HTTP request into a ``Request`` and writes the
-``Response`` back, streaming its body. Every Venice route passes the same gates, in the
-order the real service applies them: payment header misuse, authentication (which spends
-the SIWX nonce), the wallet's in-flight cap, the route's rate limit, injected faults, then
-the 0.10 USD admission floor.
+``Response`` back, streaming its body. Every Venice route passes the same gates in one fixed
+order: payment header misuse, authentication (which spends the SIWX nonce), the wallet's
+in-flight cap, the route's rate limit, injected faults, then the 0.10 USD admission floor.
 """
 
 from __future__ import annotations
@@ -42,9 +41,9 @@ from sandbox.validation import parse_media, parse_queue, parse_quote
 logger = logging.getLogger("sandbox")
 
 API_PREFIX = "/api/v1"
-# Routes that need a caller, and the ServerConfig limit (per minute) of each limited route.
 _AUTHENTICATED = frozenset({"queue", "retrieve", "complete", "balance", "transactions"})
 _ADMISSION_CHECKED = frozenset({"queue", "retrieve", "complete"})
+# The ServerConfig field holding each limited route's calls per minute.
 _RATE_LIMITS = {
     "queue": "queue_per_minute",
     "retrieve": "retrieve_per_minute",
@@ -170,8 +169,14 @@ class SandboxApp:
         return self.state.create_api_key(value)
 
     def set_fault(
-        self, route: str, *, status: int | None = None, rate: float = 1.0,
-        count: int | None = None, delay_ms: int = 0, settlement_timeout: bool = False,
+        self,
+        route: str,
+        *,
+        status: int | None = None,
+        rate: float = 1.0,
+        count: int | None = None,
+        delay_ms: int = 0,
+        settlement_timeout: bool = False,
     ) -> None:
         self.faults.set(FaultRule(route, status, rate, count, delay_ms, settlement_timeout))
 
@@ -192,7 +197,11 @@ class SandboxApp:
         return self.stats_book.snapshot(wallet)
 
     def append_ledger(
-        self, wallet: str, kind: str, amount: Decimal | str, request_id: str | None = None,
+        self,
+        wallet: str,
+        kind: str,
+        amount: Decimal | str,
+        request_id: str | None = None,
         model_id: str | None = None,
     ) -> LedgerRow:
         """Write a row into a wallet's Venice ledger (and move its balance) behind its back."""
@@ -213,20 +222,21 @@ class SandboxApp:
         allowed_methods: set[str] = set()
         if request.path.startswith(API_PREFIX + "/"):
             for method, pattern, route, handler in self._venice_routes:
-                match = re.fullmatch(pattern, request.path[len(API_PREFIX):])
+                match = re.fullmatch(pattern, request.path[len(API_PREFIX) :])
                 if match and method == request.method:
                     return self._serve_venice(route, handler, request, match.groupdict())
                 if match:
                     allowed_methods.add(method)
         elif request.path.startswith("/sandbox/"):
             for method, path, control in self._control_routes:
-                if request.path[len("/sandbox"):] == path:
+                if request.path[len("/sandbox") :] == path:
                     if method == request.method:
                         return self._serve_control(control, request)
                     allowed_methods.add(method)
         if allowed_methods:
-            return json_response(405, {"error": "Method not allowed"},
-                                 {"Allow": ", ".join(sorted(allowed_methods))})
+            return json_response(
+                405, {"error": "Method not allowed"}, {"Allow": ", ".join(sorted(allowed_methods))}
+            )
         return json_response(404, {"error": f"No route for {request.method} {request.path}"})
 
     def _serve_control(self, control: Callable[[Request], Any], request: Request) -> Response:
@@ -234,18 +244,24 @@ class SandboxApp:
             return json_response(200, control(request))
         except ApiError as error:
             return json_response(error.status, error.body, error.headers)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             return json_response(400, {"error": str(error)})
+        except Exception:
+            logger.exception("sandbox control %s failed", request.path)
+            return json_response(500, {"error": "Internal server error"})
 
     def _serve_venice(
-        self, route: str, handler: Callable[..., Response], request: Request,
+        self,
+        route: str,
+        handler: Callable[..., Response],
+        request: Request,
         params: dict[str, str],
     ) -> Response:
         call = _Call(self.stats_book.begin(route))
+        config = self.config
         try:
-            response = self._pass_gates(route, request, call, self.config)
-            if response is None:
-                response = handler(request, call.caller, self.config, **params)
+            self._pass_gates(route, request, call, config)
+            response = handler(request, call.caller, config, **params)
         except ApiError as error:
             response = json_response(error.status, error.body, error.headers)
         except Exception:
@@ -263,12 +279,11 @@ class SandboxApp:
         response.after_send.append(finish)
         return response
 
-    def _pass_gates(
-        self, route: str, request: Request, call: _Call, config: ServerConfig
-    ) -> Response | None:
+    def _pass_gates(self, route: str, request: Request, call: _Call, config: ServerConfig) -> None:
         if route != "top-up" and payments.payment_header(request.headers) is not None:
             raise ApiError(
-                400, "Payment headers are only accepted by /x402/top-up",
+                400,
+                "Payment headers are only accepted by /x402/top-up",
                 code="PAYMENT_HEADER_NOT_ACCEPTED",
             )
         limit_key = request.client_ip
@@ -279,8 +294,10 @@ class SandboxApp:
                 owner = call.caller.owner
                 if not self.gate.enter(owner, config.wallet_max_in_flight):
                     raise ApiError(
-                        429, f"At most {config.wallet_max_in_flight} requests may be in "
-                        "flight per wallet", code="X402_CONCURRENCY_LIMIT",
+                        429,
+                        f"At most {config.wallet_max_in_flight} requests may be in "
+                        "flight per wallet",
+                        code="X402_CONCURRENCY_LIMIT",
                         headers={"Retry-After": "1"},
                     )
                 call.releases.append(lambda: self.gate.leave(owner))
@@ -290,7 +307,8 @@ class SandboxApp:
             call.headers.update(allowance.headers())
             if not allowance.allowed:
                 raise ApiError(
-                    429, f"Rate limit exceeded: {limit} requests per minute",
+                    429,
+                    f"Rate limit exceeded: {limit} requests per minute",
                     code="RATE_LIMIT_EXCEEDED",
                 )
         self._inject_fault(route, config)
@@ -298,7 +316,6 @@ class SandboxApp:
             balance = self.state.balance(call.caller.owner, time.monotonic())
             if balance < payments.MINIMUM_BALANCE_USD:
                 raise payments.insufficient_credit(balance, request.url, self.api_url)
-        return None
 
     def _authenticate(self, request: Request, call: _Call) -> Caller:
         """The wallet of a SIWX header (it wins over a Bearer key), else the API key."""
@@ -312,8 +329,9 @@ class SandboxApp:
             scheme, _, key = authorization.partition(" ")
             key = key.strip()
             if scheme.lower() != "bearer" or not self.state.knows_api_key(key):
-                raise ApiError(401, "Authentication failed: invalid API key",
-                               code="AUTHENTICATION_FAILED")
+                raise ApiError(
+                    401, "Authentication failed: invalid API key", code="AUTHENTICATION_FAILED"
+                )
             return Caller(api_key=key)
         raise payments.discovery(request.url, self.api_url)
 
@@ -359,22 +377,27 @@ class SandboxApp:
             failure=planned_failure(audio.prompt),
         )
         self.state.accept(job, catalogue.installments(entry, audio.quote()), now)
-        return json_response(200, {"model": audio.model_id, "queue_id": queue_id,
-                                   "status": "QUEUED"})
+        return json_response(
+            200, {"model": audio.model_id, "queue_id": queue_id, "status": "QUEUED"}
+        )
 
     def _retrieve(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
         media = parse_media(request.json(), retrieve=True)
         now = time.monotonic()
         job = self.state.job(caller.owner, media.model_id, media.queue_id, now)
         if not job.finished(now):
-            return json_response(200, {
-                "status": "PROCESSING",
-                "average_execution_time": round(job.p80_s * 1000),
-                "execution_duration": round((now - job.queued_at) * 1000),
-            })
+            return json_response(
+                200,
+                {
+                    "status": "PROCESSING",
+                    "average_execution_time": round(job.p80_s * 1000),
+                    "execution_duration": round((now - job.queued_at) * 1000),
+                },
+            )
         if job.failure is Failure.CONTENT_POLICY:
             raise ApiError(
-                422, "The prompt was rejected by the provider's content policy. "
+                422,
+                "The prompt was rejected by the provider's content policy. "
                 "The charge has been refunded.",
                 suggested_prompt=without_trigger_words(job.request.prompt),
             )
@@ -387,8 +410,15 @@ class SandboxApp:
     def _audio(self, job: Job, delete_when_sent: bool) -> Response:
         entry, audio = job.request.entry, job.request
         run = entry["sandbox"]
-        seed = "\n".join((entry["id"], audio.prompt, audio.lyrics_prompt, str(audio.voice),
-                          str(job.audio_seconds)))
+        seed = "\n".join(
+            (
+                entry["id"],
+                audio.prompt,
+                audio.lyrics_prompt,
+                str(audio.voice),
+                str(job.audio_seconds),
+            )
+        )
         wav = WavStream(seed, job.audio_seconds, run["sample_rate"], run["channels"])
         headers = {
             "Content-Type": "audio/wav",
@@ -414,8 +444,9 @@ class SandboxApp:
         now = time.monotonic()
         job = self.state.job(caller.owner, media.model_id, media.queue_id, now)
         if not job.finished(now):
-            raise bad_request("The request is still processing; retrieve it first",
-                              field="queue_id")
+            raise bad_request(
+                "The request is still processing; retrieve it first", field="queue_id"
+            )
         if job.failure is not None or not job.media_available(now):
             raise ApiError(404, "Media not found: it has expired or was deleted")
         self.state.delete_media(job)
@@ -425,21 +456,30 @@ class SandboxApp:
         if not is_hex_address(wallet):
             raise bad_request("The wallet in the path is not an EVM address", field="wallet")
         if caller.wallet is None or caller.wallet.lower() != wallet.lower():
-            raise ApiError(403, "The signed-in wallet does not match the requested wallet",
-                           code="X402_WALLET_MISMATCH")
+            raise ApiError(
+                403,
+                "The signed-in wallet does not match the requested wallet",
+                code="X402_WALLET_MISMATCH",
+            )
         return caller.owner
 
     def _balance(
         self, request: Request, caller: Caller, config: ServerConfig, wallet: str
     ) -> Response:
         balance = self.state.balance(self._wallet_owner(caller, wallet), time.monotonic())
-        return json_response(200, {"success": True, "data": {
-            "walletAddress": to_checksum_address(wallet),
-            "balanceUsd": json_number(balance),
-            "canConsume": balance >= payments.MINIMUM_BALANCE_USD,
-            "minimumTopUpUsd": json_number(payments.MINIMUM_TOP_UP_USD),
-            "suggestedTopUpUsd": json_number(payments.SUGGESTED_TOP_UP_USD),
-        }})
+        return json_response(
+            200,
+            {
+                "success": True,
+                "data": {
+                    "walletAddress": to_checksum_address(wallet),
+                    "balanceUsd": json_number(balance),
+                    "canConsume": balance >= payments.MINIMUM_BALANCE_USD,
+                    "minimumTopUpUsd": json_number(payments.MINIMUM_TOP_UP_USD),
+                    "suggestedTopUpUsd": json_number(payments.SUGGESTED_TOP_UP_USD),
+                },
+            },
+        )
 
     def _transactions(
         self, request: Request, caller: Caller, config: ServerConfig, wallet: str
@@ -448,12 +488,18 @@ class SandboxApp:
         limit = _query_int(request, "limit", 20, 1, 100)
         offset = _query_int(request, "offset", 0, 0, None)
         rows, has_more, balance = self.state.ledger_page(owner, limit, offset, time.monotonic())
-        return json_response(200, {"success": True, "data": {
-            "walletAddress": to_checksum_address(wallet),
-            "currentBalance": json_number(balance),
-            "transactions": [row.as_json() for row in rows],
-            "pagination": {"limit": limit, "offset": offset, "hasMore": has_more},
-        }})
+        return json_response(
+            200,
+            {
+                "success": True,
+                "data": {
+                    "walletAddress": to_checksum_address(wallet),
+                    "currentBalance": json_number(balance),
+                    "transactions": [row.as_json() for row in rows],
+                    "pagination": {"limit": limit, "offset": offset, "hasMore": has_more},
+                },
+            },
+        )
 
     def _top_up(self, request: Request, caller: None, config: ServerConfig) -> Response:
         header = payments.payment_header(request.headers)
@@ -471,8 +517,11 @@ class SandboxApp:
         body = _control_body(request, required=("address", "usdc"))
         transaction = self.faucet(body["address"], str(body["usdc"]))
         balance = self.chain.balance_of(body["address"])
-        return {"transaction": transaction, "address": to_checksum_address(body["address"]),
-                "balanceUsdc": str(usd_from_atomic(balance))}
+        return {
+            "transaction": transaction,
+            "address": to_checksum_address(body["address"]),
+            "balanceUsdc": str(usd_from_atomic(balance)),
+        }
 
     def _control_api_key(self, request: Request) -> dict[str, Any]:
         body = _control_body(request, required=("usd",))
@@ -502,16 +551,24 @@ class SandboxApp:
 
     def _control_ledger(self, request: Request) -> dict[str, Any]:
         body = _control_body(request, required=("wallet", "type", "amount"))
-        row = self.append_ledger(body["wallet"], body["type"], str(body["amount"]),
-                                 body.get("requestId"), body.get("modelId"))
+        row = self.append_ledger(
+            body["wallet"],
+            body["type"],
+            str(body["amount"]),
+            body.get("requestId"),
+            body.get("modelId"),
+        )
         return {"transaction": row.as_json()}
 
     def _control_rpc(self, request: Request) -> Any:
         try:
             payload = json.loads(request.body)
         except ValueError:
-            return {"jsonrpc": "2.0", "id": None,
-                    "error": {"code": -32700, "message": "Parse error"}}
+            return {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {"code": -32700, "message": "Parse error"},
+            }
         return self.chain.rpc(payload)
 
 
@@ -548,8 +605,10 @@ def _query_int(request: Request, name: str, default: int, lowest: int, highest: 
     raw = request.param(name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d+", raw) or int(raw) < lowest or (
-        highest is not None and int(raw) > highest
+    if (
+        not re.fullmatch(r"\d+", raw)
+        or int(raw) < lowest
+        or (highest is not None and int(raw) > highest)
     ):
         bounds = f"{lowest}..{highest}" if highest is not None else f">= {lowest}"
         raise bad_request(f"{name} must be an integer {bounds}", field=name)

@@ -77,10 +77,22 @@ class WavStream:
         byte_rate = self.sample_rate * self._block_align
         return b"".join(
             (
-                b"RIFF", struct.pack("<I", 36 + self._data_bytes), b"WAVE",
-                b"fmt ", struct.pack("<IHHIIHH", 16, 1, self.channels, self.sample_rate,
-                                     byte_rate, self._block_align, SAMPLE_BYTES * 8),
-                b"data", struct.pack("<I", self._data_bytes),
+                b"RIFF",
+                struct.pack("<I", 36 + self._data_bytes),
+                b"WAVE",
+                b"fmt ",
+                struct.pack(
+                    "<IHHIIHH",
+                    16,
+                    1,
+                    self.channels,
+                    self.sample_rate,
+                    byte_rate,
+                    self._block_align,
+                    SAMPLE_BYTES * 8,
+                ),
+                b"data",
+                struct.pack("<I", self._data_bytes),
             )
         )
 
@@ -90,8 +102,9 @@ class WavStream:
         phrase = _phrase(self._seed, self.sample_rate, self.channels)
         # Enough repeats that any chunk can be cut from one place without wrapping.
         loop = phrase * (2 + CHUNK_BYTES // len(phrase))
-        fade_bytes = min(self._data_bytes, round(_FADE_OUT_SECONDS * self.sample_rate)
-                         * self._block_align)
+        fade_bytes = min(
+            self._data_bytes, round(_FADE_OUT_SECONDS * self.sample_rate) * self._block_align
+        )
         steady_end = self._data_bytes - fade_bytes
         position = 0
         while position < steady_end:

@@ -223,8 +223,14 @@ def listing(model_type: str) -> dict[str, Any]:
     data = []
     if model_type == "music":
         data = [
-            {"id": e["id"], "object": "model", "created": e["created"], "type": "music",
-             "owned_by": "venice.ai", "model_spec": e["model_spec"]}
+            {
+                "id": e["id"],
+                "object": "model",
+                "created": e["created"],
+                "type": "music",
+                "owned_by": "venice.ai",
+                "model_spec": e["model_spec"],
+            }
             for e in MUSIC_MODELS
         ]
     return {"object": "list", "type": model_type, "data": data}
@@ -254,13 +260,15 @@ def check_duration(spec: dict[str, Any], duration: int) -> None:
         if duration not in options:
             raise bad_request(
                 f"duration_seconds must be one of {options}",
-                field="duration_seconds", duration_options=options,
+                field="duration_seconds",
+                duration_options=options,
             )
     elif not spec["min_duration"] <= duration <= spec["max_duration"]:
         raise bad_request(
             f"duration_seconds must be between {spec['min_duration']} and {spec['max_duration']}",
             field="duration_seconds",
-            min_duration=spec["min_duration"], max_duration=spec["max_duration"],
+            min_duration=spec["min_duration"],
+            max_duration=spec["max_duration"],
         )
 
 

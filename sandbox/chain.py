@@ -41,7 +41,8 @@ _GAS_PRICE = 10_000_000  # 0.01 gwei, Base's usual order of magnitude
 _BLOCK_GAS_LIMIT = 150_000_000
 
 _TRANSFER_WITH_AUTHORIZATION = (
-    "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)"
+    "transferWithAuthorization("
+    "address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)"
 )
 _MINT = "mint(address,uint256)"
 
@@ -129,10 +130,16 @@ class LocalChain:
             self._balances[to] = self._balances.get(to, 0) + amount
             self._total_supply += amount
             logs = [
-                Log(USDC_ADDRESS, (MINT_TOPIC, _topic_for(FAUCET_ADDRESS), _topic_for(to)),
-                    encode(["uint256"], [amount])),
-                Log(USDC_ADDRESS, (TRANSFER_TOPIC, _topic_for(ZERO_ADDRESS), _topic_for(to)),
-                    encode(["uint256"], [amount])),
+                Log(
+                    USDC_ADDRESS,
+                    (MINT_TOPIC, _topic_for(FAUCET_ADDRESS), _topic_for(to)),
+                    encode(["uint256"], [amount]),
+                ),
+                Log(
+                    USDC_ADDRESS,
+                    (TRANSFER_TOPIC, _topic_for(ZERO_ADDRESS), _topic_for(to)),
+                    encode(["uint256"], [amount]),
+                ),
             ]
             return self._mine(FAUCET_ADDRESS, call, 60_000, logs)
 
@@ -161,15 +168,36 @@ class LocalChain:
             self._balances[payee] = self._balances.get(payee, 0) + value
             v, r, s = signature[64], signature[:32], signature[32:64]
             call = _selector(_TRANSFER_WITH_AUTHORIZATION) + encode(
-                ["address", "address", "uint256", "uint256", "uint256", "bytes32", "uint8",
-                 "bytes32", "bytes32"],
-                [payer, payee, value, int(authorization.valid_after),
-                 int(authorization.valid_before), nonce, v if v >= 27 else v + 27, r, s],
+                [
+                    "address",
+                    "address",
+                    "uint256",
+                    "uint256",
+                    "uint256",
+                    "bytes32",
+                    "uint8",
+                    "bytes32",
+                    "bytes32",
+                ],
+                [
+                    payer,
+                    payee,
+                    value,
+                    int(authorization.valid_after),
+                    int(authorization.valid_before),
+                    nonce,
+                    v if v >= 27 else v + 27,
+                    r,
+                    s,
+                ],
             )
             logs = [
                 Log(USDC_ADDRESS, (AUTHORIZATION_USED_TOPIC, _topic_for(payer), nonce), b""),
-                Log(USDC_ADDRESS, (TRANSFER_TOPIC, _topic_for(payer), _topic_for(payee)),
-                    encode(["uint256"], [value])),
+                Log(
+                    USDC_ADDRESS,
+                    (TRANSFER_TOPIC, _topic_for(payer), _topic_for(payee)),
+                    encode(["uint256"], [value]),
+                ),
             ]
             return self._mine(RELAYER_ADDRESS, call, 86_000, logs)
 
@@ -177,8 +205,9 @@ class LocalChain:
         parent = self._blocks[-1]
         nonce = self._nonces.get(sender, 0)
         self._nonces[sender] = nonce + 1
-        tx_hash = keccak(self._blocks[0].hash + bytes.fromhex(sender[2:])
-                         + nonce.to_bytes(8, "big") + call)
+        tx_hash = keccak(
+            self._blocks[0].hash + bytes.fromhex(sender[2:]) + nonce.to_bytes(8, "big") + call
+        )
         block_number = parent.number + 1
         transaction = Transaction(tx_hash, sender, nonce, call, gas_used, logs, block_number)
         timestamp = max(parent.timestamp, int(time.time()))
@@ -218,7 +247,7 @@ class LocalChain:
                 result = method(self, *params)
         except ChainRevert as revert:
             return _rpc_error(request_id, 3, f"execution reverted: {revert}", "0x")
-        except (TypeError, ValueError, KeyError, IndexError) as error:
+        except Exception as error:  # malformed hex, ABI data or arguments: the caller's fault
             return _rpc_error(request_id, -32602, f"Invalid params: {error}")
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
@@ -386,8 +415,7 @@ class LocalChain:
             "baseFeePerGas": _hex(_GAS_PRICE),
             "timestamp": _hex(block.timestamp),
             "transactions": [
-                self._transaction_json(t) if full else _data_hex(t.hash)
-                for t in block.transactions
+                self._transaction_json(t) if full else _data_hex(t.hash) for t in block.transactions
             ],
             "uncles": [],
         }
@@ -451,7 +479,8 @@ _USDC_READS: dict[bytes, tuple[list[str], Callable[..., bytes]]] = {
     _selector("totalSupply()"): ([], LocalChain._usdc_total_supply),
     _selector("balanceOf(address)"): (["address"], LocalChain._usdc_balance_of),
     _selector("authorizationState(address,bytes32)"): (
-        ["address", "bytes32"], LocalChain._usdc_authorization_state,
+        ["address", "bytes32"],
+        LocalChain._usdc_authorization_state,
     ),
 }
 

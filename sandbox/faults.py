@@ -71,6 +71,7 @@ class FaultTable:
         self._random = random.Random()
 
     def set(self, rule: FaultRule) -> None:
+        _check_types(rule)
         if rule.route not in (*ROUTES, ANY_ROUTE):
             raise ValueError(f"route must be one of {', '.join(ROUTES)} or *")
         if rule.status is not None and not 400 <= rule.status <= 599:
@@ -114,3 +115,23 @@ class FaultTable:
 
     def settlement_times_out(self) -> bool:
         return self._fire("top-up", settlement=True) is not None
+
+
+def _check_types(rule: FaultRule) -> None:
+    """Rules also arrive as JSON from other processes: refuse what is not the right kind."""
+
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not isinstance(rule.route, str):
+        raise ValueError("route must be a string")
+    if rule.status is not None and not whole(rule.status):
+        raise ValueError("status must be an integer")
+    if isinstance(rule.rate, bool) or not isinstance(rule.rate, int | float):
+        raise ValueError("rate must be a number")
+    if rule.remaining is not None and not whole(rule.remaining):
+        raise ValueError("count must be an integer")
+    if not whole(rule.delay_ms):
+        raise ValueError("delay_ms must be an integer")
+    if not isinstance(rule.settlement_timeout, bool):
+        raise ValueError("settlement_timeout must be true or false")

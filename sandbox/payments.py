@@ -75,13 +75,21 @@ def rails(amount: Decimal) -> list[PaymentRequirements]:
     atomic = str(atomic_from_usd(amount))
     return [
         PaymentRequirements(
-            scheme="exact", network=SOLANA_NETWORK, asset=SOLANA_USDC, amount=atomic,
-            pay_to=SOLANA_PAY_TO, max_timeout_seconds=MAX_TIMEOUT_SECONDS,
+            scheme="exact",
+            network=SOLANA_NETWORK,
+            asset=SOLANA_USDC,
+            amount=atomic,
+            pay_to=SOLANA_PAY_TO,
+            max_timeout_seconds=MAX_TIMEOUT_SECONDS,
             extra={"feePayer": SOLANA_PAY_TO},
         ),
         PaymentRequirements(
-            scheme="exact", network=BASE_NETWORK, asset=USDC_ADDRESS, amount=atomic,
-            pay_to=PAY_TO, max_timeout_seconds=MAX_TIMEOUT_SECONDS,
+            scheme="exact",
+            network=BASE_NETWORK,
+            asset=USDC_ADDRESS,
+            amount=atomic,
+            pay_to=PAY_TO,
+            max_timeout_seconds=MAX_TIMEOUT_SECONDS,
             extra={"name": USDC_NAME, "version": USDC_VERSION},
         ),
     ]
@@ -89,7 +97,9 @@ def rails(amount: Decimal) -> list[PaymentRequirements]:
 
 def _challenge(amount: Decimal, error: str, resource_url: str) -> PaymentRequired:
     return PaymentRequired(
-        x402_version=2, error=error, accepts=rails(amount),
+        x402_version=2,
+        error=error,
+        accepts=rails(amount),
         resource={"url": resource_url, "mimeType": "application/json"},
     )
 
@@ -98,7 +108,8 @@ def top_up_required(resource_url: str) -> ApiError:
     """The 402 for ``/x402/top-up`` without payment: its amount is the minimum top-up."""
     required = _challenge(MINIMUM_TOP_UP_USD, "Payment required", resource_url)
     return ApiError.with_body(
-        402, required.model_dump(by_alias=True, exclude_none=True),
+        402,
+        required.model_dump(by_alias=True, exclude_none=True),
         {PAYMENT_REQUIRED_HEADER: encode_payment_required_header(required)},
     )
 
@@ -211,12 +222,15 @@ def decode(header_value: str) -> SignedTopUp:
         raise _invalid("INVALID_PAYMENT_RECIPIENT", "authorization.to is not Venice's receiver")
     if not _DIGITS.fullmatch(authorization.value) or authorization.value != accepted.amount:
         raise _invalid("INVALID_AMOUNT", "authorization.value must equal accepted.amount")
-    if not (_DIGITS.fullmatch(authorization.valid_after)
-            and _DIGITS.fullmatch(authorization.valid_before)
-            and _BYTES32.fullmatch(authorization.nonce)
-            and _HEX.fullmatch(inner["signature"])):
-        raise _invalid("INVALID_PAYMENT_FORMAT", "validAfter, validBefore, nonce or signature "
-                       "is malformed")
+    if not (
+        _DIGITS.fullmatch(authorization.valid_after)
+        and _DIGITS.fullmatch(authorization.valid_before)
+        and _BYTES32.fullmatch(authorization.nonce)
+        and _HEX.fullmatch(inner["signature"])
+    ):
+        raise _invalid(
+            "INVALID_PAYMENT_FORMAT", "validAfter, validBefore, nonce or signature is malformed"
+        )
     value = int(authorization.value)
     if value < atomic_from_usd(MINIMUM_TOP_UP_USD):
         raise _invalid("AMOUNT_TOO_LOW", f"the minimum top-up is {MINIMUM_TOP_UP_USD} USD")
@@ -295,8 +309,10 @@ class TopUpDesk:
             ).start()
             time.sleep(config.scaled(config.settle_delay_s))
             raise ApiError(
-                504, "Settlement timed out; the payment may still land. Check the balance "
-                "before signing a new payment.", code="SETTLEMENT_TIMEOUT",
+                504,
+                "Settlement timed out; the payment may still land. Check the balance "
+                "before signing a new payment.",
+                code="SETTLEMENT_TIMEOUT",
             )
         time.sleep(config.scaled(config.settle_delay_s))
         return self._settle(settlement)
@@ -319,7 +335,11 @@ class TopUpDesk:
             raise ApiError(402, f"Settlement failed: {revert}", code="SETTLEMENT_FAILED") from None
         amount = usd_from_atomic(payment.value)
         row = self._state.post(
-            Caller(wallet=payment.payer).owner, EntryType.TOP_UP, amount, None, None,
+            Caller(wallet=payment.payer).owner,
+            EntryType.TOP_UP,
+            amount,
+            None,
+            None,
             time.monotonic(),
         )
         settled = SettleResponse(

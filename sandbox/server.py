@@ -47,7 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HttpServer
 
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
+    def do_GET(self) -> None:
         self._serve()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
@@ -57,10 +57,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._write(json_response(411, {"error": "Send a Content-Length body"}))
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_REQUEST_BODY:
+        declared = self.headers.get("Content-Length") or "0"
+        length = int(declared) if declared.isdigit() else -1
+        if not 0 <= length <= MAX_REQUEST_BODY:
             self.close_connection = True
-            self._write(json_response(413, {"error": "Request body too large"}))
+            self._write(json_response(413, {"error": "Body missing a valid length or too large"}))
             return
         path, _, query = self.path.partition("?")
         request = Request(
@@ -94,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
             for callback in response.after_send:
                 callback(sent)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s - %s", self.client_address[0], format % args)
 
 
@@ -151,11 +152,23 @@ class SandboxServer:
         return self.app.create_api_key(usd)
 
     def set_fault(
-        self, route: str, *, status: int | None = None, rate: float = 1.0,
-        count: int | None = None, delay_ms: int = 0, settlement_timeout: bool = False,
+        self,
+        route: str,
+        *,
+        status: int | None = None,
+        rate: float = 1.0,
+        count: int | None = None,
+        delay_ms: int = 0,
+        settlement_timeout: bool = False,
     ) -> None:
-        self.app.set_fault(route, status=status, rate=rate, count=count, delay_ms=delay_ms,
-                           settlement_timeout=settlement_timeout)
+        self.app.set_fault(
+            route,
+            status=status,
+            rate=rate,
+            count=count,
+            delay_ms=delay_ms,
+            settlement_timeout=settlement_timeout,
+        )
 
     def clear_faults(self) -> None:
         self.app.clear_faults()
@@ -168,3 +181,14 @@ class SandboxServer:
 
     def stats(self, wallet: str | None = None) -> dict[str, Any]:
         return self.app.stats(wallet)
+
+    def append_ledger(
+        self,
+        wallet: str,
+        kind: str,
+        amount: Decimal | str,
+        request_id: str | None = None,
+        model_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a TOP_UP/CHARGE/REFUND row to a wallet's Venice ledger, moving its balance."""
+        return self.app.append_ledger(wallet, kind, amount, request_id, model_id).as_json()

@@ -58,9 +58,7 @@ class LedgerRow:
             "amount": json_number(self.amount),
             "balanceAfter": json_number(self.balance_after),
             "type": str(self.type),
-            "createdAt": self.created_at.isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            ),
+            "createdAt": self.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "requestId": self.request_id,
             "modelId": self.model_id,
         }
@@ -88,8 +86,11 @@ class Account:
 
     def charged_for(self, request_id: str) -> Decimal:
         return sum(
-            (r.amount for r in self.ledger
-             if r.type is EntryType.CHARGE and r.request_id == request_id),
+            (
+                r.amount
+                for r in self.ledger
+                if r.type is EntryType.CHARGE and r.request_id == request_id
+            ),
             Decimal(0),
         )
 
@@ -108,7 +109,6 @@ class Job:
     media_retention_s: float
     failure: Failure | None
     media_deleted: bool = False
-    refunded: bool = False
 
     @property
     def model_id(self) -> str:
@@ -142,9 +142,9 @@ class SandboxState:
         due = [job for job in self._failing if job.finished(now)]
         for job in due:
             account = self._account(job.owner)
-            account.post(EntryType.REFUND, account.charged_for(job.queue_id), job.queue_id,
-                         job.model_id)
-            job.refunded = True
+            account.post(
+                EntryType.REFUND, account.charged_for(job.queue_id), job.queue_id, job.model_id
+            )
             self._failing.remove(job)
 
     def create_api_key(self, amount: Decimal) -> str:
@@ -165,8 +165,13 @@ class SandboxState:
             return self._account(owner).balance
 
     def post(
-        self, owner: str, kind: EntryType, amount: Decimal, request_id: str | None,
-        model_id: str | None, now: float,
+        self,
+        owner: str,
+        kind: EntryType,
+        amount: Decimal,
+        request_id: str | None,
+        model_id: str | None,
+        now: float,
     ) -> LedgerRow:
         with self._lock:
             self._refund_failed_jobs(now)

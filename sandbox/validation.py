@@ -152,7 +152,9 @@ def parse_queue(body: Any) -> AudioRequest:
     if not shortest <= len(prompt) <= longest:
         raise bad_request(
             f"prompt must be between {shortest} and {longest} characters",
-            field="prompt", min_prompt_length=shortest, prompt_character_limit=longest,
+            field="prompt",
+            min_prompt_length=shortest,
+            prompt_character_limit=longest,
         )
 
     lyrics = _string(body, "lyrics_prompt").strip() if "lyrics_prompt" in body else ""
@@ -160,7 +162,8 @@ def parse_queue(body: Any) -> AudioRequest:
     if len(lyrics) > lyrics_limit:
         raise bad_request(
             f"lyrics_prompt must be at most {lyrics_limit} characters",
-            field="lyrics_prompt", lyrics_character_limit=lyrics_limit,
+            field="lyrics_prompt",
+            lyrics_character_limit=lyrics_limit,
         )
     if spec["lyrics_required"] and not lyrics:
         raise bad_request(f"lyrics_prompt is required by model {model_id}", field="lyrics_prompt")
@@ -178,7 +181,8 @@ def parse_queue(body: Any) -> AudioRequest:
         if voice not in spec["voices"] and not custom:
             raise bad_request(
                 f"Voice {voice} is not supported by model {model_id}",
-                field="voice", supported_voices=spec["voices"],
+                field="voice",
+                supported_voices=spec["voices"],
             )
 
     language = None
@@ -195,7 +199,9 @@ def parse_queue(body: Any) -> AudioRequest:
         if not spec["min_speed"] <= speed <= spec["max_speed"]:
             raise bad_request(
                 f"speed must be between {spec['min_speed']} and {spec['max_speed']}",
-                field="speed", min_speed=spec["min_speed"], max_speed=spec["max_speed"],
+                field="speed",
+                min_speed=spec["min_speed"],
+                max_speed=spec["max_speed"],
             )
 
     return AudioRequest(

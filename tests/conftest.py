@@ -91,13 +91,17 @@ def worker(venice, transactional_db):
         "VENICE_API_BASE": venice.api_url,
         "CHAIN_RPC_URL": venice.rpc_url,
         "Q_WORKERS": os.environ.get("Q_WORKERS", "3"),
-        "POLL_LOOP_SECONDS": "20",
+        "POLL_LOOP_SECONDS": "5",
     }
     log_path = root / "var" / f"qcluster-{os.getpid()}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=root, env=env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     time.sleep(1.0)
     yield process

@@ -14,7 +14,7 @@ MUSIC = {"prompt": "warm lo-fi beat with soft piano", "duration_seconds": 30}
 
 
 def run_to_end(job: Job, timeout: float = 20.0) -> Job:
-    """Submit and poll (at the times the pipeline schedules) until the job leaves the running states."""
+    """Submit and poll, at the times the pipeline schedules, until the job stops running."""
     deadline = time.monotonic() + timeout
     job.refresh_from_db()
     client = client_for(job.wallet, max_retries=0)

@@ -1,7 +1,7 @@
-"""Signing helpers for the sandbox tests: SIWX headers and x402 top-up payments.
+"""Helpers for the sandbox tests: SIWX headers, x402 payments, and the calls built on them.
 
-Built straight on eth-account, siwe and the x402 SDK (never on the project's ``venice``
-client) so the sandbox is checked against what the real libraries produce.
+Built straight on eth-account, siwe, the x402 SDK and web3 (never on the project's
+``venice`` client) so the sandbox is checked against what the real libraries produce.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ BASE = "eip155:8453"
 
 def iso(moment: float) -> str:
     return (
-        datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+        datetime.fromtimestamp(moment, UTC)
+        .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
 
@@ -152,29 +153,51 @@ def handmade_payment(
     nonce = "0x" + secrets.token_hex(32)
     requirement = PaymentRequirements(
         **{
-            "scheme": "exact", "network": BASE, "asset": USDC, "amount": str(amount),
-            "pay_to": PAY_TO, "max_timeout_seconds": 300,
-            "extra": {"name": "USD Coin", "version": "2"}, **accepted,
+            "scheme": "exact",
+            "network": BASE,
+            "asset": USDC,
+            "amount": str(amount),
+            "pay_to": PAY_TO,
+            "max_timeout_seconds": 300,
+            "extra": {"name": "USD Coin", "version": "2"},
+            **accepted,
         }
     )
     message = {
-        "from": account.address, "to": to, "value": value, "validAfter": valid_after,
-        "validBefore": valid_before, "nonce": bytes.fromhex(nonce[2:]),
+        "from": account.address,
+        "to": to,
+        "value": value,
+        "validAfter": valid_after,
+        "validBefore": valid_before,
+        "nonce": bytes.fromhex(nonce[2:]),
     }
     signed = (signer or account).sign_typed_data(
-        domain_data={"name": "USD Coin", "version": "2", "chainId": 8453,
-                     "verifyingContract": USDC},
-        message_types={"TransferWithAuthorization": [
-            {"name": "from", "type": "address"}, {"name": "to", "type": "address"},
-            {"name": "value", "type": "uint256"}, {"name": "validAfter", "type": "uint256"},
-            {"name": "validBefore", "type": "uint256"}, {"name": "nonce", "type": "bytes32"},
-        ]},
+        domain_data={
+            "name": "USD Coin",
+            "version": "2",
+            "chainId": 8453,
+            "verifyingContract": USDC,
+        },
+        message_types={
+            "TransferWithAuthorization": [
+                {"name": "from", "type": "address"},
+                {"name": "to", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "validAfter", "type": "uint256"},
+                {"name": "validBefore", "type": "uint256"},
+                {"name": "nonce", "type": "bytes32"},
+            ]
+        },
         message_data=message,
     )
     inner = {
         "authorization": {
-            "from": account.address, "to": to, "value": str(value),
-            "validAfter": str(valid_after), "validBefore": str(valid_before), "nonce": nonce,
+            "from": account.address,
+            "to": to,
+            "value": str(value),
+            "validAfter": str(valid_after),
+            "validBefore": str(valid_before),
+            "nonce": nonce,
         },
         "signature": signed.signature.to_0x_hex(),
     }
@@ -197,8 +220,9 @@ def queue(sandbox: Any, account: LocalAccount, **body: Any) -> httpx.Response:
     return client.post(sandbox.api_url + "/audio/queue", headers=siwx(account), json=body)
 
 
-def retrieve(sandbox: Any, account: LocalAccount, model: str, queue_id: str,
-             **extra: Any) -> httpx.Response:
+def retrieve(
+    sandbox: Any, account: LocalAccount, model: str, queue_id: str, **extra: Any
+) -> httpx.Response:
     return client.post(
         sandbox.api_url + "/audio/retrieve",
         headers=siwx(account),
@@ -206,8 +230,9 @@ def retrieve(sandbox: Any, account: LocalAccount, model: str, queue_id: str,
     )
 
 
-def wait_for_result(sandbox: Any, account: LocalAccount, model: str, queue_id: str,
-                    **extra: Any) -> httpx.Response:
+def wait_for_result(
+    sandbox: Any, account: LocalAccount, model: str, queue_id: str, **extra: Any
+) -> httpx.Response:
     """Poll retrieve the way a client should until the job stops PROCESSING."""
     deadline = time.monotonic() + 30
     while True:
@@ -228,25 +253,45 @@ def wait_for_result(sandbox: Any, account: LocalAccount, model: str, queue_id: s
 def ledger(sandbox: Any, account: LocalAccount, **params: Any) -> dict[str, Any]:
     response = client.get(
         f"{sandbox.api_url}/x402/transactions/{account.address}",
-        headers=siwx(account), params=params,
+        headers=siwx(account),
+        params=params,
     )
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
 ERC20_ABI = [
-    {"name": "balanceOf", "type": "function", "stateMutability": "view",
-     "inputs": [{"name": "owner", "type": "address"}],
-     "outputs": [{"name": "", "type": "uint256"}]},
-    {"name": "decimals", "type": "function", "stateMutability": "view", "inputs": [],
-     "outputs": [{"name": "", "type": "uint8"}]},
-    {"name": "authorizationState", "type": "function", "stateMutability": "view",
-     "inputs": [{"name": "authorizer", "type": "address"}, {"name": "nonce", "type": "bytes32"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-    {"name": "Transfer", "type": "event", "anonymous": False, "inputs": [
-        {"name": "from", "type": "address", "indexed": True},
-        {"name": "to", "type": "address", "indexed": True},
-        {"name": "value", "type": "uint256", "indexed": False}]},
+    {
+        "name": "balanceOf",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "name": "decimals",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint8"}],
+    },
+    {
+        "name": "authorizationState",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "authorizer", "type": "address"}, {"name": "nonce", "type": "bytes32"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+    {
+        "name": "Transfer",
+        "type": "event",
+        "anonymous": False,
+        "inputs": [
+            {"name": "from", "type": "address", "indexed": True},
+            {"name": "to", "type": "address", "indexed": True},
+            {"name": "value", "type": "uint256", "indexed": False},
+        ],
+    },
 ]
 
 

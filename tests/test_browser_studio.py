@@ -10,6 +10,7 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -59,21 +60,26 @@ def page(chromium, live_server):
     context.close()
 
 
+def at(path: str):
+    """A wait_for_url predicate for exactly this path (a glob like **/ also matches /login/)."""
+    return lambda url: urlsplit(url).path == path
+
+
 def shot(page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-def sign_in(page, username="member", password="member-pass-123", screenshot=False) -> None:
+def sign_in(page, screenshot: bool = False) -> None:
     page.goto("/login/")
     assert page.get_by_text("Sandbox").first.is_visible()
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Username").fill("member")
+    page.get_by_label("Password").fill("member-pass-123")
     if screenshot:
         shot(page, "sign-in")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+    page.wait_for_url(at("/"))
     assert page.get_by_role("heading", name="Generate").is_visible()
 
 
@@ -88,7 +94,7 @@ def choose_model(page, model_id: str) -> None:
 
 def wait_for_price(page, text: str) -> None:
     page.wait_for_function(
-        "t => document.querySelector('#price') && document.querySelector('#price').textContent === t",
+        "t => (document.querySelector('#price') || {}).textContent === t",
         arg=text,
     )
 
@@ -120,7 +126,7 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     page.evaluate("window.__notReloaded = true")
     polls = []
     page.on("request", lambda r: polls.append(r.url) if "/jobs/live/" in r.url else None)
-    page.locator("#job-%d-live audio" % first.pk).wait_for(timeout=FINISH_MS)
+    page.locator(f"#job-{first.pk}-live audio").wait_for(timeout=FINISH_MS)
     assert page.evaluate("window.__notReloaded") is True
     assert page.get_by_role("status").filter(has_text="Ready").is_visible()
     page.locator("#timeline").get_by_text("Ready").first.wait_for()
@@ -148,7 +154,7 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     page.goto("/")
     choose_model(page, "elevenlabs-tts-v4")
     assert page.get_by_label("Length in seconds").count() == 0
-    page.get_by_label("Voice").select_option("Bella")
+    page.get_by_role("combobox", name="Voice", exact=True).select_option("Bella")
     page.get_by_label("Speed").fill("1.1")
     page.get_by_label("Text to speak").fill("Welcome to the studio, everyone.")
     page.get_by_role("button", name="Generate").click()
@@ -171,7 +177,7 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     page.get_by_label("Title").fill("Studio welcome")
     page.get_by_label("Tags").fill("voice, intro")
     page.get_by_role("button", name="Save").click()
-    page.wait_for_url("**/library/")
+    page.wait_for_url(at("/library/"))
     card = page.locator(".prompt", has_text="Studio welcome")
     assert "#intro" in card.text_content() and "used 0 times" in card.text_content()
     page.get_by_label("Tag").select_option("intro")
@@ -183,7 +189,7 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     card.get_by_role("link", name="Use").click()
     page.wait_for_url(re.compile(r"/\?library=\d+$"))
     assert page.get_by_label("Model").input_value() == "elevenlabs-tts-v4"
-    assert page.get_by_label("Voice").input_value() == "Bella"
+    assert page.get_by_role("combobox", name="Voice", exact=True).input_value() == "Bella"
     assert page.get_by_label("Text to speak").input_value() == "Welcome to the studio, everyone."
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
@@ -231,15 +237,20 @@ def test_an_over_budget_job_is_refused_in_the_form(page, member, wallet):
 
 def test_keyboard_only_sign_in_and_model_switch(page, member, wallet):
     page.goto("/login/")
-    page.keyboard.press("Tab")  # the skip link comes first
-    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-    page.get_by_label("Username").focus()
+    assert page.evaluate("document.activeElement.id") == "id_username"  # autofocus
     page.keyboard.type("member")
     page.keyboard.press("Tab")
     page.keyboard.type("member-pass-123")
     page.keyboard.press("Enter")
-    page.wait_for_url("**/")
-    page.get_by_label("Model").focus()
+    page.wait_for_url(at("/"))
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    for _ in range(12):  # from the top of the page to the model picker
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "id_model":
+            break
+    assert page.evaluate("document.activeElement.id") == "id_model"
     with page.expect_response(lambda r: "model=" in r.url):
         page.keyboard.press("End")  # the last model, ACE-Step: lyrics and fixed lengths
     page.get_by_label("Lyrics").wait_for()

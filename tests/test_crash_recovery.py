@@ -81,7 +81,9 @@ def test_killed_after_sending_a_top_up_before_recording_the_answer(wallet, monke
     assert venice_credit(wallet) == wallet.topup_amount_usd, "credited once, not twice"
 
 
-def test_killed_before_the_queue_call_is_simply_submitted_again(wallet, member, monkeypatch, venice):
+def test_killed_before_the_queue_call_is_simply_submitted_again(
+    wallet, member, monkeypatch, venice
+):
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
     real = payments.ensure_credit
 
@@ -104,7 +106,9 @@ def test_killed_before_the_queue_call_is_simply_submitted_again(wallet, member, 
     assert venice.stats(wallet.address)["calls"]["queue"] == 1
 
 
-def test_killed_between_sending_the_queue_call_and_saving_its_answer(wallet, member, monkeypatch, venice):
+def test_killed_between_sending_the_queue_call_and_saving_its_answer(
+    wallet, member, monkeypatch, venice
+):
     kill_after(monkeypatch, "queue")
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
     with pytest.raises(Killed):
@@ -131,7 +135,9 @@ def test_killed_between_sending_the_queue_call_and_saving_its_answer(wallet, mem
     assert job.charged_usd == job.settled_usd == job.quoted_usd
 
 
-def test_an_unknown_submission_without_a_charge_fails_uncharged(wallet, member, monkeypatch, venice):
+def test_an_unknown_submission_without_a_charge_fails_uncharged(
+    wallet, member, monkeypatch, venice
+):
     venice.set_fault("queue", status=500, count=1)
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
     pipeline.submit(job.pk)

@@ -8,25 +8,38 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def production_env(**extra):
+    # Test runs may set this for Playwright's event loop; production never does.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return {**env, "DJANGO_SETTINGS_MODULE": "studio.production", **extra}
+
+
 def test_production_settings_pass_check_deploy():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "studio.production",
-        "DJANGO_SECRET_KEY": Fernet.generate_key().decode() * 2,
-        "STUDIO_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "studio.example.com",
-    }
+    env = production_env(
+        DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2,
+        STUDIO_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="studio.example.com",
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_production_refuses_the_public_development_key():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studio.production",
-           "DJANGO_SECRET_KEY": "x" * 60}
+    env = production_env(DJANGO_SECRET_KEY="x" * 60)
     env.pop("STUDIO_ENCRYPTION_KEYS", None)
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "STUDIO_ENCRYPTION_KEYS" in result.stderr

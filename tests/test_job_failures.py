@@ -1,5 +1,6 @@
 """Each upstream error ends in an outcome a member understands, and the money follows it."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -20,7 +21,8 @@ def budget_of(job):
 
 def test_content_policy_fails_with_the_suggested_prompt_and_releases_the_budget(wallet, member):
     job = pipeline.create_job(
-        user=member, model_id="elevenlabs-music",
+        user=member,
+        model_id="elevenlabs-music",
         fields={**MUSIC, "prompt": "a ballad about smuggling contraband at night"},
     )
     job = run_to_end(job)
@@ -120,3 +122,33 @@ def test_an_over_budget_job_is_refused_and_creates_nothing(wallet, member, setti
         pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
     assert not Job.objects.exists()
     assert budgets.member_budget(member.pk, budgets.month_of(timezone.now())).reserved_usd == 0
+
+
+def test_a_400_from_venice_itself_fails_with_its_details(wallet, member):
+    """A custom voice id passes local checks (any string may be one); Venice's own check refuses it."""
+    job = pipeline.create_job(
+        user=member,
+        model_id="elevenlabs-tts-v4",
+        fields={"prompt": "Read this aloud, please.", "voice": "Morgan"},
+    )
+    pipeline.submit(job.pk)
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED and job.error_status == 400
+    assert "Venice rejected the request" in job.error_message
+    assert budget_of(job).reserved_usd == 0
+
+
+def test_audio_that_expired_before_download_fails_the_job(wallet, member):
+    from wallets.venice import client_for
+
+    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+    pipeline.submit(job.pk)
+    job.refresh_from_db()
+    client = client_for(wallet)
+    while isinstance(result := client.retrieve(job.model_id, job.queue_id), pipeline.Processing):
+        time.sleep(0.1)
+    result.close()
+    client.complete(job.model_id, job.queue_id)  # someone else deleted Venice's copy
+    job = run_to_end(job)
+    assert job.state == Job.State.FAILED and job.error_status == 404
+    assert "no longer has" in job.error_message

@@ -80,7 +80,10 @@ def test_full_path_saves_playable_audio_deletes_it_upstream_and_settles(wallet, 
     "model_id, fields",
     [
         ("minimax-music-v25", {"prompt": "an upbeat synth-pop song", "lyrics_optimizer": True}),
-        ("elevenlabs-sound-effects-v2", {"prompt": "a heavy wooden door creaking", "duration_seconds": 3, "loop": True}),
+        (
+            "elevenlabs-sound-effects-v2",
+            {"prompt": "a heavy wooden door creaking", "duration_seconds": 3, "loop": True},
+        ),
         ("elevenlabs-tts-v4", {"prompt": "Welcome to the studio, everyone."}),
     ],
 )

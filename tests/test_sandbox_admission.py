@@ -5,8 +5,11 @@ from x402.http.utils import decode_payment_required_header
 
 from .sandbox_signing import BASE, PAY_TO, USDC, client, credit, ledger, queue, siwx
 
-SONG = {"model": "minimax-music-v25", "prompt": "an upbeat synth-pop anthem",
-        "force_instrumental": True}
+SONG = {
+    "model": "minimax-music-v25",
+    "prompt": "an upbeat synth-pop anthem",
+    "force_instrumental": True,
+}
 
 
 def test_no_credentials_gets_the_x402_discovery_object(sandbox):
@@ -63,8 +66,11 @@ def test_the_floor_applies_to_retrieve_too(sandbox):
     credit(sandbox, wallet, "0.7")
     queue_id = queue(sandbox, wallet, **SONG).json()["queue_id"]  # leaves 0.01 USD
 
-    response = client.post(sandbox.api_url + "/audio/retrieve", headers=siwx(wallet),
-                          json={"model": SONG["model"], "queue_id": queue_id})
+    response = client.post(
+        sandbox.api_url + "/audio/retrieve",
+        headers=siwx(wallet),
+        json={"model": SONG["model"], "queue_id": queue_id},
+    )
 
     assert response.status_code == 402
     assert response.json()["code"] == "PAYMENT_REQUIRED"
@@ -86,14 +92,19 @@ def test_above_the_floor_but_short_of_the_quote(sandbox):
 def test_api_key_accounts_short_of_the_quote(sandbox):
     key = sandbox.create_api_key("0.2")
 
-    response = client.post(sandbox.api_url + "/audio/queue",
-                          headers={"Authorization": f"Bearer {key}"}, json=SONG)
+    response = client.post(
+        sandbox.api_url + "/audio/queue", headers={"Authorization": f"Bearer {key}"}, json=SONG
+    )
 
     assert response.status_code == 402
     assert response.json()["error"].startswith("Insufficient USD or Diem balance")
 
 
 def test_quotes_and_models_need_no_credentials(sandbox):
-    assert client.post(sandbox.api_url + "/audio/quote",
-                      json={"model": "minimax-music-v25"}).status_code == 200
+    assert (
+        client.post(
+            sandbox.api_url + "/audio/quote", json={"model": "minimax-music-v25"}
+        ).status_code
+        == 200
+    )
     assert client.get(sandbox.api_url + "/models?type=music").status_code == 200

@@ -37,8 +37,9 @@ def test_sandbox_internals_are_not_served(sandbox):
     body = client.get(sandbox.api_url + "/models", params={"type": "music"}).json()
 
     assert all(set(model) >= {"id", "created", "model_spec"} for model in body["data"])
-    assert all("sandbox" not in model and "sandbox" not in model["model_spec"]
-               for model in body["data"])
+    assert all(
+        "sandbox" not in model and "sandbox" not in model["model_spec"] for model in body["data"]
+    )
 
 
 def test_other_model_types_list_nothing(sandbox):

@@ -69,18 +69,25 @@ def test_a_top_up_is_an_on_chain_transfer_to_venice(sandbox):
 
     transaction = w3.eth.get_transaction(tx_hash)
     assert transaction.to.lower() == USDC.lower()
-    assert transaction.input[:4] == keccak(
-        text="transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,"
-             "uint8,bytes32,bytes32)")[:4]
+    assert (
+        transaction.input[:4]
+        == keccak(
+            text="transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,"
+            "uint8,bytes32,bytes32)"
+        )[:4]
+    )
     block = w3.eth.get_block(receipt.blockNumber)
     assert tx_hash in [h.to_0x_hex() for h in block.transactions]
     assert w3.eth.get_block("latest").number >= receipt.blockNumber
 
-    found = w3.eth.get_logs({
-        "fromBlock": receipt.blockNumber, "toBlock": receipt.blockNumber,
-        "address": Web3.to_checksum_address(USDC),
-        "topics": [TRANSFER, "0x" + "00" * 12 + wallet.address[2:].lower()],
-    })
+    found = w3.eth.get_logs(
+        {
+            "fromBlock": receipt.blockNumber,
+            "toBlock": receipt.blockNumber,
+            "address": Web3.to_checksum_address(USDC),
+            "topics": [TRANSFER, "0x" + "00" * 12 + wallet.address[2:].lower()],
+        }
+    )
     assert [entry.transactionHash.to_0x_hex() for entry in found] == [tx_hash]
 
 
@@ -88,8 +95,12 @@ def test_json_rpc_batches_and_errors(sandbox):
     calls = [
         {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
         {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": ["0x00"]},
-        {"jsonrpc": "2.0", "id": 3, "method": "eth_getTransactionReceipt",
-         "params": ["0x" + "ab" * 32]},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "eth_getTransactionReceipt",
+            "params": ["0x" + "ab" * 32],
+        },
     ]
 
     answers = client.post(sandbox.rpc_url, json=calls).json()

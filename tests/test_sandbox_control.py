@@ -34,17 +34,22 @@ def test_faucet_mints_usdc(sandbox):
     assert response.json()["transaction"].startswith("0x")
     assert response.json()["balanceUsdc"] == "7.500000"
     assert usdc_balance(sandbox, wallet.address) == 7_500_000
-    for bad in ({"address": "0x12", "usdc": "1"}, {"address": wallet.address, "usdc": "-1"},
-                {"address": wallet.address}):
+    for bad in (
+        {"address": "0x12", "usdc": "1"},
+        {"address": wallet.address, "usdc": "-1"},
+        {"address": wallet.address},
+    ):
         assert control(sandbox, "POST", "/faucet", json=bad).status_code == 400
 
 
 def test_api_keys_come_with_credit(sandbox):
     key = control(sandbox, "POST", "/apikeys", json={"usd": "50"}).json()["apiKey"]
 
-    queued = client.post(sandbox.api_url + "/audio/queue",
-                         headers={"Authorization": f"Bearer {key}"},
-                         json={"model": "elevenlabs-music", "prompt": "fifty dollars of funk"})
+    queued = client.post(
+        sandbox.api_url + "/audio/queue",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "elevenlabs-music", "prompt": "fifty dollars of funk"},
+    )
 
     assert queued.status_code == 200
 
@@ -64,8 +69,10 @@ def test_config_changes_and_resets(sandbox):
     assert client.get(url, headers=siwx(wallet)).status_code == 200
 
 
-@pytest.mark.parametrize("overrides", [{"warp_speed": 9}, {"queue_per_minute": "lots"},
-                                       {"time_scale": 0}, {"queue_per_minute": 1.5}])
+@pytest.mark.parametrize(
+    "overrides",
+    [{"warp_speed": 9}, {"queue_per_minute": "lots"}, {"time_scale": 0}, {"queue_per_minute": 1.5}],
+)
 def test_bad_config_is_400(sandbox, overrides):
     assert control(sandbox, "POST", "/config", json=overrides).status_code == 400
     with pytest.raises(ValueError):
@@ -75,18 +82,24 @@ def test_bad_config_is_400(sandbox, overrides):
 def test_ledger_rows_can_be_forced_into_a_wallet(sandbox):
     wallet = Account.create()
 
-    for row in ({"type": "TOP_UP", "amount": "10"},
-                {"type": "CHARGE", "amount": "2.5", "requestId": "q-1", "modelId": "m"},
-                {"type": "REFUND", "amount": "1", "requestId": "q-1", "modelId": "m"}):
+    for row in (
+        {"type": "TOP_UP", "amount": "10"},
+        {"type": "CHARGE", "amount": "2.5", "requestId": "q-1", "modelId": "m"},
+        {"type": "REFUND", "amount": "1", "requestId": "q-1", "modelId": "m"},
+    ):
         response = control(sandbox, "POST", "/ledger", json={"wallet": wallet.address, **row})
         assert response.status_code == 200
 
     data = ledger(sandbox, wallet)
     assert data["currentBalance"] == 8.5
     assert [(r["type"], r["amount"], r["requestId"]) for r in data["transactions"]] == [
-        ("REFUND", 1, "q-1"), ("CHARGE", 2.5, "q-1"), ("TOP_UP", 10, None)]
-    bad = control(sandbox, "POST", "/ledger",
-                  json={"wallet": wallet.address, "type": "GIFT", "amount": "1"})
+        ("REFUND", 1, "q-1"),
+        ("CHARGE", 2.5, "q-1"),
+        ("TOP_UP", 10, None),
+    ]
+    bad = control(
+        sandbox, "POST", "/ledger", json={"wallet": wallet.address, "type": "GIFT", "amount": "1"}
+    )
     assert bad.status_code == 400
 
 
@@ -118,11 +131,15 @@ def test_the_command_refuses_a_public_host():
         call_command("sandbox", host="192.168.1.10")
 
 
+@pytest.mark.slow
 def test_the_command_serves_until_interrupted():
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
         [sys.executable, "manage.py", "sandbox", "--port", "0", "--time-scale", "0.05"],
-        cwd=root, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         banner = process.stdout.readline()

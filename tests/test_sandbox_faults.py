@@ -91,8 +91,12 @@ def test_nonsense_faults_are_refused(sandbox, fault):
 
 
 def test_faults_over_http(sandbox):
-    assert client.post(sandbox.base_url + "/sandbox/faults",
-                      json={"route": "quote", "status": 503, "count": 1}).status_code == 200
+    assert (
+        client.post(
+            sandbox.base_url + "/sandbox/faults", json={"route": "quote", "status": 503, "count": 1}
+        ).status_code
+        == 200
+    )
     assert quote(sandbox).status_code == 503
 
     client.post(sandbox.base_url + "/sandbox/faults", json={"route": "quote", "status": 500})

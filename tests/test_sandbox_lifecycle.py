@@ -10,16 +10,20 @@ from .sandbox_signing import client, credit, ledger, queue, retrieve, siwx, wait
 
 
 def complete(sandbox, account, model, queue_id):
-    return client.post(sandbox.api_url + "/audio/complete", headers=siwx(account),
-                      json={"model": model, "queue_id": queue_id})
+    return client.post(
+        sandbox.api_url + "/audio/complete",
+        headers=siwx(account),
+        json={"model": model, "queue_id": queue_id},
+    )
 
 
 def test_a_job_goes_from_queued_to_audio_to_deleted(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
     model = "elevenlabs-music"
-    queued = queue(sandbox, wallet, model=model, prompt="  calm piano over soft rain  ",
-                   duration_seconds=10)
+    queued = queue(
+        sandbox, wallet, model=model, prompt="  calm piano over soft rain  ", duration_seconds=10
+    )
     assert queued.status_code == 200
     queue_id = queued.json()["queue_id"]
 
@@ -56,10 +60,12 @@ def test_delete_media_on_completion_deletes_after_sending(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
     queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Hello, team.").json()[
-        "queue_id"]
+        "queue_id"
+    ]
 
-    done = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id,
-                           delete_media_on_completion=True)
+    done = wait_for_result(
+        sandbox, wallet, "elevenlabs-tts-v4", queue_id, delete_media_on_completion=True
+    )
 
     with wave.open(io.BytesIO(done.content)) as audio:
         assert (audio.getnchannels(), audio.getframerate()) == (1, 24_000)
@@ -70,8 +76,7 @@ def test_delete_media_on_completion_deletes_after_sending(sandbox):
 def test_media_can_be_fetched_again_until_completed(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
-    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Twice.").json()[
-        "queue_id"]
+    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Twice.").json()["queue_id"]
 
     first = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
     second = retrieve(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
@@ -82,9 +87,13 @@ def test_media_can_be_fetched_again_until_completed(sandbox):
 def test_completing_a_running_job_is_refused(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
-    queue_id = queue(sandbox, wallet, model="minimax-music-v25",
-                     prompt="slow jazz for a rainy night", force_instrumental=True).json()[
-        "queue_id"]
+    queue_id = queue(
+        sandbox,
+        wallet,
+        model="minimax-music-v25",
+        prompt="slow jazz for a rainy night",
+        force_instrumental=True,
+    ).json()["queue_id"]
 
     assert complete(sandbox, wallet, "minimax-music-v25", queue_id).status_code == 400
 
@@ -94,7 +103,8 @@ def test_media_expires_after_the_retention_time(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
     queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Short lived.").json()[
-        "queue_id"]
+        "queue_id"
+    ]
 
     first = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
     time.sleep(1.1)
@@ -108,7 +118,8 @@ def test_other_peoples_and_unknown_jobs_are_invalid(sandbox):
     credit(sandbox, owner, "5")
     credit(sandbox, stranger, "5")
     queue_id = queue(sandbox, owner, model="elevenlabs-tts-v4", prompt="Private.").json()[
-        "queue_id"]
+        "queue_id"
+    ]
 
     for account, model, job in [
         (stranger, "elevenlabs-tts-v4", queue_id),
@@ -125,9 +136,13 @@ def test_the_charge_lands_at_acceptance(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
 
-    queue_id = queue(sandbox, wallet, model="minimax-music-v25",
-                     prompt="an upbeat synth-pop anthem", lyrics_optimizer=True).json()[
-        "queue_id"]
+    queue_id = queue(
+        sandbox,
+        wallet,
+        model="minimax-music-v25",
+        prompt="an upbeat synth-pop anthem",
+        lyrics_optimizer=True,
+    ).json()["queue_id"]
 
     data = ledger(sandbox, wallet)
     charge = data["transactions"][0]
@@ -140,9 +155,13 @@ def test_per_second_models_charge_in_two_rows(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
 
-    queue_id = queue(sandbox, wallet, model="elevenlabs-sound-effects-v2",
-                     prompt="thunder rolling in the distance", duration_seconds=11).json()[
-        "queue_id"]
+    queue_id = queue(
+        sandbox,
+        wallet,
+        model="elevenlabs-sound-effects-v2",
+        prompt="thunder rolling in the distance",
+        duration_seconds=11,
+    ).json()["queue_id"]
 
     charges = [row for row in ledger(sandbox, wallet)["transactions"] if row["type"] == "CHARGE"]
     assert len(charges) == 2
@@ -156,8 +175,9 @@ def test_audio_depends_on_prompt_and_duration(sandbox):
     model = "elevenlabs-sound-effects-v2"
 
     def audio(prompt, seconds):
-        queue_id = queue(sandbox, wallet, model=model, prompt=prompt,
-                         duration_seconds=seconds).json()["queue_id"]
+        queue_id = queue(
+            sandbox, wallet, model=model, prompt=prompt, duration_seconds=seconds
+        ).json()["queue_id"]
         return wait_for_result(sandbox, wallet, model, queue_id).content
 
     base = audio("glass shattering", 2)
@@ -175,8 +195,11 @@ def test_api_key_accounts_run_jobs_too(sandbox):
     assert queued.status_code == 200
     queue_id = queued.json()["queue_id"]
     while True:
-        done = client.post(sandbox.api_url + "/audio/retrieve", headers=bearer,
-                          json={"model": "elevenlabs-tts-v4", "queue_id": queue_id})
+        done = client.post(
+            sandbox.api_url + "/audio/retrieve",
+            headers=bearer,
+            json={"model": "elevenlabs-tts-v4", "queue_id": queue_id},
+        )
         if done.headers["content-type"] != "application/json":
             break
         time.sleep(0.02)
@@ -188,8 +211,10 @@ def test_api_key_accounts_run_jobs_too(sandbox):
 
 
 def test_an_unknown_api_key_is_401(sandbox):
-    response = client.post(sandbox.api_url + "/audio/queue",
-                          headers={"Authorization": "Bearer vsk_nope"},
-                          json={"model": "elevenlabs-tts-v4", "prompt": "Hi"})
+    response = client.post(
+        sandbox.api_url + "/audio/queue",
+        headers={"Authorization": "Bearer vsk_nope"},
+        json={"model": "elevenlabs-tts-v4", "prompt": "Hi"},
+    )
 
     assert response.status_code == 401

@@ -43,7 +43,8 @@ def test_retrieve_balance_and_transactions_have_their_own_limits(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
     queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Polled.").json()[
-        "queue_id"]
+        "queue_id"
+    ]
 
     polls = [retrieve(sandbox, wallet, "elevenlabs-tts-v4", queue_id) for _ in range(3)]
     assert limited(polls[2], 2)
@@ -80,8 +81,15 @@ def test_the_sixth_request_in_flight_is_refused(sandbox):
     headers = [siwx(wallet) for _ in range(6)]
 
     with ThreadPoolExecutor(max_workers=7) as pool:
-        calls = [pool.submit(client.get, f"{sandbox.api_url}/x402/balance/{wallet.address}",
-                             headers=h, timeout=10) for h in headers]
+        calls = [
+            pool.submit(
+                client.get,
+                f"{sandbox.api_url}/x402/balance/{wallet.address}",
+                headers=h,
+                timeout=10,
+            )
+            for h in headers
+        ]
         other = pool.submit(balance, sandbox, bystander)
         answers = [call.result() for call in calls]
 
@@ -99,17 +107,27 @@ def test_a_streaming_body_is_in_flight_until_sent(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
     model = "ace-step-v15"  # 240 s of stereo audio: about 42 MB, far beyond socket buffers
-    queue_id = queue(sandbox, wallet, model=model, prompt="slow acoustic ballad",
-                     lyrics_prompt="hold on, hold on", duration_seconds=240).json()["queue_id"]
+    queue_id = queue(
+        sandbox,
+        wallet,
+        model=model,
+        prompt="slow acoustic ballad",
+        lyrics_prompt="hold on, hold on",
+        duration_seconds=240,
+    ).json()["queue_id"]
     first = wait_for_result(sandbox, wallet, model, queue_id)
     assert first.status_code == 200
 
     with httpx.Client(timeout=10) as client, contextlib.ExitStack() as open_streams:
         for _ in range(5):
-            response = open_streams.enter_context(client.stream(
-                "POST", sandbox.api_url + "/audio/retrieve", headers=siwx(wallet),
-                json={"model": model, "queue_id": queue_id},
-            ))
+            response = open_streams.enter_context(
+                client.stream(
+                    "POST",
+                    sandbox.api_url + "/audio/retrieve",
+                    headers=siwx(wallet),
+                    json={"model": model, "queue_id": queue_id},
+                )
+            )
             assert response.status_code == 200  # headers in, body still pending
         refused = balance(sandbox, wallet)
 

@@ -9,8 +9,11 @@ MUSIC = {"model": "elevenlabs-music", "prompt": "warm lo-fi beat with vinyl crac
 SONG = {"model": "minimax-music-v25", "prompt": "an upbeat synth-pop anthem"}
 SFX = {"model": "elevenlabs-sound-effects-v2", "prompt": "door creaks open"}
 SPEECH = {"model": "elevenlabs-tts-v4", "prompt": "Welcome to the studio."}
-LYRICS_FIRST = {"model": "ace-step-v15", "prompt": "acoustic folk ballad",
-                "lyrics_prompt": "la la la, the river runs"}
+LYRICS_FIRST = {
+    "model": "ace-step-v15",
+    "prompt": "acoustic folk ballad",
+    "lyrics_prompt": "la la la, the river runs",
+}
 
 
 @pytest.fixture

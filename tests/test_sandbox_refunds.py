@@ -15,8 +15,9 @@ def test_content_policy_is_422_with_a_suggestion_and_refunded(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
     prompt = f"a sea shanty about {CONTENT_POLICY_WORD.upper()} rum"
-    queue_id = queue(sandbox, wallet, model="minimax-music-v25", prompt=prompt,
-                     force_instrumental=True).json()["queue_id"]
+    queue_id = queue(
+        sandbox, wallet, model="minimax-music-v25", prompt=prompt, force_instrumental=True
+    ).json()["queue_id"]
 
     failed = wait_for_result(sandbox, wallet, "minimax-music-v25", queue_id)
 
@@ -31,9 +32,13 @@ def test_content_policy_is_422_with_a_suggestion_and_refunded(sandbox):
 def test_inference_failure_is_500_and_refunds_every_charge(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
-    queue_id = queue(sandbox, wallet, model="elevenlabs-sound-effects-v2",
-                     prompt=f"{INFERENCE_FAILURE_WORD}! an explosion", duration_seconds=7).json()[
-        "queue_id"]
+    queue_id = queue(
+        sandbox,
+        wallet,
+        model="elevenlabs-sound-effects-v2",
+        prompt=f"{INFERENCE_FAILURE_WORD}! an explosion",
+        duration_seconds=7,
+    ).json()["queue_id"]
 
     failed = wait_for_result(sandbox, wallet, "elevenlabs-sound-effects-v2", queue_id)
 
@@ -49,8 +54,9 @@ def test_inference_failure_is_500_and_refunds_every_charge(sandbox):
 def test_the_refund_lands_when_the_job_ends_even_without_polling(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
-    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4",
-                     prompt=f"Say {CONTENT_POLICY_WORD}.").json()["queue_id"]
+    queue_id = queue(
+        sandbox, wallet, model="elevenlabs-tts-v4", prompt=f"Say {CONTENT_POLICY_WORD}."
+    ).json()["queue_id"]
 
     for _ in range(100):
         rows = rows_for(ledger(sandbox, wallet), queue_id)
@@ -63,8 +69,9 @@ def test_capacity_word_is_503_and_charges_nothing(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
 
-    response = queue(sandbox, wallet, model="elevenlabs-tts-v4",
-                     prompt=f"A {CAPACITY_WORD} of requests.")
+    response = queue(
+        sandbox, wallet, model="elevenlabs-tts-v4", prompt=f"A {CAPACITY_WORD} of requests."
+    )
 
     assert response.status_code == 503
     assert "Retry-After" in response.headers
@@ -74,8 +81,12 @@ def test_capacity_word_is_503_and_charges_nothing(sandbox):
 def test_trigger_words_only_count_as_whole_words(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
-    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4",
-                     prompt=f"{CAPACITY_WORD}d {INFERENCE_FAILURE_WORD}s").json()["queue_id"]
+    queue_id = queue(
+        sandbox,
+        wallet,
+        model="elevenlabs-tts-v4",
+        prompt=f"{CAPACITY_WORD}d {INFERENCE_FAILURE_WORD}s",
+    ).json()["queue_id"]
 
     done = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
 

@@ -40,15 +40,24 @@ def test_a_50_mb_download_streams_with_bounded_memory(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
     model = "elevenlabs-music"
-    queue_id = queue(sandbox, wallet, model=model, prompt="five minutes of cinematic strings",
-                     duration_seconds=300).json()["queue_id"]
+    queue_id = queue(
+        sandbox,
+        wallet,
+        model=model,
+        prompt="five minutes of cinematic strings",
+        duration_seconds=300,
+    ).json()["queue_id"]
     wait_for_result(sandbox, wallet, model, queue_id, delete_media_on_completion=False)
 
     tracemalloc.start()  # traces the server's threads as well as this one
     try:
         received = 0
-        with client.stream("POST", sandbox.api_url + "/audio/retrieve", headers=siwx(wallet),
-                           json={"model": model, "queue_id": queue_id}) as response:
+        with client.stream(
+            "POST",
+            sandbox.api_url + "/audio/retrieve",
+            headers=siwx(wallet),
+            json={"model": model, "queue_id": queue_id},
+        ) as response:
             length = int(response.headers["content-length"])
             for chunk in response.iter_bytes():
                 received += len(chunk)

@@ -43,8 +43,12 @@ def test_without_payment_it_states_the_requirements(sandbox):
     assert body["accepts"][0]["network"] != BASE
     base = next(rail for rail in body["accepts"] if rail["network"] == BASE)
     assert base == {
-        "scheme": "exact", "network": BASE, "amount": "5000000", "asset": USDC,
-        "payTo": base["payTo"], "maxTimeoutSeconds": 300,
+        "scheme": "exact",
+        "network": BASE,
+        "amount": "5000000",
+        "asset": USDC,
+        "payTo": base["payTo"],
+        "maxTimeoutSeconds": 300,
         "extra": {"name": "USD Coin", "version": "2"},
     }
     assert base["payTo"].lower() == PAY_TO
@@ -69,9 +73,7 @@ def test_the_sdk_client_pays_and_is_credited(sandbox):
     assert usdc_balance(sandbox, wallet.address) == 0
     assert usdc_balance(sandbox, PAY_TO) == receiver_before + 5_000_000
     rows = ledger(sandbox, wallet)["transactions"]
-    assert [(row["type"], row["amount"], row["balanceAfter"]) for row in rows] == [
-        ("TOP_UP", 5, 5)
-    ]
+    assert [(row["type"], row["amount"], row["balanceAfter"]) for row in rows] == [("TOP_UP", 5, 5)]
 
 
 def test_a_chosen_amount_is_a_signed_copy_of_the_requirement(sandbox):
@@ -123,21 +125,28 @@ def test_wrong_receiver_asset_network_or_scheme(sandbox):
     wallet, stranger = Account.create(), Account.create()
     sandbox.faucet(wallet.address, "100")
 
-    assert refused(pay(sandbox, handmade_payment(wallet, pay_to=stranger.address,
-                                                 to=stranger.address)),
-                   400, "INVALID_PAYMENT_RECIPIENT")
-    assert refused(pay(sandbox, handmade_payment(wallet, to=stranger.address)),
-                   400, "INVALID_PAYMENT_RECIPIENT")
+    assert refused(
+        pay(sandbox, handmade_payment(wallet, pay_to=stranger.address, to=stranger.address)),
+        400,
+        "INVALID_PAYMENT_RECIPIENT",
+    )
+    assert refused(
+        pay(sandbox, handmade_payment(wallet, to=stranger.address)),
+        400,
+        "INVALID_PAYMENT_RECIPIENT",
+    )
     base_sepolia_usdc = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
-    assert refused(pay(sandbox, handmade_payment(wallet, asset=base_sepolia_usdc)),
-                   400, "UNSUPPORTED_TOKEN")
-    assert refused(pay(sandbox, handmade_payment(wallet, network="eip155:84532")),
-                   400, "UNSUPPORTED_NETWORK")
+    assert refused(
+        pay(sandbox, handmade_payment(wallet, asset=base_sepolia_usdc)), 400, "UNSUPPORTED_TOKEN"
+    )
+    assert refused(
+        pay(sandbox, handmade_payment(wallet, network="eip155:84532")), 400, "UNSUPPORTED_NETWORK"
+    )
     solana = top_up_challenge(sandbox).accepts[0]
-    assert refused(pay(sandbox, handmade_payment(wallet, network=solana.network)),
-                   400, "UNSUPPORTED_NETWORK")
-    assert refused(pay(sandbox, handmade_payment(wallet, scheme="upto")),
-                   400, "UNSUPPORTED_SCHEME")
+    assert refused(
+        pay(sandbox, handmade_payment(wallet, network=solana.network)), 400, "UNSUPPORTED_NETWORK"
+    )
+    assert refused(pay(sandbox, handmade_payment(wallet, scheme="upto")), 400, "UNSUPPORTED_SCHEME")
     assert usdc_balance(sandbox, wallet.address) == 100_000_000
 
 
@@ -146,10 +155,10 @@ def test_amount_bounds(sandbox):
     sandbox.faucet(wallet.address, "10001")
 
     assert refused(pay(sandbox, handmade_payment(wallet, usd="4.99")), 400, "AMOUNT_TOO_LOW")
-    assert refused(pay(sandbox, handmade_payment(wallet, usd="10000.01")),
-                   400, "AMOUNT_TOO_HIGH")
-    assert refused(pay(sandbox, handmade_payment(wallet, usd="20", value=10_000_000)),
-                   400, "INVALID_AMOUNT")
+    assert refused(pay(sandbox, handmade_payment(wallet, usd="10000.01")), 400, "AMOUNT_TOO_HIGH")
+    assert refused(
+        pay(sandbox, handmade_payment(wallet, usd="20", value=10_000_000)), 400, "INVALID_AMOUNT"
+    )
     assert pay(sandbox, handmade_payment(wallet, usd="10000")).status_code == 200
     assert pay(sandbox, handmade_payment(wallet, usd="1")).status_code == 400
     assert ledger(sandbox, wallet)["currentBalance"] == 10000
@@ -206,10 +215,17 @@ def test_payment_headers_are_refused_elsewhere(sandbox):
     wallet = Account.create()
     header = {"PAYMENT-SIGNATURE": "anything"}
 
-    for method, path in [("GET", "/models?type=music"), ("POST", "/audio/quote"),
-                         ("POST", "/audio/queue")]:
-        response = client.request(method, sandbox.api_url + path, headers={**header,
-                                 **siwx(wallet)}, json={"model": "elevenlabs-music"})
+    for method, path in [
+        ("GET", "/models?type=music"),
+        ("POST", "/audio/quote"),
+        ("POST", "/audio/queue"),
+    ]:
+        response = client.request(
+            method,
+            sandbox.api_url + path,
+            headers={**header, **siwx(wallet)},
+            json={"model": "elevenlabs-music"},
+        )
         assert refused(response, 400, "PAYMENT_HEADER_NOT_ACCEPTED")
     response = client.post(sandbox.api_url + "/audio/queue", headers={"X-PAYMENT": "x"})
     assert refused(response, 400, "PAYMENT_HEADER_NOT_ACCEPTED")

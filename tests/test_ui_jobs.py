@@ -1,4 +1,4 @@
-"""The jobs page: mine and the team's, newest first, paginated, filterable, polling only if needed."""
+"""The jobs page: mine and the team's, newest first, paginated, filtered, polling only if needed."""
 
 from __future__ import annotations
 
@@ -97,8 +97,8 @@ def test_running_jobs_get_one_poll_for_all_of_them(client, member, wallet_row):
     client.force_login(member)
     page = page_of(client)
     assert page.count('hx-trigger="every 1s"') == 1
-    ids = ",".join(str(job.pk) for job in reversed(running))  # newest first, as shown
-    assert f"ids={ids}&amp;v=" in page
+    ids = ",".join(f"{job.pk}:{job.state}::" for job in reversed(running))  # newest first
+    assert f"s={ids}" in page
 
 
 def test_progress_bar_and_time_left_from_venices_figures(client, member, wallet_row):

@@ -83,7 +83,8 @@ def test_a_success_clears_the_failure_count(client, member):
 
 def test_the_lock_is_per_username_regardless_of_case(client, member):
     for _ in range(5):
-        client.post(reverse("login"), {"username": "MEMBER", "password": "x"}, REMOTE_ADDR="10.0.0.1")
+        client.post(reverse("login"), {"username": "MEMBER", "password": "x"},
+                    REMOTE_ADDR="10.0.0.1")
     assert "Too many failed sign-ins" in _try(client, "member-pass-123").content.decode()
 
 

@@ -31,7 +31,9 @@ def test_import_reads_the_key_from_stdin(db, monkeypatch):
     out = run("import", "ops", stdin=account.key.hex() + "\n", monkeypatch=monkeypatch)
     wallet = Wallet.objects.get(name="ops")
     assert wallet.address == account.address and account.address in out
-    assert crypto.decrypt(wallet.secret_encrypted).removeprefix("0x") == account.key.hex().removeprefix("0x")
+    assert crypto.decrypt(wallet.secret_encrypted).removeprefix(
+        "0x"
+    ) == account.key.hex().removeprefix("0x")
 
 
 @pytest.mark.parametrize(
@@ -65,7 +67,11 @@ def test_policy_rejects_a_top_up_below_venice_minimum(db):
         run("policy", "team", "--amount", "2")
     run("policy", "team", "--amount", "20", "--per-day", "100", "--below", "3")
     wallet = Wallet.objects.get(name="team")
-    assert (wallet.topup_amount_usd, wallet.max_topup_per_day_usd, wallet.topup_below_usd) == (20, 100, 3)
+    assert (wallet.topup_amount_usd, wallet.max_topup_per_day_usd, wallet.topup_below_usd) == (
+        20,
+        100,
+        3,
+    )
 
 
 @pytest.mark.parametrize("name", ["", "has space", "x" * 51, "semi;colon"])

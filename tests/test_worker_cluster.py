@@ -15,21 +15,28 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def wait_for(jobs, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        states = set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", flat=True))
+        states = set(
+            Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("state", flat=True)
+        )
         if not states & set(Job.RUNNING):
             return
         time.sleep(0.2)
     raise AssertionError(f"jobs still running: {states}")
 
 
-def test_the_cluster_completes_jobs_from_several_members(worker, wallet, member, admin_user, venice):
+def test_the_cluster_completes_jobs_from_several_members(
+    worker, wallet, member, admin_user, venice
+):
     jobs = [
         pipeline.create_job(user=user, model_id=model, fields=fields)
         for user in (member, admin_user)
         for model, fields in (
             ("elevenlabs-music", MUSIC),
             ("elevenlabs-tts-v4", {"prompt": "Good morning, team. The render is ready."}),
-            ("elevenlabs-sound-effects-v2", {"prompt": "rain on a tin roof", "duration_seconds": 4}),
+            (
+                "elevenlabs-sound-effects-v2",
+                {"prompt": "rain on a tin roof", "duration_seconds": 4},
+            ),
         )
     ]
     wait_for(jobs)

@@ -43,7 +43,9 @@ def month_of(moment: datetime.datetime | datetime.date) -> datetime.date:
 
 def _get_or_create(user_id: int | None, month: datetime.date) -> Budget:
     default = (
-        settings.STUDIO_DEFAULT_MEMBER_BUDGET_USD if user_id else settings.STUDIO_DEFAULT_TEAM_BUDGET_USD
+        settings.STUDIO_DEFAULT_MEMBER_BUDGET_USD
+        if user_id
+        else settings.STUDIO_DEFAULT_TEAM_BUDGET_USD
     )
     try:
         with transaction.atomic():
@@ -107,6 +109,6 @@ def settle(user_id: int, month: datetime.date, reserved: Decimal, spent: Decimal
 
 
 def adjust_spent(user_id: int, month: datetime.date, delta: Decimal) -> None:
-    """Apply a late correction from Venice's ledger (a refund, or a charge differing from the quote)."""
+    """Apply a late correction from Venice's ledger (a refund, or a charge unlike the quote)."""
     if delta:
         _both(user_id, month).update(spent_usd=_usd(F("spent_usd") + delta))

@@ -69,7 +69,9 @@ def import_evm_wallet(
     return _save(wallet, make_default)
 
 
-def add_api_key_wallet(name: str, api_key: str, *, created_by=None, make_default: bool = False) -> Wallet:
+def add_api_key_wallet(
+    name: str, api_key: str, *, created_by=None, make_default: bool = False
+) -> Wallet:
     _check_name(name)
     api_key = (api_key or "").strip()
     if not re.fullmatch(r"[\x21-\x7e]{8,200}", api_key):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.utils import timezone
 
 from venice import VeniceClient
 
 from .models import LedgerEntry, TopUp, Wallet
+
+# A top-up's ledger row and our record of its settlement are seconds apart; a settlement
+# timeout can stretch that to minutes.
+MATCH_WINDOW = datetime.timedelta(minutes=15)
 
 
 def sync(wallet: Wallet, client: VeniceClient) -> int:
@@ -14,8 +20,9 @@ def sync(wallet: Wallet, client: VeniceClient) -> int:
     started = timezone.now()
     rows = client.transactions()
     known = set(
-        LedgerEntry.objects.filter(wallet=wallet, venice_id__in=[row.id for row in rows])
-        .values_list("venice_id", flat=True)
+        LedgerEntry.objects.filter(
+            wallet=wallet, venice_id__in=[row.id for row in rows]
+        ).values_list("venice_id", flat=True)
     )
     new = [
         LedgerEntry(
@@ -39,10 +46,26 @@ def sync(wallet: Wallet, client: VeniceClient) -> int:
 
 
 def match_topups(wallet: Wallet) -> None:
-    """Link TOP_UP rows to the TopUp whose payment id they carry."""
+    """Link TOP_UP rows to our TopUps: by payment id when Venice gives one, else by amount and
+    the nearest settlement time (the reference does not promise a requestId on top-ups)."""
+    linked = LedgerEntry.objects.filter(topup__isnull=False).values("topup_id")
     for entry in LedgerEntry.objects.filter(
         wallet=wallet, type=LedgerEntry.Type.TOP_UP, topup__isnull=True
-    ).exclude(request_id=""):
-        topup = TopUp.objects.filter(wallet=wallet, payment_id=entry.request_id).first()
+    ).order_by("created_at"):
+        candidates = TopUp.objects.filter(wallet=wallet, status=TopUp.Status.CREDITED).exclude(
+            pk__in=linked
+        )
+        topup = None
+        if entry.request_id:
+            topup = candidates.filter(payment_id=entry.request_id).first()
+        if topup is None:
+            near = candidates.filter(
+                amount_credited_usd=entry.amount_usd,
+                settled_at__range=(
+                    entry.created_at - MATCH_WINDOW,
+                    entry.created_at + MATCH_WINDOW,
+                ),
+            )
+            topup = min(near, key=lambda t: abs(t.settled_at - entry.created_at), default=None)
         if topup:
             LedgerEntry.objects.filter(pk=entry.pk).update(topup=topup)

@@ -39,6 +39,10 @@ class TopUpNotAllowed(Exception):
     """The policy forbids the top-up this needs (e.g. today's allowance is used up)."""
 
 
+class TopUpFailed(Exception):
+    """Venice refused the payment for good (e.g. too little USDC); no funds moved."""
+
+
 class TopUpPending(Exception):
     """A payment is still settling; whether it landed is not known yet. Try again later."""
 
@@ -132,7 +136,9 @@ def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
     if not wallet.is_evm:
         return  # an API key's account is billed by Venice directly
     wallet.refresh_from_db(fields=["credit_usd", "credit_checked_at"])
-    fresh = wallet.credit_checked_at and timezone.now() - wallet.credit_checked_at < CREDIT_FRESH_FOR
+    fresh = (
+        wallet.credit_checked_at and timezone.now() - wallet.credit_checked_at < CREDIT_FRESH_FOR
+    )
     if fresh and wallet.credit_usd is not None and _enough(wallet, wallet.credit_usd, needed_usd):
         return
     client = client_for(wallet)
@@ -148,15 +154,16 @@ def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
                 )
             topup = _sign(wallet, client, amount, reason="credit below policy threshold")
             send(topup, client)
-            if topup.status != TopUp.Status.CREDITED:
-                raise TopUpPending(f"top-up {topup.pk} is still settling")
+            _require_credited(topup)
             credit = refresh_credit(wallet, client)
 
 
 def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> TopUp:
     """An admin's top-up: same caps, same lease, same at-most-once rules as the worker's."""
     if not wallet.is_evm:
-        raise TopUpNotAllowed("Only an x402 wallet can be topped up; an API key is billed by Venice.")
+        raise TopUpNotAllowed(
+            "Only an x402 wallet can be topped up; an API key is billed by Venice."
+        )
     amount = Decimal(amount_usd).quantize(Decimal("0.01"), rounding=ROUND_UP)
     client = client_for(wallet)
     with topup_lease(wallet):
@@ -164,6 +171,13 @@ def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> 
         topup = _sign(wallet, client, amount, reason="manual", requested_by=requested_by)
         send(topup, client)
     return topup
+
+
+def _require_credited(topup: TopUp) -> None:
+    if topup.status == TopUp.Status.FAILED:
+        raise TopUpFailed(f"Venice refused the top-up: {topup.last_error or topup.last_error_code}")
+    if topup.status != TopUp.Status.CREDITED:
+        raise TopUpPending(f"top-up {topup.pk} is still settling")
 
 
 def _sign(
@@ -202,7 +216,7 @@ def _sign(
 
 
 def settle_open_topups(wallet: Wallet, client: VeniceClient) -> None:
-    """Re-send every payment that has no definite answer yet; raise TopUpPending if one stays open."""
+    """Re-send every payment without a definite answer; TopUpPending if one stays open."""
     for topup in wallet.topups.filter(status__in=[TopUp.Status.SIGNED, TopUp.Status.SENT]):
         send(topup, client)
         if topup.is_open:
@@ -220,8 +234,12 @@ def send(topup: TopUp, client: VeniceClient, *, settle_wait_s: float = 15.0) -> 
         topup.status = TopUp.Status.SENT
         try:
             result = client.send_payment(topup.payment_header)
-        except (errors.PaymentInProgress, errors.SettlementTimeout, errors.UpstreamUnavailable,
-                errors.RateLimited) as exc:
+        except (
+            errors.PaymentInProgress,
+            errors.SettlementTimeout,
+            errors.UpstreamUnavailable,
+            errors.RateLimited,
+        ) as exc:
             _note_error(topup, exc)
         except errors.PaymentFailed as exc:
             _note_error(topup, exc)

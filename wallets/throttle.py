@@ -44,9 +44,9 @@ def try_acquire(wallet: Wallet) -> str | None:
         slot__lt=settings.IN_FLIGHT_PER_WALLET,
     ).values_list("pk", flat=True)
     for pk in free:
-        taken = InFlightSlot.objects.filter(
-            Q(until__isnull=True) | Q(until__lt=now), pk=pk
-        ).update(holder=token, until=now + SLOT_LEASE)
+        taken = InFlightSlot.objects.filter(Q(until__isnull=True) | Q(until__lt=now), pk=pk).update(
+            holder=token, until=now + SLOT_LEASE
+        )
         if taken:
             return token
     return None
@@ -61,7 +61,9 @@ def acquire(wallet: Wallet, wait_s: float = 30.0) -> str:
     delay = 0.02
     while (token := try_acquire(wallet)) is None:
         if time.monotonic() > deadline:
-            raise NoSlot(f"all {settings.IN_FLIGHT_PER_WALLET} request slots of {wallet.name} are busy")
+            raise NoSlot(
+                f"all {settings.IN_FLIGHT_PER_WALLET} request slots of {wallet.name} are busy"
+            )
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
     return token

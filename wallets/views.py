@@ -61,8 +61,9 @@ def _admin_only(request) -> Wallet:
 def refresh(request):
     paying = _admin_only(request)
     async_task("jobs.tasks.sync_wallet", paying.pk, group="wallet")
-    messages.success(request, "The worker is checking the balances and Venice's ledger; reload "
-                              "in a few seconds.")
+    messages.success(
+        request, "The worker is checking the balances and Venice's ledger; reload in a few seconds."
+    )
     return redirect("wallets:wallet")
 
 
@@ -73,18 +74,26 @@ def top_up(request):
         amount = Decimal(request.POST.get("amount_usd", "").strip())
     except InvalidOperation:
         amount = None
-    if amount is None or not amount.is_finite() or not (
-        MIN_MANUAL_TOPUP <= amount <= MAX_MANUAL_TOPUP
+    if (
+        amount is None
+        or not amount.is_finite()
+        or not (MIN_MANUAL_TOPUP <= amount <= MAX_MANUAL_TOPUP)
     ):
-        messages.error(request, f"A top-up is between ${MIN_MANUAL_TOPUP} and "
-                                f"${MAX_MANUAL_TOPUP:,}.")
+        messages.error(
+            request, f"A top-up is between ${MIN_MANUAL_TOPUP} and ${MAX_MANUAL_TOPUP:,}."
+        )
         return redirect("wallets:wallet")
     try:
         topup = payments.manual_top_up(paying, amount, requested_by=request.user)
-    except (payments.TopUpNotAllowed, payments.TopUpPending, payments.WalletBusy,
-            errors.VeniceError) as exc:
+    except (
+        payments.TopUpNotAllowed,
+        payments.TopUpPending,
+        payments.WalletBusy,
+        errors.VeniceError,
+    ) as exc:
         messages.error(request, f"No top-up: {exc}")
     else:
-        messages.success(request, f"Top-up of ${topup.amount_usd:.2f}: "
-                                  f"{topup.get_status_display().lower()}.")
+        messages.success(
+            request, f"Top-up of ${topup.amount_usd:.2f}: {topup.get_status_display().lower()}."
+        )
     return redirect("wallets:wallet")

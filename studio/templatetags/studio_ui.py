@@ -32,12 +32,13 @@ def state_symbol(state: str) -> str:
 
 @register.filter
 def usd(amount) -> str:
-    """$0.69, $12.40; small per-second prices keep their cents' fractions ($0.006)."""
+    """$0.69, $12.40; prices under a dollar keep their fractions of a cent ($0.018)."""
     if amount is None or amount == "":
         return "–"
     amount = Decimal(amount)
-    if amount and abs(amount) < Decimal("0.01"):
-        return f"${amount.normalize():f}"
+    cents = amount.quantize(Decimal("0.01"))
+    if cents != amount and abs(amount) < 1:
+        return f"${amount.quantize(Decimal('0.0001')).normalize():f}"
     return f"${amount:,.2f}"
 
 

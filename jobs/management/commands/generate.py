@@ -72,16 +72,24 @@ class Command(BaseCommand):
             with job.audio.open("rb") as source, open(o["out"], "wb") as target:
                 shutil.copyfileobj(source, target)
         cost = job.settled_usd if job.state == Job.State.COMPLETED else job.quoted_usd
-        self.stdout.write(json.dumps({
-            "job": job.pk, "status": job.state, "cost_usd": str(cost),
-            "seconds": round(time.monotonic() - started, 2),
-            **({"error": job.error_message} if job.error_message else {}),
-            **({"suggested_prompt": job.suggested_prompt} if job.suggested_prompt else {}),
-            **({"out": o["out"]} if o["out"] and job.state == Job.State.COMPLETED else {}),
-        }))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "job": job.pk,
+                    "status": job.state,
+                    "cost_usd": str(cost),
+                    "seconds": round(time.monotonic() - started, 2),
+                    **({"error": job.error_message} if job.error_message else {}),
+                    **({"suggested_prompt": job.suggested_prompt} if job.suggested_prompt else {}),
+                    **({"out": o["out"]} if o["out"] and job.state == Job.State.COMPLETED else {}),
+                }
+            )
+        )
         if o["wait"] and job.state != Job.State.COMPLETED:
-            raise CommandError(f"Job {job.pk} ended {job.get_state_display().lower()}: "
-                               f"{job.error_message or 'see its timeline'}")
+            raise CommandError(
+                f"Job {job.pk} ended {job.get_state_display().lower()}: "
+                f"{job.error_message or 'see its timeline'}"
+            )
 
     def wait(self, job: Job, timeout: float) -> Job:
         deadline = time.monotonic() + timeout
@@ -89,6 +97,8 @@ class Command(BaseCommand):
             time.sleep(0.25)
             job.refresh_from_db()
         if job.is_running:
-            raise CommandError(f"Job {job.pk} still {job.state} after {timeout:.0f} s; is the worker "
-                               f"running (make run)?")
+            raise CommandError(
+                f"Job {job.pk} still {job.state} after {timeout:.0f} s; is the worker "
+                f"running (make run)?"
+            )
         return job

@@ -17,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="a loopback address")
         parser.add_argument("--port", type=int, default=8402)
         parser.add_argument(
-            "--time-scale", type=float, default=1.0,
+            "--time-scale",
+            type=float,
+            default=1.0,
             help="multiplier for every simulated duration (0.05 = twenty times faster)",
         )
 
@@ -32,8 +34,10 @@ class Command(BaseCommand):
             server.start()
         except OSError as error:
             raise CommandError(f"cannot listen on {host}:{port}: {error}") from None
-        self.stdout.write(f"Venice sandbox: {server.api_url}  (JSON-RPC {server.rpc_url}, "
-                          f"time scale {time_scale})")
+        self.stdout.write(
+            f"Venice sandbox: {server.api_url}  (JSON-RPC {server.rpc_url}, "
+            f"time scale {time_scale})"
+        )
         self.stdout.write("Press Ctrl-C to stop.")
         try:
             threading.Event().wait()

@@ -29,15 +29,28 @@ class Command(BaseCommand):
             raise CommandError(f"No wallet named {wallet!r}")
         try:
             topup = payments.manual_top_up(target, amount)
-        except (payments.TopUpNotAllowed, payments.TopUpPending, payments.WalletBusy,
-                errors.VeniceError) as exc:
+        except (
+            payments.TopUpNotAllowed,
+            payments.TopUpPending,
+            payments.WalletBusy,
+            errors.VeniceError,
+        ) as exc:
             raise CommandError(str(exc)) from exc
         payments.verify_receipt(topup)
-        self.stdout.write(json.dumps({
-            "topup": topup.pk, "status": topup.status, "usd": str(topup.amount_usd),
-            "credited": str(topup.amount_credited_usd or ""), "tx": topup.tx_hash,
-            "receipt": topup.receipt,
-        }))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "topup": topup.pk,
+                    "status": topup.status,
+                    "usd": str(topup.amount_usd),
+                    "credited": str(topup.amount_credited_usd or ""),
+                    "tx": topup.tx_hash,
+                    "receipt": topup.receipt,
+                }
+            )
+        )
         if topup.status != topup.Status.CREDITED:
-            raise CommandError(f"Top-up {topup.pk} is {topup.get_status_display().lower()}: "
-                               f"{topup.last_error or 'no definite answer yet'}")
+            raise CommandError(
+                f"Top-up {topup.pk} is {topup.get_status_display().lower()}: "
+                f"{topup.last_error or 'no definite answer yet'}"
+            )

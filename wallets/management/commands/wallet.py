@@ -34,7 +34,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        create = sub.add_parser("create", help="a new EVM wallet (fund its address with USDC on Base)")
+        create = sub.add_parser(
+            "create", help="a new EVM wallet (fund its address with USDC on Base)"
+        )
         create.add_argument("name")
         create.add_argument("--default", action="store_true", help="pay for members' jobs")
         imp = sub.add_parser("import", help="an existing EVM key, read from standard input")
@@ -66,14 +68,17 @@ class Command(BaseCommand):
         self.stdout.write(f"Imported wallet {wallet.name}: {wallet.address}")
 
     def do_apikey(self, name, default, **_):
-        wallet = keys.add_api_key_wallet(name, _read_secret("Venice API key: "), make_default=default)
+        wallet = keys.add_api_key_wallet(
+            name, _read_secret("Venice API key: "), make_default=default
+        )
         self.stdout.write(f"Added API-key wallet {wallet.name}")
 
     def do_list(self, **_):
         for w in Wallet.objects.order_by("name"):
             credit = "?" if w.credit_usd is None else f"{w.credit_usd:.2f}"
             self.stdout.write(
-                f"{'*' if w.is_default else ' '} {w.name:20} {w.display_address:42} credit ${credit}  "
+                f"{'*' if w.is_default else ' '} {w.name:20} {w.display_address:42} "
+                f"credit ${credit}  "
                 f"top up ${w.topup_amount_usd} below ${w.topup_below_usd}, "
                 f"at most ${w.max_topup_per_day_usd}/day"
             )
@@ -84,13 +89,18 @@ class Command(BaseCommand):
             raise CommandError(f"No wallet named {name!r}")
         if amount is not None and amount < 5:
             raise CommandError("Venice's smallest top-up is 5 USD")
-        for field, value in (("topup_amount_usd", amount), ("max_topup_per_day_usd", per_day),
-                             ("topup_below_usd", below)):
+        for field, value in (
+            ("topup_amount_usd", amount),
+            ("max_topup_per_day_usd", per_day),
+            ("topup_below_usd", below),
+        ):
             if value is not None:
                 setattr(wallet, field, value)
         wallet.save()
-        self.stdout.write(f"Policy of {name}: top up ${wallet.topup_amount_usd} below "
-                          f"${wallet.topup_below_usd}, at most ${wallet.max_topup_per_day_usd}/day")
+        self.stdout.write(
+            f"Policy of {name}: top up ${wallet.topup_amount_usd} below "
+            f"${wallet.topup_below_usd}, at most ${wallet.max_topup_per_day_usd}/day"
+        )
 
     def do_rotate_keys(self, **_):
         self.stdout.write(f"Re-encrypted {keys.rotate_encryption()} wallet secrets")
