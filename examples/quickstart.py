@@ -1,6 +1,6 @@
 """Quote, top up, queue, poll and save one track with a fresh wallet funded by the sandbox.
 
-.venv/bin/python examples/quickstart.py http://127.0.0.1:8000/api/v1 track.wav
+.venv/bin/python examples/quickstart.py http://127.0.0.1:8402/api/v1 track.wav
 """
 
 import sys

@@ -218,7 +218,8 @@ def job_list(request):
         jobs = jobs.filter(state__in=STATE_FILTERS[state][1])
     else:
         state = ""
-    page = Paginator(jobs.select_related("user"), JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    jobs = jobs.annotate(author_name=F("user__username"))
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     query = QueryDict(mutable=True)
     query.update({k: v for k, v in {"who": who, "state": state}.items() if v})
@@ -231,20 +232,20 @@ def job_list(request):
 def signature(job: Job) -> str:
     """What the live view shows of a running job, as text: id, state and Venice's progress.
 
-    Not `updated_at`: the worker moves jobs with queryset UPDATEs, which leave it alone.
+    Not `updated_at`: the worker moves jobs with queryset UPDATEs, which leave it alone. Venice's
+    estimate (average_execution_time) is written together with the progress, so it needs no part.
     """
     exec_ms = "" if job.execution_duration_ms is None else job.execution_duration_ms
-    avg_ms = "" if job.average_execution_time_ms is None else job.average_execution_time_ms
-    return f"{job.pk}:{job.state}:{exec_ms}:{avg_ms}"
+    return f"{job.pk}:{job.state}:{exec_ms}"
 
 
-def _signature_sql():
-    """`signature` computed by the database (NULL becomes '' in Concat, as in the Python)."""
-    return Concat(
-        Cast("id", CharField()), Value(":"), "state", Value(":"),
-        Cast("execution_duration_ms", CharField()), Value(":"),
-        Cast("average_execution_time_ms", CharField()), output_field=CharField(),
-    )
+# `signature` computed by the database (Concat turns NULL into '', as the Python does). Built
+# once: making its fields on every poll cost more than running the query.
+SIGNATURE_SQL = Concat(
+    Cast("id", CharField()), Value(":", output_field=CharField()), "state",
+    Value(":", output_field=CharField()), Cast("execution_duration_ms", CharField()),
+    output_field=CharField(),
+)
 
 
 def _live_poll(jobs, view: str, known: dict[int, str] | None = None) -> dict | None:
@@ -256,7 +257,7 @@ def _live_poll(jobs, view: str, known: dict[int, str] | None = None) -> dict | N
     return {"signatures": ",".join(running), "view": view} if running else None
 
 
-_SIGNATURE = re.compile(r"^\d{1,18}:[a-z_]{1,15}:\d{0,10}:\d{0,10}$")
+_SIGNATURE = re.compile(r"^\d{1,18}:[a-z_]{1,15}:\d{0,10}$")
 
 
 @require_GET
@@ -275,10 +276,11 @@ def live(request):
             known[int(sig.split(":", 1)[0])] = sig
     if not known:
         return HttpResponse(status=204)
+    # Kept lean: the SQL itself takes 0.1 ms here, compiling the ORM query most of the rest.
     changed = list(
         visible_jobs(request.user).filter(pk__in=list(known))
-        .alias(signature=_signature_sql()).exclude(signature__in=list(known.values()))
-        .select_related("user")
+        .alias(signature=SIGNATURE_SQL).exclude(signature__in=list(known.values()))
+        .annotate(author_name=F("user__username")).order_by()
     )
     if not changed:
         return HttpResponse(status=204)

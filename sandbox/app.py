@@ -31,7 +31,7 @@ from sandbox.faults import (
     FaultTable,
     at_capacity,
     planned_failure,
-    without_trigger_words,
+    suggested_prompt,
 )
 from sandbox.limits import CallRecord, InFlightGate, RateLimiter, Stats
 from sandbox.money import atomic_from_usd, json_number, usd, usd_from_atomic
@@ -399,7 +399,7 @@ class SandboxApp:
                 422,
                 "The prompt was rejected by the provider's content policy. "
                 "The charge has been refunded.",
-                suggested_prompt=without_trigger_words(job.request.prompt),
+                suggested_prompt=suggested_prompt(job.request.prompt),
             )
         if job.failure is Failure.INFERENCE:
             raise ApiError(500, "Audio generation failed. The charge has been refunded.")

@@ -38,7 +38,7 @@ def at_capacity(prompt: str) -> bool:
     return _has_word(prompt, CAPACITY_WORD)
 
 
-def without_trigger_words(prompt: str) -> str:
+def suggested_prompt(prompt: str) -> str:
     """The prompt a content-policy refusal suggests instead."""
     cleaned = re.sub(rf"\b{CONTENT_POLICY_WORD}\b", "", prompt, flags=re.IGNORECASE)
     return re.sub(r"\s{2,}", " ", cleaned).strip()

@@ -97,9 +97,9 @@ def _chain_id(value: Any) -> int:
     raise _refuse("INVALID_CHAIN_ID", "chainId must be an EVM chain id such as 8453")
 
 
-def verify(value: str, nonces: NonceBook, now: float | None = None) -> str:
+def verify(value: str, nonces: NonceBook) -> str:
     """The checksummed wallet address a SIWX header proves, or a 401 ``ApiError``."""
-    now = time.time() if now is None else now
+    now = time.time()
     payload = _decode(value)
     if not is_hex_address(payload["address"]):
         raise _refuse("INVALID_WALLET", "address is not an EVM wallet address")
@@ -153,9 +153,9 @@ def verify(value: str, nonces: NonceBook, now: float | None = None) -> str:
     return to_checksum_address(signer)
 
 
-def challenge(now: float | None = None) -> dict[str, Any]:
+def challenge() -> dict[str, Any]:
     """What a client needs to sign in, as advertised in 402 answers."""
-    issued = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    issued = datetime.now(UTC)
     return {
         "header": SIWX_HEADERS[0],
         "domain": SIWX_DOMAIN,

@@ -132,7 +132,8 @@ def test_the_command_refuses_a_public_host():
 
 
 @pytest.mark.slow
-def test_the_command_serves_until_interrupted():
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_the_command_serves_until_stopped(stop_signal):
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
         [sys.executable, "manage.py", "sandbox", "--port", "0", "--time-scale", "0.05"],
@@ -147,6 +148,6 @@ def test_the_command_serves_until_interrupted():
         assert api_url.startswith("http://127.0.0.1:") and api_url.endswith("/api/v1")
         assert client.get(api_url + "/models?type=music").status_code == 200
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
         process.stdout.close()

@@ -97,7 +97,7 @@ def test_running_jobs_get_one_poll_for_all_of_them(client, member, wallet_row):
     client.force_login(member)
     page = page_of(client)
     assert page.count('hx-trigger="every 1s"') == 1
-    ids = ",".join(f"{job.pk}:{job.state}::" for job in reversed(running))  # newest first
+    ids = ",".join(f"{job.pk}:{job.state}:" for job in reversed(running))  # newest first
     assert f"s={ids}" in page
 
 

@@ -81,14 +81,14 @@ def test_others_private_jobs_are_not_reported(client, member, wallet_row, django
     secret = make_job(other, wallet_row, state=Job.State.QUEUED, private=True,
                       prompt="secret plans")
     client.force_login(member)
-    response = client.get(reverse("jobs:live"), {"s": f"{secret.pk}:pending::"})
+    response = client.get(reverse("jobs:live"), {"s": f"{secret.pk}:pending:"})
     body = response.content.decode()
     assert "secret plans" not in body and f"job-{secret.pk}" not in body
 
 
 def test_garbage_is_ignored(client, member):
     client.force_login(member)
-    for junk in ("", "1;DROP", "a,b", "1:queued", "1:queued::,,", "x:queued::"):
+    for junk in ("", "1;DROP", "a,b", "1:queued", "1:queued::,,", "x:queued:"):
         assert client.get(reverse("jobs:live"), {"s": junk}).status_code == 204
 
 
@@ -124,15 +124,15 @@ def test_only_the_changed_rows_are_sent_and_the_others_are_carried_over(
     Job.objects.filter(pk=a.pk).update(execution_duration_ms=5000)
     body = client.get(url).content.decode()
     assert f'id="job-{a.pk}"' in body and f'id="job-{b.pk}"' not in body
-    assert f"{a.pk}:processing:5000:9000" in body and f"{b.pk}:queued::" in body
+    assert f"{a.pk}:processing:5000" in body and f"{b.pk}:queued:" in body
 
 
 def test_sql_and_python_signatures_agree(member, wallet_row):
-    from jobs.views import _signature_sql
+    from jobs.views import SIGNATURE_SQL
 
     for fields in ({"state": Job.State.QUEUED},
                    {"state": Job.State.PROCESSING, "execution_duration_ms": 0,
                     "average_execution_time_ms": 12345}):
         job = make_job(member, wallet_row, **fields)
-        in_sql = Job.objects.filter(pk=job.pk).annotate(sig=_signature_sql()).get().sig
+        in_sql = Job.objects.filter(pk=job.pk).annotate(sig=SIGNATURE_SQL).get().sig
         assert in_sql == signature(job)

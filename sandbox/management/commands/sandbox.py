@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Any
 
@@ -39,9 +40,13 @@ class Command(BaseCommand):
             f"time scale {time_scale})"
         )
         self.stdout.write("Press Ctrl-C to stop.")
+        # Handle both explicitly: a shell's background job inherits an ignored SIGINT, and
+        # bin/dev stops its children with SIGTERM.
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
+            stop.wait()
             self.stdout.write("Stopping the sandbox.")
         finally:
             server.stop()
