@@ -29,6 +29,17 @@ def sandbox(sandbox_server):
     sandbox_server.reset_config()
 
 
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, media_root):
+    """Audio written by tests goes to a temporary folder, not the developer's var/media."""
+    settings.MEDIA_ROOT = str(media_root)
+
+
 @pytest.fixture
 def venice(settings, sandbox):
     """Point Studio at the sandbox, with a fresh catalogue cache."""
@@ -72,7 +83,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def worker(venice, transactional_db):
+def worker(venice, transactional_db, media_root):
     """A real django-q2 cluster (`manage.py qcluster`) in a subprocess, on the test database.
 
     Tests using it must commit their data (transactional_db): the cluster is another process.
@@ -92,8 +103,9 @@ def worker(venice, transactional_db):
         "CHAIN_RPC_URL": venice.rpc_url,
         "Q_WORKERS": os.environ.get("Q_WORKERS", "3"),
         "POLL_LOOP_SECONDS": "5",
+        "MEDIA_ROOT": str(media_root),
     }
-    log_path = root / "var" / f"qcluster-{os.getpid()}.log"
+    log_path = media_root.parent / "qcluster.log"  # kept with pytest's temporary files
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
