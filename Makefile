@@ -37,4 +37,5 @@ screenshots: install browser-deps
 	STUDIO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/siwx_sign.py
+	$(PY) bench/web.py

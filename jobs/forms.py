@@ -14,8 +14,15 @@ from venice import Model
 
 # The queue body's option names, in the order the form shows them.
 OPTION_FIELDS = (
-    "lyrics_prompt", "lyrics_optimizer", "force_instrumental", "duration_seconds", "voice",
-    "custom_voice", "speed", "language_code", "loop",
+    "lyrics_prompt",
+    "lyrics_optimizer",
+    "force_instrumental",
+    "duration_seconds",
+    "voice",
+    "custom_voice",
+    "speed",
+    "language_code",
+    "loop",
 )
 
 
@@ -56,10 +63,14 @@ class GenerateForm(forms.Form):
                 label="Lyrics" if spec.lyrics_required else "Lyrics (optional)",
                 required=spec.lyrics_required,
                 max_length=spec.lyrics_character_limit,
-                widget=forms.Textarea(attrs={
-                    "rows": 6, "maxlength": spec.lyrics_character_limit,
-                    "data-count": "lyrics-count", "aria-describedby": "lyrics-limits",
-                }),
+                widget=forms.Textarea(
+                    attrs={
+                        "rows": 6,
+                        "maxlength": spec.lyrics_character_limit,
+                        "data-count": "lyrics-count",
+                        "aria-describedby": "lyrics-limits",
+                    }
+                ),
             )
         if spec.supports_lyrics_optimizer:
             self.fields["lyrics_optimizer"] = forms.BooleanField(
@@ -71,47 +82,70 @@ class GenerateForm(forms.Form):
             )
         if spec.duration_options:
             self.fields["duration_seconds"] = forms.TypedChoiceField(
-                label="Length", coerce=int,
+                label="Length",
+                coerce=int,
                 choices=[(d, _seconds(d)) for d in spec.duration_options],
                 initial=spec.default_duration or spec.duration_options[0],
                 help_text="This model makes tracks of these lengths only.",
             )
         elif spec.has_duration:
             low, high = spec.min_duration, spec.max_duration
-            span = (f"From {low} to {high} seconds" if low is not None and high is not None
-                    else f"At least {low} seconds" if low is not None else f"Up to {high} seconds")
+            span = (
+                f"From {low} to {high} seconds"
+                if low is not None and high is not None
+                else f"At least {low} seconds"
+                if low is not None
+                else f"Up to {high} seconds"
+            )
             default = f" ({spec.default_duration} s)" if spec.default_duration else ""
             self.fields["duration_seconds"] = forms.IntegerField(
-                label="Length in seconds", required=False, min_value=low, max_value=high,
-                initial=spec.default_duration, widget=forms.NumberInput(attrs={"step": 1}),
+                label="Length in seconds",
+                required=False,
+                min_value=low,
+                max_value=high,
+                initial=spec.default_duration,
+                widget=forms.NumberInput(attrs={"step": 1}),
                 help_text=f"{span}; empty for the model's default{default}.",
             )
         if spec.voices:
             self.fields["voice"] = forms.ChoiceField(
-                label="Voice", choices=[(v, v) for v in spec.voices],
+                label="Voice",
+                choices=[(v, v) for v in spec.voices],
                 initial=spec.default_voice or spec.voices[0],
             )
         if spec.supports_custom_voice_id:
             self.fields["custom_voice"] = forms.CharField(
-                label="Or a custom voice id", required=False, max_length=200,
+                label="Or a custom voice id",
+                required=False,
+                max_length=200,
                 help_text="Overrides the voice above.",
             )
         if spec.supports_speed:
             self.fields["speed"] = forms.DecimalField(
-                label="Speed", required=False, min_value=spec.min_speed, max_value=spec.max_speed,
-                decimal_places=2, initial=spec.default_speed or Decimal("1.0"),
+                label="Speed",
+                required=False,
+                min_value=spec.min_speed,
+                max_value=spec.max_speed,
+                decimal_places=2,
+                initial=spec.default_speed or Decimal("1.0"),
                 widget=forms.NumberInput(attrs={"step": "0.05"}),
-                help_text=(f"From {spec.min_speed} to {spec.max_speed}; 1.0 is normal."
-                           if spec.min_speed is not None and spec.max_speed is not None
-                           else "1.0 is normal."),
+                help_text=(
+                    f"From {spec.min_speed} to {spec.max_speed}; 1.0 is normal."
+                    if spec.min_speed is not None and spec.max_speed is not None
+                    else "1.0 is normal."
+                ),
             )
         if spec.supports_language_code:
             self.fields["language_code"] = forms.RegexField(
-                label="Language (two-letter code)", required=False, regex=r"^[A-Za-z]{2}$",
-                max_length=2, help_text="For example en, de or ja. Empty: detected.",
+                label="Language (two-letter code)",
+                required=False,
+                regex=r"^[A-Za-z]{2}$",
+                max_length=2,
+                help_text="For example en, de or ja. Empty: detected.",
                 error_messages={"invalid": "Use a two-letter ISO 639-1 code, such as en."},
-                widget=forms.TextInput(attrs={"size": 3, "autocomplete": "off",
-                                              "pattern": "[A-Za-z]{2}"}),
+                widget=forms.TextInput(
+                    attrs={"size": 3, "autocomplete": "off", "pattern": "[A-Za-z]{2}"}
+                ),
             )
         if spec.supports_loop:
             self.fields["loop"] = forms.BooleanField(

@@ -21,6 +21,7 @@ from django.utils import timezone
 from venice import AudioResult, Model, Processing, VeniceClient, errors, validate_queue
 from wallets import budgets, payments
 from wallets.models import LedgerEntry, Wallet
+from wallets.money import format_usd
 from wallets.venice import client_for, public_client
 
 from . import catalogue
@@ -119,7 +120,7 @@ def create_job(
             reserved_usd=quote,
             budget_month=month,
         )
-        JobEvent.objects.create(job=job, state=State.PENDING, note=f"Priced at ${quote:.2f}")
+        JobEvent.objects.create(job=job, state=State.PENDING, note=f"Priced at {format_usd(quote)}")
         from . import tasks  # noqa: PLC0415 - tasks imports this module
 
         transaction.on_commit(lambda: tasks.enqueue_submit(job.pk))

@@ -28,7 +28,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "throttled": "Too many failed sign-ins for this account from your network. "
-                     "Wait 15 minutes and try again, or ask an admin to reset your password.",
+        "Wait 15 minutes and try again, or ask an admin to reset your password.",
     }
 
     def clean(self):
@@ -52,7 +52,9 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
 class PromptForm(forms.ModelForm):
     tags_text = forms.CharField(
-        label="Tags", required=False, max_length=300,
+        label="Tags",
+        required=False,
+        max_length=300,
         help_text="Separated by commas or spaces, e.g. lofi, chill, intro.",
     )
     model_id = forms.ChoiceField(label="Model", required=False)
@@ -60,10 +62,15 @@ class PromptForm(forms.ModelForm):
     class Meta:
         model = Prompt
         fields = ["title", "text", "lyrics", "model_id", "private"]
-        labels = {"text": "Prompt", "lyrics": "Lyrics (optional)",
-                  "private": "Private: only I (and admins) can see it"}
-        widgets = {"text": forms.Textarea(attrs={"rows": 4}),
-                   "lyrics": forms.Textarea(attrs={"rows": 4})}
+        labels = {
+            "text": "Prompt",
+            "lyrics": "Lyrics (optional)",
+            "private": "Private: only I (and admins) can see it",
+        }
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 4}),
+            "lyrics": forms.Textarea(attrs={"rows": 4}),
+        }
 
     def __init__(self, *args, model_choices=(), **kwargs):
         super().__init__(*args, **kwargs)

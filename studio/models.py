@@ -9,13 +9,18 @@ from django.urls import reverse
 
 # The generate form's model-specific settings that a saved prompt may carry.
 SETTING_KEYS = (
-    "duration_seconds", "voice", "language_code", "speed", "loop", "force_instrumental",
+    "duration_seconds",
+    "voice",
+    "language_code",
+    "speed",
+    "loop",
+    "force_instrumental",
     "lyrics_optimizer",
 )
 
 
 def normalise_tags(text: str) -> list[str]:
-    """"Lo-fi, chill  piano" -> ["lo-fi", "chill", "piano"]: lower case, no duplicates."""
+    """ "Lo-fi, chill  piano" -> ["lo-fi", "chill", "piano"]: lower case, no duplicates."""
     seen: list[str] = []
     for tag in re.split(r"[,\s]+", text or ""):
         tag = re.sub(r"[^\w-]", "", tag.lower())[:30]
@@ -72,8 +77,9 @@ class Prompt(models.Model):
         return [tag for tag in self.tags.split(",") if tag]
 
     def set_tags(self, text_or_list) -> None:
-        tags = normalise_tags(text_or_list if isinstance(text_or_list, str)
-                              else ",".join(text_or_list))
+        tags = normalise_tags(
+            text_or_list if isinstance(text_or_list, str) else ",".join(text_or_list)
+        )
         self.tags = f",{','.join(tags)}," if tags else ""
 
     def editable_by(self, user) -> bool:

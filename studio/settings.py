@@ -98,6 +98,9 @@ CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://studio"),
 }
 
+# Sessions read from the cache first: the live-status poll runs every couple of seconds.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -50,7 +50,9 @@ def library(request):
     tag = request.GET.get("tag", "").strip().lower()[:30]
     if q:
         prompts = prompts.filter(
-            Q(title__icontains=q) | Q(text__icontains=q) | Q(lyrics__icontains=q)
+            Q(title__icontains=q)
+            | Q(text__icontains=q)
+            | Q(lyrics__icontains=q)
             | Q(tags__icontains=q)
         )
     if tag:
@@ -60,17 +62,29 @@ def library(request):
         prompts = prompts.filter(author=request.user)
     page = Paginator(prompts, PROMPTS_PER_PAGE).get_page(request.GET.get("page"))
     # The tag cloud: tags of what this member can see (a few hundred rows at most).
-    all_tags = sorted({
-        t for tags in Prompt.objects.visible_to(request.user).values_list("tags", flat=True)
-        for t in tags.split(",") if t
-    })
+    all_tags = sorted(
+        {
+            t
+            for tags in Prompt.objects.visible_to(request.user).values_list("tags", flat=True)
+            for t in tags.split(",")
+            if t
+        }
+    )
     names = _model_names()
     for prompt in page.object_list:
         prompt.model_name = names.get(prompt.model_id, prompt.model_id)
         prompt.can_edit = prompt.editable_by(request.user)
-    return render(request, "studio/library.html", {
-        "page": page, "q": q, "tag": tag, "mine": mine, "all_tags": all_tags,
-    })
+    return render(
+        request,
+        "studio/library.html",
+        {
+            "page": page,
+            "q": q,
+            "tag": tag,
+            "mine": mine,
+            "all_tags": all_tags,
+        },
+    )
 
 
 def _editable_prompt(request, pk: int) -> Prompt:
@@ -125,12 +139,18 @@ def save_job(request, pk: int):
         settings["speed"] = str(settings["speed"])
     prompt = Prompt(
         title=Truncator(job.prompt).words(8, truncate="…")[:120],
-        text=job.prompt, lyrics=job.lyrics_prompt, model_id=job.model_id, settings=settings,
-        author=request.user, private=job.private and job.user_id == request.user.pk,
+        text=job.prompt,
+        lyrics=job.lyrics_prompt,
+        model_id=job.model_id,
+        settings=settings,
+        author=request.user,
+        private=job.private and job.user_id == request.user.pk,
         source_job=job,
     )
     prompt.set_tags([])
     prompt.save()
-    messages.success(request, "Saved to the library. Give it a better title and some tags here, "
-                              "or leave it as it is.")
+    messages.success(
+        request,
+        "Saved to the library. Give it a better title and some tags here, or leave it as it is.",
+    )
     return redirect(prompt)

@@ -22,16 +22,22 @@ from django.utils import timezone  # noqa: E402
 
 from jobs.models import Job  # noqa: E402
 from studio.models import Prompt  # noqa: E402
-from wallets import budgets  # noqa: E402
+from wallets import budgets, payments  # noqa: E402
 from wallets.models import Budget  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
@@ -56,8 +62,12 @@ def page(chromium, live_server):
     context = chromium.new_context(viewport=DESKTOP, base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield page
     context.close()
+    assert not errors, errors  # no script error, no failed load, on any page
 
 
 def at(path: str):
@@ -87,9 +97,7 @@ def choose_model(page, model_id: str) -> None:
     """Pick a model; htmx swaps the form for that model's, keeping focus on the select."""
     with page.expect_response(lambda r: f"model={model_id}" in r.url):
         page.get_by_label("Model").select_option(model_id)
-    page.wait_for_function(
-        "id => document.querySelector('#id_model').value === id", arg=model_id
-    )
+    page.wait_for_function("id => document.querySelector('#id_model').value === id", arg=model_id)
 
 
 def wait_for_price(page, text: str) -> None:
@@ -137,18 +145,24 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
 
     # Play and seek: the audio view answers Range requests, so the player can jump.
     audio = page.locator("#player")
-    audio.evaluate("a => { a.load(); return new Promise(r => a.addEventListener("
-                   "'loadedmetadata', r, {once: true})) }")
+    audio.evaluate(
+        "a => { a.load(); return new Promise(r => a.addEventListener("
+        "'loadedmetadata', r, {once: true})) }"
+    )
     assert audio.evaluate("a => a.duration") == pytest.approx(3, abs=0.2)
     assert audio.evaluate("a => a.seekable.length && a.seekable.end(0)") > 2.5
     audio.evaluate("a => a.play()")
-    audio.evaluate("a => new Promise(r => { a.addEventListener('seeked', r, {once: true}); "
-                   "a.currentTime = 2.0; })")
+    audio.evaluate(
+        "a => new Promise(r => { a.addEventListener('seeked', r, {once: true}); "
+        "a.currentTime = 2.0; })"
+    )
     assert audio.evaluate("a => a.currentTime") >= 1.9
     shot(page, "job-detail")
     download = page.get_by_role("link", name="Download")
-    assert re.search(r"elevenlabs-sound-effects-v2-a-wooden-door-creaking-open-slowly-\d+\.wav",
-                     _download_name(page, download))
+    assert re.search(
+        r"elevenlabs-sound-effects-v2-a-wooden-door-creaking-open-slowly-\d+\.wav",
+        _download_name(page, download),
+    )
 
     # Second model: text to speech, with a voice list and a speed range instead of a length.
     page.goto("/")
@@ -160,15 +174,17 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     second = Job.objects.latest("pk")
-    assert (second.model_id, second.voice, second.speed) == ("elevenlabs-tts-v4", "Bella",
-                                                            Decimal("1.10"))
+    assert (second.model_id, second.voice, second.speed) == (
+        "elevenlabs-tts-v4",
+        "Bella",
+        Decimal("1.10"),
+    )
 
     # The jobs page: newest first, and the running row turns into a player without a reload.
     page.goto("/jobs/")
     row = page.locator(f"#job-{second.pk}")
     row.locator("audio").wait_for(timeout=FINISH_MS)
     assert "Ready" in row.locator(".badge").text_content()
-    shot(page, "jobs")
 
     # Save to the library in one click, name it, and use it again from there.
     page.goto(f"/jobs/{second.pk}/")
@@ -195,7 +211,10 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     assert Prompt.objects.get(title="Studio welcome").times_used == 1
     assert Job.objects.latest("pk").voice == "Bella"
+    page.goto("/jobs/?who=team")
+    shot(page, "jobs")
 
+    payments.refresh_usdc(wallet)
     page.goto("/wallet/")
     assert page.get_by_role("img", name=re.compile("QR code")).is_visible()
     assert page.get_by_text(wallet.address).is_visible()
@@ -204,8 +223,11 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
 
     # The same pages at phone width.
     page.set_viewport_size(PHONE)
-    for url, name in (("/", "generate-375"), ("/jobs/?who=team", "jobs-375"),
-                      (f"/jobs/{first.pk}/", "job-detail-375")):
+    for url, name in (
+        ("/", "generate-375"),
+        ("/jobs/?who=team", "jobs-375"),
+        (f"/jobs/{first.pk}/", "job-detail-375"),
+    ):
         page.goto(url)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         shot(page, name)
@@ -265,19 +287,38 @@ def _seed_team(users, wallet) -> None:
     other = users.objects.create_user("sam", password="sam-pass-123")
     month = budgets.month_of(timezone.now())
     Job.objects.create(
-        user=other, wallet=wallet, model_id="minimax-music-v25", model_name="MiniMax Music 2.5",
-        prompt="sea shanty with a big crew chorus", state=Job.State.FAILED,
-        quoted_usd=Decimal("0.69"), budget_month=month,
+        user=other,
+        wallet=wallet,
+        model_id="minimax-music-v25",
+        model_name="MiniMax Music 2.5",
+        prompt="sea shanty with a big crew chorus",
+        state=Job.State.FAILED,
+        quoted_usd=Decimal("0.69"),
+        budget_month=month,
         error_message="Venice refused this prompt under its content policy.",
         suggested_prompt="a cheerful sea shanty with a crew chorus",
     )
     for title, text, model, tags in (
-        ("Rainy café", "lo-fi hip hop, soft rain, warm piano, vinyl crackle", "elevenlabs-music",
-         "lofi, chill"),
-        ("Boss fight", "epic orchestral battle theme, pounding drums, brass stabs",
-         "elevenlabs-music", "game, epic"),
+        (
+            "Rainy café",
+            "lo-fi hip hop, soft rain, warm piano, vinyl crackle",
+            "elevenlabs-music",
+            "lofi, chill",
+        ),
+        (
+            "Boss fight",
+            "epic orchestral battle theme, pounding drums, brass stabs",
+            "elevenlabs-music",
+            "game, epic",
+        ),
     ):
-        prompt = P(title=title, text=text, model_id=model, author=other,
-                   settings={"duration_seconds": 60}, times_used=2)
+        prompt = P(
+            title=title,
+            text=text,
+            model_id=model,
+            author=other,
+            settings={"duration_seconds": 60},
+            times_used=2,
+        )
         prompt.set_tags(tags)
         prompt.save()

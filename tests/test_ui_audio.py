@@ -49,19 +49,22 @@ def test_download_is_an_attachment(client, member, job):
     assert response["Content-Disposition"].startswith("attachment; filename=")
 
 
-@pytest.mark.parametrize(("header", "start", "end"), [
-    ("bytes=0-99", 0, 99),
-    ("bytes=1000-", 1000, len(DATA) - 1),
-    ("bytes=-500", len(DATA) - 500, len(DATA) - 1),
-    ("bytes=10000-99999", 10000, len(DATA) - 1),
-])
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000-", 1000, len(DATA) - 1),
+        ("bytes=-500", len(DATA) - 500, len(DATA) - 1),
+        ("bytes=10000-99999", 10000, len(DATA) - 1),
+    ],
+)
 def test_ranges(client, member, job, header, start, end):
     client.force_login(member)
     response = client.get(reverse("jobs:audio", args=[job.pk]), headers={"Range": header})
     assert response.status_code == 206
     assert response["Content-Range"] == f"bytes {start}-{end}/{len(DATA)}"
     assert response["Content-Length"] == str(end - start + 1)
-    assert body(response) == DATA[start:end + 1]
+    assert body(response) == DATA[start : end + 1]
 
 
 @pytest.mark.parametrize("header", ["bytes=20000-", "bytes=-0", "bytes=50-10"])

@@ -74,7 +74,8 @@ def test_switching_model_re_renders_only_the_form_with_that_models_fields(signed
 
 def test_model_switch_keeps_the_text_and_updates_the_address(signed_in):
     response = signed_in.get(
-        reverse("jobs:generate"), {"model": "ace-step-v15", "prompt": "a sea shanty <b>x</b>"},
+        reverse("jobs:generate"),
+        {"model": "ace-step-v15", "prompt": "a sea shanty <b>x</b>"},
         headers=HX,
     )
     page = response.content.decode()
@@ -85,12 +86,21 @@ def test_model_switch_keeps_the_text_and_updates_the_address(signed_in):
 def test_every_control_has_a_label(signed_in):
     import re
 
-    for model in ("elevenlabs-music", "minimax-music-v25", "elevenlabs-tts-v4", "ace-step-v15",
-                  "elevenlabs-sound-effects-v2"):
+    for model in (
+        "elevenlabs-music",
+        "minimax-music-v25",
+        "elevenlabs-tts-v4",
+        "ace-step-v15",
+        "elevenlabs-sound-effects-v2",
+    ):
         page = form_for(signed_in, model)
         ids = re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', page)
-        visible = [i for i in ids if f'id="{i}"' in page and "hidden" not in
-                   re.search(rf'<[^>]*id="{i}"[^>]*>', page).group(0)]
+        visible = [
+            i
+            for i in ids
+            if f'id="{i}"' in page
+            and "hidden" not in re.search(rf'<[^>]*id="{i}"[^>]*>', page).group(0)
+        ]
         for control in visible:
             assert f'<label for="{control}"' in page, (model, control)
 
@@ -116,16 +126,23 @@ def test_quote_warns_when_the_budget_cannot_pay(signed_in, member):
     month = budgets.month_of(__import__("django.utils.timezone").utils.timezone.now())
     budget = budgets.member_budget(member.pk, month)
     Budget.objects.filter(pk=budget.pk).update(limit_usd=Decimal("1.00"))
-    page = signed_in.get(reverse("jobs:quote"),
-                         {"model": "elevenlabs-music", "duration_seconds": "200"}).content.decode()
+    page = signed_in.get(
+        reverse("jobs:quote"), {"model": "elevenlabs-music", "duration_seconds": "200"}
+    ).content.decode()
     assert "Studio will refuse it" in page and "$1.00</strong> of $1.00 left" in page
 
 
 def test_submitting_creates_the_job_and_opens_it(signed_in, member):
-    response = signed_in.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-music", "prompt": "a calm piano piece at dusk",
-        "duration_seconds": "45", "force_instrumental": "on", "private": "on",
-    })
+    response = signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-music",
+            "prompt": "a calm piano piece at dusk",
+            "duration_seconds": "45",
+            "force_instrumental": "on",
+            "private": "on",
+        },
+    )
     job = Job.objects.get()
     assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
     assert job.user == member and job.private and job.duration_seconds == 45
@@ -133,27 +150,43 @@ def test_submitting_creates_the_job_and_opens_it(signed_in, member):
 
 
 def test_tts_job_takes_voice_speed_and_language(signed_in):
-    signed_in.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-tts-v4", "prompt": "Hello there, team.", "voice": "Adam",
-        "speed": "1.1", "language_code": "EN",
-    })
+    signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-tts-v4",
+            "prompt": "Hello there, team.",
+            "voice": "Adam",
+            "speed": "1.1",
+            "language_code": "EN",
+        },
+    )
     job = Job.objects.get()
     assert (job.voice, job.speed, job.language_code) == ("Adam", Decimal("1.1"), "en")
 
 
 def test_a_custom_voice_id_overrides_the_list(signed_in):
-    signed_in.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-tts-v4", "prompt": "Hello there.", "voice": "Rachel",
-        "custom_voice": "pNInz6obpgDQGcFmaJgB",
-    })
+    signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-tts-v4",
+            "prompt": "Hello there.",
+            "voice": "Rachel",
+            "custom_voice": "pNInz6obpgDQGcFmaJgB",
+        },
+    )
     assert Job.objects.get().voice == "pNInz6obpgDQGcFmaJgB"
 
 
 def test_a_model_refusal_is_shown_on_the_field_and_creates_nothing(signed_in):
-    response = signed_in.post(reverse("jobs:generate"), {
-        "model": "minimax-music-v25", "prompt": "a sea shanty for the crew",
-        "lyrics_prompt": "Yo ho, yo ho", "lyrics_optimizer": "on",
-    })
+    response = signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "minimax-music-v25",
+            "prompt": "a sea shanty for the crew",
+            "lyrics_prompt": "Yo ho, yo ho",
+            "lyrics_optimizer": "on",
+        },
+    )
     page = response.content.decode()
     assert response.status_code == 200 and "Nothing was created" in page
     assert "clear the lyrics or turn it off" in page
@@ -163,17 +196,27 @@ def test_a_model_refusal_is_shown_on_the_field_and_creates_nothing(signed_in):
 
 
 def test_missing_required_lyrics_is_refused(signed_in):
-    response = signed_in.post(reverse("jobs:generate"), {
-        "model": "ace-step-v15", "prompt": "an upbeat pop song", "duration_seconds": "60",
-    })
+    response = signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "ace-step-v15",
+            "prompt": "an upbeat pop song",
+            "duration_seconds": "60",
+        },
+    )
     assert "This field is required" in response.content.decode()
     assert not Job.objects.exists()
 
 
 def test_duration_outside_the_models_range_is_refused(signed_in):
-    response = signed_in.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-sound-effects-v2", "prompt": "door creak", "duration_seconds": "60",
-    })
+    response = signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-sound-effects-v2",
+            "prompt": "door creak",
+            "duration_seconds": "60",
+        },
+    )
     assert "less than or equal to 22" in response.content.decode()
     assert not Job.objects.exists()
 
@@ -183,9 +226,14 @@ def test_over_budget_job_is_refused_with_the_reason(signed_in, member):
 
     budget = budgets.member_budget(member.pk, budgets.month_of(timezone.now()))
     Budget.objects.filter(pk=budget.pk).update(limit_usd=Decimal("1.00"))
-    response = signed_in.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-music", "prompt": "a long orchestral build", "duration_seconds": "240",
-    })
+    response = signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-music",
+            "prompt": "a long orchestral build",
+            "duration_seconds": "240",
+        },
+    )
     page = response.content.decode()
     assert "Nothing was created" in page and "more than what is left of your budget" in page
     assert not Job.objects.exists()
@@ -194,10 +242,14 @@ def test_over_budget_job_is_refused_with_the_reason(signed_in, member):
 
 
 def test_what_members_type_is_escaped(signed_in):
-    response = signed_in.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-music", "prompt": "<script>alert(1)</script>",
-        "duration_seconds": "5",
-    })
+    response = signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-music",
+            "prompt": "<script>alert(1)</script>",
+            "duration_seconds": "5",
+        },
+    )
     page = response.content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -206,16 +258,27 @@ def test_what_members_type_is_escaped(signed_in):
 def test_submitting_is_csrf_protected(member, wallet):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(member)
-    response = strict.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-music", "prompt": "a calm piano piece at dusk",
-    })
+    response = strict.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-music",
+            "prompt": "a calm piano piece at dusk",
+        },
+    )
     assert response.status_code == 403
     assert not Job.objects.exists()
 
 
 def test_run_again_prefills_from_a_visible_job(signed_in, member, wallet):
-    job = make_job(member, wallet, model_id="elevenlabs-tts-v4", prompt="Read me aloud",
-                   duration_seconds=None, voice="Bella", speed=Decimal("0.9"))
+    job = make_job(
+        member,
+        wallet,
+        model_id="elevenlabs-tts-v4",
+        prompt="Read me aloud",
+        duration_seconds=None,
+        voice="Bella",
+        speed=Decimal("0.9"),
+    )
     page = signed_in.get(reverse("jobs:generate"), {"job": job.pk}).content.decode()
     assert '<option value="elevenlabs-tts-v4" selected>' in page
     assert "Read me aloud</textarea>" in page
@@ -223,8 +286,13 @@ def test_run_again_prefills_from_a_visible_job(signed_in, member, wallet):
 
 
 def test_try_the_suggested_prompt(signed_in, member, wallet):
-    job = make_job(member, wallet, state=Job.State.FAILED, prompt="something refused",
-                   suggested_prompt="something gentler")
+    job = make_job(
+        member,
+        wallet,
+        state=Job.State.FAILED,
+        prompt="something refused",
+        suggested_prompt="something gentler",
+    )
     page = signed_in.get(reverse("jobs:generate"), {"job": job.pk, "suggested": "1"})
     assert "something gentler</textarea>" in page.content.decode()
 
@@ -236,18 +304,28 @@ def test_cannot_run_again_another_members_private_job(signed_in, wallet, django_
 
 
 def test_a_library_prompt_prefills_and_counts_its_use_once_a_job_is_made(signed_in, member):
-    prompt = make_prompt(member, model_id="elevenlabs-sound-effects-v2", text="thunder far away",
-                         settings={"duration_seconds": 7, "loop": True})
+    prompt = make_prompt(
+        member,
+        model_id="elevenlabs-sound-effects-v2",
+        text="thunder far away",
+        settings={"duration_seconds": 7, "loop": True},
+    )
     page = signed_in.get(reverse("jobs:generate"), {"library": prompt.pk}).content.decode()
     assert "thunder far away</textarea>" in page and 'value="7"' in page
     assert f'name="library_prompt" value="{prompt.pk}"' in page
     assert 'name="loop" id="id_loop" checked' in page
     prompt.refresh_from_db()
     assert prompt.times_used == 0
-    signed_in.post(reverse("jobs:generate"), {
-        "model": "elevenlabs-sound-effects-v2", "prompt": "thunder far away",
-        "duration_seconds": "7", "loop": "on", "library_prompt": prompt.pk,
-    })
+    signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-sound-effects-v2",
+            "prompt": "thunder far away",
+            "duration_seconds": "7",
+            "loop": "on",
+            "library_prompt": prompt.pk,
+        },
+    )
     prompt.refresh_from_db()
     assert prompt.times_used == 1 and Job.objects.get().loop is True
 

@@ -26,15 +26,22 @@ def other(django_user_model):
 
 
 def test_shows_prompt_settings_costs_and_timeline(client, member, wallet_row):
-    job = make_job(member, wallet_row, state=Job.State.COMPLETED, settled_usd=Decimal("0.5"),
-                   charged_usd=Decimal("0.5"), refunded_usd=Decimal("0.1"),
-                   lyrics_prompt="la la la", force_instrumental=True)
+    job = make_job(
+        member,
+        wallet_row,
+        state=Job.State.COMPLETED,
+        settled_usd=Decimal("0.5"),
+        charged_usd=Decimal("0.5"),
+        refunded_usd=Decimal("0.1"),
+        lyrics_prompt="la la la",
+        force_instrumental=True,
+    )
     JobEvent.objects.create(job=job, state=Job.State.QUEUED, note="Venice queue id q-123")
     client.force_login(member)
     page = client.get(job.get_absolute_url()).content.decode()
     assert "warm lo-fi beat with soft piano" in page and "la la la" in page
     assert "<dt>Quoted</dt><dd>$0.50</dd>" in page
-    assert "$0.50 <span class=\"muted\">(Venice's ledger)</span>" in page
+    assert '$0.50 <span class="muted">(Venice\'s ledger)</span>' in page
     assert "<dt>Refunded</dt><dd>$0.10</dd>" in page
     assert "Venice queue id q-123" in page
     assert "Instrumental" in page and "0:30 min" in page
@@ -44,7 +51,10 @@ def test_shows_prompt_settings_costs_and_timeline(client, member, wallet_row):
 
 def test_failure_in_plain_words_with_the_suggested_prompt(client, member, wallet_row):
     job = make_job(
-        member, wallet_row, state=Job.State.FAILED, error_status=400,
+        member,
+        wallet_row,
+        state=Job.State.FAILED,
+        error_status=400,
         error_code="content_policy",
         error_message="Venice refused this prompt under its content policy. Too graphic.",
         suggested_prompt="a gentle <em>storm</em>",

@@ -59,8 +59,13 @@ def test_admins_see_private_jobs_in_the_team_view(client, admin_user, other, wal
 
 def test_state_filter(client, member, wallet_row):
     make_job(member, wallet_row, prompt="done tune")
-    make_job(member, wallet_row, prompt="broken tune", state=Job.State.FAILED,
-             error_message="Venice refused this prompt.")
+    make_job(
+        member,
+        wallet_row,
+        prompt="broken tune",
+        state=Job.State.FAILED,
+        error_message="Venice refused this prompt.",
+    )
     client.force_login(member)
     page = page_of(client, state="failed")
     assert "broken tune" in page and "Venice refused this prompt." in page
@@ -68,11 +73,20 @@ def test_state_filter(client, member, wallet_row):
 
 
 def test_paginated_25_a_page(client, member, wallet_row):
-    Job.objects.bulk_create([
-        Job(user=member, wallet=wallet_row, model_id="m", prompt=f"tune {n}", quoted_usd=1,
-            budget_month="2025-01-01", state=Job.State.COMPLETED)
-        for n in range(60)
-    ])
+    Job.objects.bulk_create(
+        [
+            Job(
+                user=member,
+                wallet=wallet_row,
+                model_id="m",
+                prompt=f"tune {n}",
+                quoted_usd=1,
+                budget_month="2025-01-01",
+                state=Job.State.COMPLETED,
+            )
+            for n in range(60)
+        ]
+    )
     client.force_login(member)
     first = page_of(client)
     assert first.count('class="job state-') == 25 and "Page 1 of 3" in first
@@ -91,8 +105,10 @@ def test_finished_jobs_show_a_player_and_no_poll(client, member, wallet_row):
 
 
 def test_running_jobs_get_one_poll_for_all_of_them(client, member, wallet_row):
-    running = [make_job(member, wallet_row, state=state) for state in
-               (Job.State.PENDING, Job.State.QUEUED, Job.State.PROCESSING)]
+    running = [
+        make_job(member, wallet_row, state=state)
+        for state in (Job.State.PENDING, Job.State.QUEUED, Job.State.PROCESSING)
+    ]
     make_job(member, wallet_row)
     client.force_login(member)
     page = page_of(client)
@@ -104,8 +120,14 @@ def test_running_jobs_get_one_poll_for_all_of_them(client, member, wallet_row):
 def test_progress_bar_and_time_left_from_venices_figures(client, member, wallet_row):
     from django.utils import timezone
 
-    make_job(member, wallet_row, state=Job.State.PROCESSING, execution_duration_ms=20_000,
-             average_execution_time_ms=80_000, progress_at=timezone.now())
+    make_job(
+        member,
+        wallet_row,
+        state=Job.State.PROCESSING,
+        execution_duration_ms=20_000,
+        average_execution_time_ms=80_000,
+        progress_at=timezone.now(),
+    )
     client.force_login(member)
     page = page_of(client)
     assert 'role="progressbar"' in page and 'aria-valuenow="25"' in page

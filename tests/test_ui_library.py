@@ -64,17 +64,25 @@ def test_members_edit_their_own_prompts_only(client, member, other):
     page = listing(client)
     assert f'href="/library/{mine.pk}/"' in page and f'href="/library/{theirs.pk}/"' not in page
     assert client.get(reverse("library:edit", args=[theirs.pk])).status_code == 404
-    response = client.post(reverse("library:edit", args=[theirs.pk]),
-                           {"title": "Hijacked", "text": "x"})
+    response = client.post(
+        reverse("library:edit", args=[theirs.pk]), {"title": "Hijacked", "text": "x"}
+    )
     assert response.status_code == 404
     assert client.post(reverse("library:delete", args=[theirs.pk])).status_code == 404
     theirs.refresh_from_db()
     assert theirs.title == "Theirs"
 
-    response = client.post(reverse("library:edit", args=[mine.pk]), {
-        "title": "Mine, renamed", "text": "new text", "lyrics": "", "model_id": "",
-        "tags_text": "Intro, INTRO  calm", "private": "on",
-    })
+    response = client.post(
+        reverse("library:edit", args=[mine.pk]),
+        {
+            "title": "Mine, renamed",
+            "text": "new text",
+            "lyrics": "",
+            "model_id": "",
+            "tags_text": "Intro, INTRO  calm",
+            "private": "on",
+        },
+    )
     assert response.status_code == 302
     mine.refresh_from_db()
     assert (mine.title, mine.tag_list, mine.private) == ("Mine, renamed", ["intro", "calm"], True)
@@ -90,24 +98,41 @@ def test_admins_edit_everyones_prompts(client, admin_user, member):
 
 def test_new_prompt(client, member):
     client.force_login(member)
-    response = client.post(reverse("library:new"), {
-        "title": "Door creak", "text": "an old wooden door creaking open", "lyrics": "",
-        "model_id": "", "tags_text": "sfx",
-    })
+    response = client.post(
+        reverse("library:new"),
+        {
+            "title": "Door creak",
+            "text": "an old wooden door creaking open",
+            "lyrics": "",
+            "model_id": "",
+            "tags_text": "sfx",
+        },
+    )
     assert response.status_code == 302
     prompt = Prompt.objects.get()
     assert prompt.author == member and prompt.tag_list == ["sfx"]
 
 
 def test_save_a_finished_job_in_one_click_then_use_it(client, member, settings):
-    job = make_job(member, make_wallet(), model_id="elevenlabs-tts-v4", prompt="Welcome, team",
-                   duration_seconds=None, voice="Bella", language_code="en", private=True)
+    job = make_job(
+        member,
+        make_wallet(),
+        model_id="elevenlabs-tts-v4",
+        prompt="Welcome, team",
+        duration_seconds=None,
+        voice="Bella",
+        language_code="en",
+        private=True,
+    )
     client.force_login(member)
     response = client.post(reverse("library:save_job", args=[job.pk]))
     prompt = Prompt.objects.get()
     assert response.status_code == 302 and response["Location"] == prompt.get_absolute_url()
-    assert (prompt.text, prompt.model_id, prompt.private) == ("Welcome, team", "elevenlabs-tts-v4",
-                                                              True)
+    assert (prompt.text, prompt.model_id, prompt.private) == (
+        "Welcome, team",
+        "elevenlabs-tts-v4",
+        True,
+    )
     assert prompt.settings == {"voice": "Bella", "language_code": "en"}
     assert prompt.source_job == job and prompt.author == member
 

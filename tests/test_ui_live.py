@@ -40,7 +40,9 @@ def test_a_change_sends_the_row_out_of_band_and_a_new_poll(client, member, walle
     client.force_login(member)
     url = poll_url(client.get(reverse("jobs:list")).content.decode())
     Job.objects.filter(pk=job.pk).update(
-        state=Job.State.PROCESSING, execution_duration_ms=1000, average_execution_time_ms=4000,
+        state=Job.State.PROCESSING,
+        execution_duration_ms=1000,
+        average_execution_time_ms=4000,
         progress_at=timezone.now(),
     )
     response = client.get(url)
@@ -69,8 +71,9 @@ def test_detail_view_gets_its_live_panel(client, member, wallet_row):
     client.force_login(member)
     url = poll_url(client.get(job.get_absolute_url()).content.decode())
     assert "view=detail" in url
-    Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error_message="It broke.",
-                                         suggested_prompt="try this")
+    Job.objects.filter(pk=job.pk).update(
+        state=Job.State.FAILED, error_message="It broke.", suggested_prompt="try this"
+    )
     body = client.get(url).content.decode()
     assert f'<section id="job-{job.pk}-live" class="card live" hx-swap-oob="true"' in body
     assert "It broke." in body and "try this" in body
@@ -78,8 +81,9 @@ def test_detail_view_gets_its_live_panel(client, member, wallet_row):
 
 def test_others_private_jobs_are_not_reported(client, member, wallet_row, django_user_model):
     other = django_user_model.objects.create_user("other", password="x")
-    secret = make_job(other, wallet_row, state=Job.State.QUEUED, private=True,
-                      prompt="secret plans")
+    secret = make_job(
+        other, wallet_row, state=Job.State.QUEUED, private=True, prompt="secret plans"
+    )
     client.force_login(member)
     response = client.get(reverse("jobs:live"), {"s": f"{secret.pk}:pending:"})
     body = response.content.decode()
@@ -95,12 +99,22 @@ def test_garbage_is_ignored(client, member):
 def test_at_most_three_queries_whatever_the_number_of_jobs(
     client, member, wallet_row, django_assert_max_num_queries
 ):
-    jobs = Job.objects.bulk_create([
-        Job(user=member, wallet=wallet_row, model_id="m", prompt=f"tune {n}", quoted_usd=1,
-            budget_month="2025-01-01", state=Job.State.PROCESSING, execution_duration_ms=n,
-            average_execution_time_ms=10_000)
-        for n in range(100)
-    ])
+    jobs = Job.objects.bulk_create(
+        [
+            Job(
+                user=member,
+                wallet=wallet_row,
+                model_id="m",
+                prompt=f"tune {n}",
+                quoted_usd=1,
+                budget_month="2025-01-01",
+                state=Job.State.PROCESSING,
+                execution_duration_ms=n,
+                average_execution_time_ms=10_000,
+            )
+            for n in range(100)
+        ]
+    )
     client.force_login(member)
     shown = [signature(job) for job in Job.objects.filter(pk__in=[j.pk for j in jobs])]
     with django_assert_max_num_queries(3):
@@ -113,11 +127,14 @@ def test_at_most_three_queries_whatever_the_number_of_jobs(
     assert response.content.decode().count('hx-swap-oob="true"') == 100
 
 
-def test_only_the_changed_rows_are_sent_and_the_others_are_carried_over(
-    client, member, wallet_row
-):
-    a = make_job(member, wallet_row, state=Job.State.PROCESSING, execution_duration_ms=1000,
-                 average_execution_time_ms=9000)
+def test_only_the_changed_rows_are_sent_and_the_others_are_carried_over(client, member, wallet_row):
+    a = make_job(
+        member,
+        wallet_row,
+        state=Job.State.PROCESSING,
+        execution_duration_ms=1000,
+        average_execution_time_ms=9000,
+    )
     b = make_job(member, wallet_row, state=Job.State.QUEUED)
     client.force_login(member)
     url = poll_url(client.get(reverse("jobs:list")).content.decode())
@@ -128,11 +145,34 @@ def test_only_the_changed_rows_are_sent_and_the_others_are_carried_over(
 
 
 def test_sql_and_python_signatures_agree(member, wallet_row):
-    from jobs.views import SIGNATURE_SQL
+    from jobs.views import changed_jobs
 
-    for fields in ({"state": Job.State.QUEUED},
-                   {"state": Job.State.PROCESSING, "execution_duration_ms": 0,
-                    "average_execution_time_ms": 12345}):
+    for fields in (
+        {"state": Job.State.QUEUED},
+        {
+            "state": Job.State.PROCESSING,
+            "execution_duration_ms": 0,
+            "average_execution_time_ms": 12345,
+        },
+    ):
         job = make_job(member, wallet_row, **fields)
-        in_sql = Job.objects.filter(pk=job.pk).annotate(sig=SIGNATURE_SQL).get().sig
-        assert in_sql == signature(job)
+        assert changed_jobs(member, {job.pk: signature(job)}) == []
+        assert changed_jobs(member, {job.pk: f"{job.pk}:pending:"}) == [job]
+
+
+def test_the_live_query_sees_exactly_what_visible_jobs_sees(
+    member, admin_user, wallet_row, django_user_model
+):
+    from jobs.views import changed_jobs, visible_jobs
+
+    other = django_user_model.objects.create_user("other", password="x")
+    jobs = [
+        make_job(owner, wallet_row, state=Job.State.QUEUED, private=private)
+        for owner in (member, other, admin_user)
+        for private in (False, True)
+    ]
+    stale = {job.pk: f"{job.pk}:pending:" for job in jobs}
+    for user in (member, other, admin_user):
+        seen = changed_jobs(user, stale)
+        assert {job.pk for job in seen} == set(visible_jobs(user).values_list("pk", flat=True))
+        assert all(job.author_name == job.user.username for job in seen)

@@ -9,8 +9,17 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 PAGES = [
-    "/", "/generate/quote/", "/jobs/", "/jobs/live/?ids=1", "/jobs/1/", "/jobs/1/audio/",
-    "/jobs/1/timeline/", "/library/", "/library/new/", "/library/1/", "/library/1/use/",
+    "/",
+    "/generate/quote/",
+    "/jobs/",
+    "/jobs/live/?ids=1",
+    "/jobs/1/",
+    "/jobs/1/audio/",
+    "/jobs/1/timeline/",
+    "/library/",
+    "/library/new/",
+    "/library/1/",
+    "/library/1/use/",
     "/wallet/",
 ]
 
@@ -55,8 +64,9 @@ def test_sign_out_needs_a_post(client, member):
 
 
 def _try(client, password, address="10.0.0.1"):
-    return client.post(reverse("login"), {"username": "member", "password": password},
-                       REMOTE_ADDR=address)
+    return client.post(
+        reverse("login"), {"username": "member", "password": password}, REMOTE_ADDR=address
+    )
 
 
 def test_five_failures_lock_the_account_for_that_address_with_a_clear_message(client, member):
@@ -83,8 +93,9 @@ def test_a_success_clears_the_failure_count(client, member):
 
 def test_the_lock_is_per_username_regardless_of_case(client, member):
     for _ in range(5):
-        client.post(reverse("login"), {"username": "MEMBER", "password": "x"},
-                    REMOTE_ADDR="10.0.0.1")
+        client.post(
+            reverse("login"), {"username": "MEMBER", "password": "x"}, REMOTE_ADDR="10.0.0.1"
+        )
     assert "Too many failed sign-ins" in _try(client, "member-pass-123").content.decode()
 
 

@@ -19,10 +19,18 @@ pytestmark = pytest.mark.django_db
 def paying():
     wallet = make_wallet()
     TopUp.objects.create(
-        wallet=wallet, status=TopUp.Status.CREDITED, amount_usd=Decimal("10"),
-        amount_atomic="10000000", network="eip155:8453", asset="0x" + "11" * 20,
-        pay_to="0x" + "22" * 20, payer=wallet.address, nonce="0x" + "33" * 32,
-        valid_before=timezone.now(), payment_header="-", tx_hash="0x" + "44" * 32,
+        wallet=wallet,
+        status=TopUp.Status.CREDITED,
+        amount_usd=Decimal("10"),
+        amount_atomic="10000000",
+        network="eip155:8453",
+        asset="0x" + "11" * 20,
+        pay_to="0x" + "22" * 20,
+        payer=wallet.address,
+        nonce="0x" + "33" * 32,
+        valid_before=timezone.now(),
+        payment_header="-",
+        tx_hash="0x" + "44" * 32,
         receipt=TopUp.Receipt.VERIFIED,
     )
     return wallet

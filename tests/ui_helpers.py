@@ -17,16 +17,24 @@ from wallets.models import Wallet
 
 def make_wallet(name: str = "team") -> Wallet:
     return Wallet.objects.create(
-        name=name, kind=Wallet.Kind.EVM, address="0x" + "ab" * 20, secret_encrypted="-",
-        is_default=True, credit_usd=Decimal("12.5"), usdc_balance=Decimal("990"),
+        name=name,
+        kind=Wallet.Kind.EVM,
+        address="0x" + "ab" * 20,
+        secret_encrypted="-",
+        is_default=True,
+        credit_usd=Decimal("12.5"),
+        usdc_balance=Decimal("990"),
     )
 
 
 def make_job(user, wallet, **fields) -> Job:
     values = {
-        "model_id": "elevenlabs-music", "model_name": "ElevenLabs Music",
-        "prompt": "warm lo-fi beat with soft piano", "duration_seconds": 30,
-        "quoted_usd": Decimal("0.5"), "budget_month": date.today().replace(day=1),
+        "model_id": "elevenlabs-music",
+        "model_name": "ElevenLabs Music",
+        "prompt": "warm lo-fi beat with soft piano",
+        "duration_seconds": 30,
+        "quoted_usd": Decimal("0.5"),
+        "budget_month": date.today().replace(day=1),
         "state": Job.State.COMPLETED,
     }
     values.update(fields)
@@ -61,8 +69,12 @@ def give_audio(job: Job, data: bytes | None = None) -> Job:
 
 def make_prompt(author, **fields) -> Prompt:
     tags = fields.pop("tags", [])
-    values = {"title": "Night drive", "text": "synthwave with a slow arpeggio",
-              "model_id": "elevenlabs-music", "settings": {"duration_seconds": 60}}
+    values = {
+        "title": "Night drive",
+        "text": "synthwave with a slow arpeggio",
+        "model_id": "elevenlabs-music",
+        "settings": {"duration_seconds": 60},
+    }
     values.update(fields)
     prompt = Prompt(author=author, **values)
     prompt.set_tags(tags)

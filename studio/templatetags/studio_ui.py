@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
 
 from django import template
 from django.utils import timezone
 
 from jobs.models import Job
+from wallets.money import format_usd
 
 register = template.Library()
 
@@ -30,16 +30,7 @@ def state_symbol(state: str) -> str:
     return STATE_SYMBOLS.get(state, "•")
 
 
-@register.filter
-def usd(amount) -> str:
-    """$0.69, $12.40; prices under a dollar keep their fractions of a cent ($0.018)."""
-    if amount is None or amount == "":
-        return "–"
-    amount = Decimal(amount)
-    cents = amount.quantize(Decimal("0.01"))
-    if cents != amount and abs(amount) < 1:
-        return f"${amount.quantize(Decimal('0.0001')).normalize():f}"
-    return f"${amount:,.2f}"
+register.filter("usd", format_usd)
 
 
 @register.filter
@@ -58,8 +49,11 @@ def progress(job: Job) -> dict:
     ``average_execution_time`` is Venice's P80 estimate for the whole job, so the bar runs to it
     and then says the job is taking longer than usual rather than going past 100%.
     """
-    if not (job.average_execution_time_ms and job.execution_duration_ms is not None
-            and job.state == Job.State.PROCESSING):
+    if not (
+        job.average_execution_time_ms
+        and job.execution_duration_ms is not None
+        and job.state == Job.State.PROCESSING
+    ):
         return {"known": False}
     now = timezone.now()
     since = (now - job.progress_at).total_seconds() * 1000 if job.progress_at else 0

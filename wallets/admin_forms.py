@@ -1,0 +1,180 @@
+"""Forms of the admin spend review: wallets, their policy, manual top-ups, resolutions, ranges."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django import forms
+
+from . import payments
+from .models import Budget, Wallet
+
+MAX_TOPUP_USD = Decimal("10000")  # Venice's largest single payment
+MAX_RANGE_DAYS = 3660
+
+
+class WalletCreateForm(forms.Form):
+    """A new wallet. The pasted secret's field never renders a value: it is read once."""
+
+    MODES = [
+        ("create", "Create a new wallet (Studio generates its key)"),
+        ("import", "Import an existing wallet's private key"),
+        ("api_key", "Add a Venice API key"),
+    ]
+
+    mode = forms.ChoiceField(choices=MODES, initial="create", widget=forms.RadioSelect)
+    name = forms.SlugField(max_length=50, help_text="Letters, digits, '-' or '_'.")
+    private_key = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="64 hexadecimal characters (0x optional). Read once, stored encrypted, "
+        "never shown again.",
+    )
+    api_key = forms.CharField(
+        required=False,
+        strip=True,
+        label="Venice API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Read once, stored encrypted, never shown again.",
+    )
+    make_default = forms.BooleanField(
+        required=False,
+        label="Make it the default wallet",
+        help_text="Members' jobs are paid from the default wallet.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        mode = data.get("mode")
+        if mode == "import" and not data.get("private_key"):
+            self.add_error("private_key", "Paste the private key to import.")
+        if mode == "api_key" and not data.get("api_key"):
+            self.add_error("api_key", "Paste the Venice API key.")
+        # Only the chosen mode's secret is kept, so the other can never be used by mistake.
+        if mode != "import":
+            data["private_key"] = ""
+        if mode != "api_key":
+            data["api_key"] = ""
+        return data
+
+
+class WalletPolicyForm(forms.ModelForm):
+    class Meta:
+        model = Wallet
+        fields = ["name", "is_default", "topup_amount_usd", "topup_below_usd", "max_topup_per_day_usd"]
+        labels = {
+            "topup_amount_usd": "Top up by (USD)",
+            "topup_below_usd": "When credit falls below (USD)",
+            "max_topup_per_day_usd": "At most per UTC day (USD)",
+        }
+
+    def clean_topup_amount_usd(self):
+        amount = self.cleaned_data["topup_amount_usd"]
+        if amount < payments.MINIMUM_TOPUP_USD:
+            raise forms.ValidationError(
+                f"Venice's smallest top-up is ${payments.MINIMUM_TOPUP_USD:.2f}."
+            )
+        if amount > MAX_TOPUP_USD:
+            raise forms.ValidationError(f"Venice's largest top-up is ${MAX_TOPUP_USD:,.2f}.")
+        return amount
+
+    def clean_topup_below_usd(self):
+        below = self.cleaned_data["topup_below_usd"]
+        if below < 0:
+            raise forms.ValidationError("A credit level cannot be negative.")
+        return below
+
+    def clean_is_default(self):
+        value = self.cleaned_data["is_default"]
+        if self.instance.pk and self.instance.is_default and not value:
+            raise forms.ValidationError(
+                "Make another wallet the default instead: members' jobs need one."
+            )
+        return value
+
+    def clean(self):
+        data = super().clean()
+        amount, per_day = data.get("topup_amount_usd"), data.get("max_topup_per_day_usd")
+        if amount is not None and per_day is not None and per_day < amount:
+            self.add_error(
+                "max_topup_per_day_usd", "The daily cap must allow at least one top-up."
+            )
+        return data
+
+
+class ManualTopUpForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount (USD)", max_digits=10, decimal_places=2, min_value=Decimal("0.01")
+    )
+
+    def __init__(self, *args, wallet: Wallet, topped_up_today: Decimal, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.wallet = wallet
+        self.topped_up_today = topped_up_today
+        self.fields["amount"].initial = wallet.topup_amount_usd
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        wallet = self.wallet
+        if amount < payments.MINIMUM_TOPUP_USD:
+            raise forms.ValidationError(
+                f"Venice's smallest top-up is ${payments.MINIMUM_TOPUP_USD:.2f}."
+            )
+        if amount > wallet.topup_amount_usd:
+            raise forms.ValidationError(
+                f"The policy allows at most ${wallet.topup_amount_usd:.2f} per top-up."
+            )
+        if self.topped_up_today + amount > wallet.max_topup_per_day_usd:
+            left = max(Decimal("0"), wallet.max_topup_per_day_usd - self.topped_up_today)
+            raise forms.ValidationError(
+                f"Today's top-ups are ${self.topped_up_today:.2f} of the "
+                f"${wallet.max_topup_per_day_usd:.2f} a day the policy allows: at most "
+                f"${left:.2f} more today."
+            )
+        return amount
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        max_length=2000,
+        help_text="What was found and what was done about it. Kept with the difference and in "
+        "the audit log.",
+    )
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = ["user", "month", "limit_usd"]
+        help_texts = {"user": "Leave empty for the team's budget."}
+
+    def clean_month(self):
+        month = self.cleaned_data["month"]
+        return month.replace(day=1) if month else month
+
+    def clean_limit_usd(self):
+        limit = self.cleaned_data["limit_usd"]
+        if limit < 0:
+            raise forms.ValidationError("A budget cannot be negative.")
+        return limit
+
+
+class SpendRangeForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    wallet = forms.ModelChoiceField(
+        queryset=Wallet.objects.order_by("name"), required=False, empty_label="All wallets"
+    )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError("The range starts after it ends.")
+            if end - start > datetime.timedelta(days=MAX_RANGE_DAYS):
+                raise forms.ValidationError("Choose a range of at most ten years.")
+        return data

@@ -1,0 +1,11 @@
+from decimal import Decimal
+
+
+def format_usd(amount: Decimal | str | int | None) -> str:
+    """$0.69, $12.40; prices under a dollar keep their fractions of a cent ($0.018)."""
+    if amount is None or amount == "":
+        return "–"
+    amount = Decimal(amount)
+    if amount.quantize(Decimal("0.01")) != amount and abs(amount) < 1:
+        return f"${amount.quantize(Decimal('0.0001')).normalize():f}"
+    return f"${amount:,.2f}"
