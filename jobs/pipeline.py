@@ -24,7 +24,7 @@ from wallets.models import LedgerEntry, Wallet
 from wallets.money import format_usd
 from wallets.venice import client_for, public_client
 
-from . import catalogue
+from . import catalogue, schedule
 from .models import Job, JobEvent
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def queued(job: Job, queue_id: str) -> Job:
         queued_at=now,
         lease_until=None,
         next_attempt_at=None,
-        next_poll_at=now + first_poll_delay(job.model_id),
+        next_poll_at=now + schedule.first_poll_delay(job),
     )
     payments.note_spent(job.wallet, job.quoted_usd)
     return job
@@ -326,28 +326,6 @@ def cancel(job: Job, by_user) -> bool:
 # --- polling ----------------------------------------------------------------------------------
 
 
-def first_poll_delay(model_id: str) -> datetime.timedelta:
-    """When the previous job of this model said it would take, or a second to learn it."""
-    recent = (
-        Job.objects.filter(model_id=model_id, average_execution_time_ms__isnull=False)
-        .order_by("-queued_at")
-        .values_list("average_execution_time_ms", flat=True)
-        .first()
-    )
-    return datetime.timedelta(milliseconds=recent if recent else 1000)
-
-
-def next_poll_delay(execution_ms: int, average_ms: int) -> float:
-    """Seconds to the next poll: the estimated finish, then short steps once the job runs late.
-
-    average_execution_time is a P80 estimate, so most jobs are done at the first poll; the late
-    fifth are checked every few percent of the estimate (0.25 to 1.5 s) to notice them quickly.
-    """
-    step = min(1.5, max(0.25, average_ms / 1000 * 0.05))
-    remaining = (average_ms - execution_ms) / 1000
-    return remaining if remaining > step else step
-
-
 def poll(job: Job, client: VeniceClient) -> Job:
     """One retrieve call for a QUEUED/PROCESSING job, and what follows from its answer."""
     try:
@@ -380,9 +358,7 @@ def poll(job: Job, client: VeniceClient) -> Job:
 def _error_backoff(job: Job) -> float:
     """Doubling from a tenth of the job's own expected duration: seconds for a short job,
     up to half a minute for a long one."""
-    expected_ms = (
-        job.average_execution_time_ms or first_poll_delay(job.model_id).total_seconds() * 1000
-    )
+    expected_ms = job.average_execution_time_ms or schedule.detect_s() * 1000
     base = expected_ms / 1000 * 0.1
     return min(30.0, max(0.25, base * 2**job.poll_errors))
 
@@ -406,7 +382,9 @@ def _progress(job: Job, status: Processing) -> Job:
         "poll_errors": 0,
         "next_poll_at": now
         + datetime.timedelta(
-            seconds=next_poll_delay(status.execution_duration_ms, status.average_execution_time_ms)
+            seconds=schedule.next_poll_delay(
+                job.model_id, status.execution_duration_ms, status.average_execution_time_ms
+            )
         ),
     }
     if job.state == State.QUEUED:

@@ -25,7 +25,7 @@ from venice import VeniceClient
 from wallets.throttle import RateLimiter
 from wallets.venice import client_for
 
-from . import pipeline
+from . import pipeline, schedule
 from .models import Job, WorkerLease
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ LEASE_FOR = datetime.timedelta(seconds=30)
 # A claimed poll that never reports back (its process died mid-download) is retried after this.
 POLL_CLAIM = datetime.timedelta(seconds=120)
 IDLE_EXIT_S = 3.0
-MAX_SLEEP_S = 0.5
 # Leave one of the wallet's five in-flight slots for submissions and top-ups.
 POLL_THREADS = 4
 
@@ -68,7 +67,7 @@ def has_work() -> bool:
 class Loop:
     def __init__(self) -> None:
         self.holder = uuid.uuid4().hex
-        self.limiter = RateLimiter(settings.RETRIEVE_PER_MINUTE)
+        self.limiter = RateLimiter(settings.RETRIEVE_PER_MINUTE, settings.VENICE_RATE_WINDOW_S)
         self.clients: dict[int, VeniceClient] = {}
         self.busy: set[int] = set()
         self.dispatched: dict[int, float] = {}
@@ -165,9 +164,11 @@ class Loop:
             .values_list("next_poll_at", flat=True)
             .first()
         )
+        # Wake often enough to pick up new jobs, and well within a detection step.
+        longest = min(0.5, schedule.detect_s() / 3)
         if upcoming is None:
-            return MAX_SLEEP_S
-        return min(MAX_SLEEP_S, max(0.02, (upcoming - timezone.now()).total_seconds()))
+            return longest
+        return min(longest, max(0.02, (upcoming - timezone.now()).total_seconds()))
 
 
 def run(seconds: float) -> int:

@@ -371,7 +371,7 @@ class SandboxApp:
             request=audio,
             audio_seconds=seconds,
             queued_at=now,
-            run_s=config.scaled(catalogue.execution_s(p80_s, queue_id)),
+            run_s=config.scaled(catalogue.execution_s(p80_s, queue_id, config.fastest_run)),
             p80_s=config.scaled(p80_s),
             media_retention_s=config.scaled(config.media_retention_s),
             failure=planned_failure(audio.prompt),

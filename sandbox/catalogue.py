@@ -327,12 +327,14 @@ def p80_execution_s(entry: dict[str, Any], seconds_of_audio: float, characters: 
     )
 
 
-def execution_s(p80_s: float, queue_id: str) -> float:
+def execution_s(p80_s: float, queue_id: str, fastest: float = 0.5) -> float:
     """This job's actual simulated run time, fixed by its queue id.
 
-    Uniform on [0.5, 1.125] x P80, so exactly 80% of jobs finish within the estimate.
+    Uniform from ``fastest`` x P80 to the point that puts exactly 80% of jobs within P80
+    (``fastest`` 0.5 gives 0.5..1.125 x P80).
     """
-    return p80_s * (0.5 + 0.625 * _unit_interval("run", queue_id))
+    slowest = fastest + (1 - fastest) / 0.8
+    return p80_s * (fastest + (slowest - fastest) * _unit_interval("run", queue_id))
 
 
 def installments(entry: dict[str, Any], total: Decimal) -> list[Decimal]:

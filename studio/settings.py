@@ -188,7 +188,11 @@ STUDIO_DEFAULT_TEAM_BUDGET_USD = env.str("STUDIO_DEFAULT_TEAM_BUDGET_USD", defau
 
 # Polling (see README, "How polling works").
 POLL_LOOP_SECONDS = env.float("POLL_LOOP_SECONDS", default=50.0)
+# A finished job is noticed within about this long (jobs/schedule.py).
+POLL_DETECT_SECONDS = env.float("POLL_DETECT_SECONDS", default=2.0)
 RETRIEVE_PER_MINUTE = env.int("RETRIEVE_PER_MINUTE", default=110)  # Venice allows 120
+# Venice's rate-limit window; only a benchmark running the sandbox faster than life changes it.
+VENICE_RATE_WINDOW_S = env.float("VENICE_RATE_WINDOW_S", default=60.0)
 IN_FLIGHT_PER_WALLET = env.int("IN_FLIGHT_PER_WALLET", default=5)
 
 LOGGING = {

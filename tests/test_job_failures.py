@@ -125,7 +125,7 @@ def test_an_over_budget_job_is_refused_and_creates_nothing(wallet, member, setti
 
 
 def test_a_400_from_venice_itself_fails_with_its_details(wallet, member):
-    """A custom voice id passes local checks (any string may be one); Venice's own check refuses it."""
+    """A custom voice id passes local checks (any string may be one); Venice refuses it."""
     job = pipeline.create_job(
         user=member,
         model_id="elevenlabs-tts-v4",

@@ -151,3 +151,18 @@ def test_the_command_serves_until_stopped(stop_signal):
         process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
         process.stdout.close()
+
+
+def test_the_run_time_spread_keeps_eighty_percent_within_the_estimate():
+    from sandbox.catalogue import execution_s
+
+    for fastest in (0.5, 0.85, 1.0):
+        runs = [execution_s(100.0, f"queue-{n}", fastest) for n in range(2000)]
+        assert min(runs) >= 100 * fastest - 1e-9
+        within = sum(run <= 100.0 for run in runs) / len(runs)
+        assert within == pytest.approx(0.8, abs=0.03) or fastest == 1.0
+
+
+def test_fastest_run_must_be_a_fraction(sandbox):
+    with pytest.raises(ValueError, match="fastest_run"):
+        sandbox.configure(fastest_run=1.5)

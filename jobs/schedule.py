@@ -1,0 +1,95 @@
+"""When to poll a running job: rarely while it cannot be done, every couple of seconds once it can.
+
+Venice reports `average_execution_time`, a P80 estimate for the job, and `execution_duration`,
+the time since it was queued. Jobs of a model finish within a band around that estimate; the
+band is learned from this model's recent completed jobs (when each was found ready, as a
+fraction of its estimate). Until `execution_duration` reaches the band's lower edge one poll
+suffices; inside it the job is polled every POLL_DETECT_SECONDS, so a finished job is noticed
+within about that long. With no history yet, the band starts at 0: poll every
+POLL_DETECT_SECONDS from the start, which is the safe (if costly) answer.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+
+from django.conf import settings
+
+from .models import Job
+
+HISTORY = 50  # recent completed jobs per model that define its band
+MIN_HISTORY = 5
+CACHE_S = 30.0
+# The band's lower edge is taken a little lower than the earliest job seen, for safety.
+MARGIN = 0.97
+
+_cache: dict[str, tuple[float, float]] = {}
+_lock = threading.Lock()
+
+
+def detect_s() -> float:
+    return settings.POLL_DETECT_SECONDS
+
+
+def earliest_ratio(model_id: str) -> float:
+    """The fraction of its estimate before which no job of this model is expected to be ready."""
+    with _lock:
+        cached = _cache.get(model_id)
+        if cached and time.monotonic() - cached[1] < CACHE_S:
+            return cached[0]
+    rows = list(
+        Job.objects.filter(
+            model_id=model_id,
+            state=Job.State.COMPLETED,
+            average_execution_time_ms__gt=0,
+            queued_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("queued_at", "finished_at", "average_execution_time_ms")[:HISTORY]
+    )
+    ratio = 0.0
+    if len(rows) >= MIN_HISTORY:
+        # A job was found ready at finished_at, and was ready at most one detection step
+        # before: count it as ready that much earlier.
+        ready = [
+            ((finished - queued).total_seconds() - detect_s()) * 1000 / average
+            for queued, finished, average in rows
+        ]
+        ratio = max(0.0, min(ready) * MARGIN)
+    with _lock:
+        _cache[model_id] = (ratio, time.monotonic())
+    return ratio
+
+
+def forget() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def first_poll_delay(job: Job) -> datetime.timedelta:
+    """Before the first answer the job's own estimate is unknown, unless an earlier job of the
+    same model and length reported one (Venice's estimate depends on both)."""
+    if job.duration_seconds:
+        previous = (
+            Job.objects.filter(
+                model_id=job.model_id,
+                duration_seconds=job.duration_seconds,
+                average_execution_time_ms__isnull=False,
+            )
+            .order_by("-queued_at")
+            .values_list("average_execution_time_ms", flat=True)
+            .first()
+        )
+        if previous:
+            start_s = previous * earliest_ratio(job.model_id) / 1000
+            return datetime.timedelta(seconds=max(detect_s(), start_s))
+    return datetime.timedelta(seconds=detect_s())
+
+
+def next_poll_delay(model_id: str, execution_ms: float, average_ms: float) -> float:
+    """Seconds until the next poll, given Venice's latest progress report."""
+    band_starts_s = (average_ms * earliest_ratio(model_id) - execution_ms) / 1000
+    return max(detect_s(), band_starts_s)

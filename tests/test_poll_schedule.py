@@ -1,0 +1,62 @@
+"""When jobs are polled: once until they can be done, then every POLL_DETECT_SECONDS."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from jobs import schedule
+from jobs.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def detect(settings, venice):  # after `venice`, which sets a faster step
+    settings.POLL_DETECT_SECONDS = 1.5
+    schedule.forget()
+
+
+def completed(user, wallet, *, ready_after_s, estimate_ms, n=5, model="elevenlabs-music"):
+    now = timezone.now()
+    for _ in range(n):
+        Job.objects.create(
+            user=user, wallet=wallet, model_id=model, prompt="x" * 12, quoted_usd=1,
+            budget_month=now.date().replace(day=1), state=Job.State.COMPLETED,
+            duration_seconds=30, queued_at=now - datetime.timedelta(seconds=ready_after_s),
+            finished_at=now, average_execution_time_ms=estimate_ms,
+        )
+
+
+def test_without_history_a_job_is_polled_every_detection_step(member, wallet):
+    assert schedule.earliest_ratio("elevenlabs-music") == 0
+    assert schedule.next_poll_delay("elevenlabs-music", 1_000, 60_000) == 1.5
+
+
+def test_too_little_history_is_not_trusted(member, wallet):
+    completed(member, wallet, ready_after_s=60, estimate_ms=60_000, n=4)
+    assert schedule.earliest_ratio("elevenlabs-music") == 0
+
+
+def test_history_moves_the_next_poll_to_where_jobs_start_finishing(member, wallet):
+    # Found ready 55.5 s into a 60 s estimate: ready by 54 s at the latest, so 0.9 of the
+    # estimate; with the safety margin the band starts at 0.873.
+    completed(member, wallet, ready_after_s=55.5, estimate_ms=60_000)
+    ratio = schedule.earliest_ratio("elevenlabs-music")
+    assert ratio == pytest.approx(0.9 * schedule.MARGIN)
+    assert schedule.next_poll_delay("elevenlabs-music", 2_000, 100_000) == pytest.approx(85.3)
+    # Inside the band: every detection step.
+    assert schedule.next_poll_delay("elevenlabs-music", 88_000, 100_000) == 1.5
+    # Running late, far past the estimate: still every step.
+    assert schedule.next_poll_delay("elevenlabs-music", 150_000, 100_000) == 1.5
+    # Other models keep their own (empty) history.
+    assert schedule.next_poll_delay("elevenlabs-tts-v4", 2_000, 100_000) == 1.5
+
+
+def test_the_first_poll_uses_an_earlier_estimate_for_the_same_model_and_length(member, wallet):
+    completed(member, wallet, ready_after_s=55.5, estimate_ms=60_000)
+    job = Job(model_id="elevenlabs-music", duration_seconds=30)
+    expected = 60 * 0.9 * schedule.MARGIN
+    assert schedule.first_poll_delay(job).total_seconds() == pytest.approx(expected)
+    other_length = Job(model_id="elevenlabs-music", duration_seconds=90)
+    assert schedule.first_poll_delay(other_length).total_seconds() == 1.5
