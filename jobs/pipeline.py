@@ -38,6 +38,19 @@ MAX_POLL_ERRORS = 6
 UNKNOWN_OUTCOME_GRACE = datetime.timedelta(minutes=2)
 
 
+# The queue body's options besides `model` and `prompt` (the seed's, plus `loop`).
+QUEUE_OPTIONS = {
+    "lyrics_prompt",
+    "lyrics_optimizer",
+    "force_instrumental",
+    "duration_seconds",
+    "voice",
+    "language_code",
+    "speed",
+    "loop",
+}
+
+
 class JobRejected(Exception):
     """A submission refused before anything was saved or paid, with the form field to blame."""
 
@@ -71,10 +84,11 @@ def validated_body(model_id: str, fields: dict) -> tuple[Model, dict]:
     if model is None:
         raise JobRejected(f"{model_id!r} is not a model Studio can use right now.", "model")
     options = {key: value for key, value in fields.items() if key != "prompt"}
+    unknown = sorted(set(options) - QUEUE_OPTIONS)
+    if unknown:
+        raise JobRejected(f"Venice's queue call has no option {', '.join(unknown)}.", unknown[0])
     try:
         body = validate_queue(model.spec, model.id, fields.get("prompt") or "", **options)
-    except TypeError as exc:  # an option that is not part of the queue body at all
-        raise JobRejected(f"Unknown option: {exc}") from exc
     except errors.InvalidRequest as exc:
         raise JobRejected(exc.message, getattr(exc, "field", None)) from exc
     return model, body
@@ -121,7 +135,7 @@ def create_job(
             budget_month=month,
         )
         JobEvent.objects.create(job=job, state=State.PENDING, note=f"Priced at {format_usd(quote)}")
-        from . import tasks  # noqa: PLC0415 - tasks imports this module
+        from . import tasks  # tasks imports this module
 
         transaction.on_commit(lambda: tasks.enqueue_submit(job.pk))
     return job
@@ -130,7 +144,7 @@ def create_job(
 def _move(job: Job, from_states, to_state: str, note: str = "", **fields) -> bool:
     """The one way a job changes state: conditional on where it is now, with a timeline entry."""
     moved = Job.objects.filter(pk=job.pk, state__in=list(from_states)).update(
-        state=to_state, **fields
+        state=to_state, updated_at=timezone.now(), **fields
     )
     if moved:
         JobEvent.objects.create(job_id=job.pk, state=to_state, note=note[:2000])
@@ -174,11 +188,12 @@ def submit(job_id: int) -> Job | None:
         model = catalogue.get_model(job.model_id)
     except catalogue.CatalogueUnavailable:
         model = None  # Venice validates the body anyway; the local check is a courtesy here
-    client = client_for(job.wallet)
     # From this write on, Venice may have the job even if we never hear back (NEEDS_REVIEW).
     Job.objects.filter(pk=job.pk).update(queue_sent_at=timezone.now())
     try:
-        queue_id = client.queue(job.model_id, spec=model.spec if model else None, **job.queue_body)
+        with client_for(job.wallet) as client:
+            spec = model.spec if model else None
+            queue_id = client.queue(job.model_id, spec=spec, **job.queue_body)
     except (errors.RateLimited, errors.ConcurrencyLimit) as exc:
         return _retry_later(job, f"Venice asked us to slow down: {exc}", _retry_delay(job, exc))
     except errors.InsufficientBalance as exc:
@@ -334,7 +349,7 @@ def poll(job: Job, client: VeniceClient) -> Job:
         return _poll_again(job, float(getattr(exc, "retry_after", None) or 2.0), error=False)
     except errors.InsufficientBalance:
         # Venice serves only wallets above its floor, even for retrieving paid results.
-        from . import tasks  # noqa: PLC0415
+        from . import tasks  # tasks imports this module
 
         tasks.enqueue_credit_check(job.wallet_id)
         return _poll_again(job, 3.0, error=True)
