@@ -36,6 +36,7 @@ lint: install
 screenshots: install browser-deps
 	STUDIO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser -q
 
+# wrk is the load generator of bench/web_load.py (without it, a slower Python one is used).
 bench: install
-	$(PY) bench/siwx_sign.py
-	$(PY) bench/web.py
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(PY) bench/run.py

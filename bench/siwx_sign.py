@@ -1,7 +1,9 @@
 """Median cost of the two signatures Studio makes: a SIWX header (every request) and a top-up
 payment (rare). Target: SIWX under 2 ms median.
 
-    .venv/bin/python bench/siwx_sign.py [iterations]
+    .venv/bin/python bench/siwx_sign.py [iterations] [--json]
+
+`run(quick)` is bench/run.py's entry point; `siwx_sign_us` is its headline figure.
 """
 
 from __future__ import annotations
@@ -50,8 +52,7 @@ def median_us(action: Callable[[], object], iterations: int) -> float:
     return statistics.median(samples) / 1000
 
 
-def main() -> None:
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+def measure(iterations: int) -> dict:
     account = Account.create()
     header = base64.b64encode(json.dumps(CHALLENGE).encode()).decode()
     offer = choose_offer(parse_challenge(None, header))
@@ -59,6 +60,27 @@ def main() -> None:
 
     siwx = median_us(lambda: sign_in_header(account), iterations)
     top_up = median_us(lambda: sign_top_up(account, offer, 10_000_000, policy), iterations)
+    return {
+        "siwx_sign_us": round(siwx, 1),
+        "topup_sign_us": round(top_up, 1),
+        "iterations": iterations,
+        "siwx_target_us": 2000,
+        "siwx_vs_target": round(siwx / 2000, 3),
+    }
+
+
+def run(quick: bool = False) -> dict:
+    return measure(100 if quick else 500)
+
+
+def main() -> None:
+    args = [arg for arg in sys.argv[1:] if arg != "--json"]
+    iterations = int(args[0]) if args else 500
+    results = measure(iterations)
+    if "--json" in sys.argv:
+        print(json.dumps(results, indent=2))
+        return
+    siwx, top_up = results["siwx_sign_us"], results["topup_sign_us"]
     print(f"SIWX header sign:      {siwx:8.1f} us median over {iterations} (target < 2000)")
     print(f"top-up payload create: {top_up:8.1f} us median over {iterations}")
 

@@ -10,8 +10,10 @@ never retries: the caller owns that loop and resends the stored bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import ssl
 import random
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -82,6 +84,13 @@ UNPROCESSED_STATUSES = frozenset({429, 503})
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process, shared by every client: building one loads the CA
+    bundle, which costs tens of milliseconds, and Studio makes a client per job."""
+    return httpx.create_ssl_context()
+
+
 def _decode_json(content: bytes) -> Any:
     return json.loads(content, parse_float=Decimal)
 
@@ -116,6 +125,7 @@ class VeniceClient:
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             timeout=timeout,
+            verify=tls_context(),
             transport=transport,
             # A redirect could move us to another origin; Venice's API never redirects.
             follow_redirects=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from venice import ApiKeyAuth, VeniceClient, WalletAuth
+from venice.client import tls_context
 
 from . import crypto
 from .models import Wallet
@@ -21,7 +22,7 @@ def client_for(wallet: Wallet, *, max_retries: int = 3) -> VeniceClient:
         auth=auth,
         timeout=settings.VENICE_TIMEOUT_S,
         max_retries=max_retries,
-        transport=InFlightTransport(wallet),
+        transport=InFlightTransport(wallet, verify=tls_context()),
     )
 
 
