@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import ssl
 import random
+import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
