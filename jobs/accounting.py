@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Case, DecimalField, Sum, Value, When
+from django.db.models import Case, DecimalField, F, Sum, Value, When
+from django.db.models.functions import Round
 
 from wallets import budgets
 from wallets.models import LedgerEntry, Wallet
@@ -40,13 +41,16 @@ def apply_ledger(wallet: Wallet, job_ids: set[int] | None = None) -> None:
     """Record each job's charges and refunds, and once it is finished, settle its budget to them.
 
     A job's budget is first settled to its quote when it completes (the worker cannot wait for
-    the ledger); this corrects it to what Venice actually charged and refunded.
+    the ledger); this corrects it to what Venice actually charged and refunded. Looked at: jobs
+    whose rows were just linked, and every finished job whose settlement does not yet equal its
+    ledger (including one charged while it ran, and one still waiting for its first row).
     """
     touched = link_ledger(wallet) | (job_ids or set())
-    recently_finished = Job.objects.filter(
-        wallet=wallet, state__in=Job.FINISHED, charged_usd__isnull=True, queue_id__isnull=False
-    ).values_list("pk", flat=True)
-    touched |= set(recently_finished)
+    finished = Job.objects.filter(wallet=wallet, state__in=Job.FINISHED, queue_id__isnull=False)
+    unsettled = finished.filter(charged_usd__isnull=True) | finished.exclude(
+        settled_usd=Round(F("charged_usd") - F("refunded_usd"), 6)
+    )
+    touched |= set(unsettled.values_list("pk", flat=True))
     totals = (
         LedgerEntry.objects.filter(job_id__in=touched)
         .values("job_id")

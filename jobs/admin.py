@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.db.models import Q
 
-from wallets.admin import ModelIdFilter, ReadOnlyAdmin
+from wallets.admin import ModelIdFilter, ReadOnlyAdmin, money, wallet_name
 from wallets.admin_csv import CsvExportMixin
+from wallets.admin_dates import LooseDatesMixin
 
 from .models import Job, JobEvent
 
@@ -18,7 +19,7 @@ class JobEventInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(CsvExportMixin, ReadOnlyAdmin):
+class JobAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
     """Jobs are money records too (quoted, charged, refunded, settled): read-only here."""
 
     list_display = [
@@ -27,11 +28,11 @@ class JobAdmin(CsvExportMixin, ReadOnlyAdmin):
         "user",
         "model_id",
         "state",
-        "quoted_usd",
-        "charged_usd",
-        "refunded_usd",
-        "settled_usd",
-        "wallet",
+        money("quoted_usd", "Quoted"),
+        money("charged_usd", "Charged"),
+        money("refunded_usd", "Refunded"),
+        money("settled_usd", "Settled"),
+        wallet_name,
         "error_code",
     ]
     list_filter = [

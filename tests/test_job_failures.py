@@ -156,6 +156,8 @@ def test_audio_that_expired_before_download_fails_the_job(wallet, member):
 
 def test_an_option_venice_does_not_have_is_refused_by_name(wallet, member):
     with pytest.raises(pipeline.JobRejected, match="no option tempo") as refused:
-        pipeline.create_job(user=member, model_id="elevenlabs-music", fields={**MUSIC, "tempo": 120})
+        pipeline.create_job(
+            user=member, model_id="elevenlabs-music", fields={**MUSIC, "tempo": 120}
+        )
     assert refused.value.field == "tempo"
     assert not Job.objects.exists()

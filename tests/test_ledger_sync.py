@@ -95,3 +95,43 @@ def test_budgets_equal_the_sum_of_their_jobs_charges(wallet, member, admin_user)
         budget = budgets.member_budget(user.pk, jobs[0].budget_month)
         assert budget.spent_usd == sum(j.charged_usd - j.refunded_usd for j in jobs)
         assert budget.reserved_usd == 0
+
+
+def test_a_charge_seen_while_running_is_settled_when_the_job_fails_unrefunded(wallet, member):
+    """Venice charged; the job then failed on our side (its audio expired), and no refund came."""
+    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+    pipeline.submit(job.pk)
+    sync(wallet)  # the CHARGE is linked while the job still runs
+    job.refresh_from_db()
+    assert job.charged_usd == job.quoted_usd and job.settled_usd == 0
+
+    pipeline.fail(job, "media_expired", "Venice no longer has the audio.")
+    sync(wallet)
+    job.refresh_from_db()
+    assert job.settled_usd == job.charged_usd
+    assert budgets.member_budget(member.pk, job.budget_month).spent_usd == job.charged_usd
+
+
+def test_the_periodic_sync_reads_only_new_pages(wallet, member, venice):
+    for n in range(3):
+        run_to_end(
+            pipeline.create_job(
+                user=member,
+                model_id="elevenlabs-music",
+                fields={**MUSIC, "prompt": f"{MUSIC['prompt']} {n}"},
+            )
+        )
+    client = client_for(wallet)
+    calls = venice.stats(wallet.address)["calls"].get("transactions", 0)
+    ledger.sync(wallet, client)  # first sync: everything
+    assert LedgerEntry.objects.count() == 4
+    first = venice.stats(wallet.address)["calls"]["transactions"] - calls
+
+    real = client.transactions
+    client.transactions = lambda **kw: real(page_size=1, **kw)  # one row a page
+    before = venice.stats(wallet.address)["calls"]["transactions"]
+    assert ledger.sync(wallet, client) == 0
+    assert venice.stats(wallet.address)["calls"]["transactions"] - before == 1, (
+        "stopped at the newest known row"
+    )
+    assert first >= 1

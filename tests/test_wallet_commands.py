@@ -79,3 +79,17 @@ def test_bad_names_are_refused(db, name):
     with pytest.raises(CommandError, match="wallet name"):
         run("create", name)
     assert not Wallet.objects.exists()
+
+
+def test_command_line_changes_are_audited(db, monkeypatch):
+    from wallets.models import AuditEntry
+
+    run("create", "team")
+    run("apikey", "account", stdin="vn-abcdefgh12345\n", monkeypatch=monkeypatch)
+    run("policy", "team", "--per-day", "80")
+    run("rotate-keys")
+    actions = list(AuditEntry.objects.order_by("at", "pk").values_list("action", flat=True))
+    assert actions == ["wallet_create", "wallet_api_key", "policy_change", "keys_rotate"]
+    change = AuditEntry.objects.get(action="policy_change")
+    assert change.before["max_topup_per_day_usd"] != change.after["max_topup_per_day_usd"]
+    assert not any("vn-abcdefgh12345" in str(e.__dict__) for e in AuditEntry.objects.all())

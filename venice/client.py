@@ -272,8 +272,11 @@ class VeniceClient:
         )
         return Balance.from_api(require(self._json(response), "data", "balance"))
 
-    def transactions(self, page_size: int = 100) -> list[LedgerTransaction]:
-        """The whole ledger, newest first as Venice orders it.
+    def transactions(
+        self, page_size: int = 100, stop_at: str | None = None
+    ) -> list[LedgerTransaction]:
+        """The ledger, newest first as Venice orders it: all of it, or with ``stop_at`` (the id
+        of the newest row the caller already has) only the pages down to that row.
 
         Rows can arrive while we page (new rows push old ones to later offsets), so a row may
         be seen twice; it is kept once, where it was first seen.
@@ -301,7 +304,7 @@ class VeniceClient:
             pagination = data.get("pagination")
             has_more = isinstance(pagination, Mapping) and pagination.get("hasMore") is True
             # An empty page that claims more would loop forever.
-            if not has_more or not rows:
+            if not has_more or not rows or (stop_at is not None and stop_at in seen):
                 break
             offset += len(rows)
         return list(seen.values())

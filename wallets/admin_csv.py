@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import label_for_field, lookup_field
+from django.contrib.admin.utils import lookup_field
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -65,9 +65,12 @@ def csv_cell(value) -> str | Decimal | int:
 
 class CsvExportMixin:
     """For a ModelAdmin: `csv_fields` names the columns (model fields, `a__b` lookups, or
-    attributes/methods of the model or the admin that return plain values)."""
+    attributes/methods of the model or the admin that return plain values); without it, the
+    list's columns."""
 
     csv_fields: tuple[str, ...] = ()
+    # Column names: the lookup itself (`wallet__name` as "wallet.name") unless renamed here.
+    csv_headers: dict[str, str] = {}
     change_list_template = "admin/csv_change_list.html"
     actions = ["export_selected_csv"]
 
@@ -122,7 +125,7 @@ class CsvExportMixin:
         return response
 
     def csv_rows(self, fields: list[str], queryset: models.QuerySet) -> Iterator[Iterable]:
-        yield [str(label_for_field(name, self.model, self)) for name in fields]
+        yield [self.csv_headers.get(name, name.replace("__", ".")) for name in fields]
         for obj in queryset.iterator(chunk_size=2000):
             yield [csv_cell(self.csv_value(obj, name)) for name in fields]
 

@@ -63,7 +63,13 @@ class WalletCreateForm(forms.Form):
 class WalletPolicyForm(forms.ModelForm):
     class Meta:
         model = Wallet
-        fields = ["name", "is_default", "topup_amount_usd", "topup_below_usd", "max_topup_per_day_usd"]
+        fields = [
+            "name",
+            "is_default",
+            "topup_amount_usd",
+            "topup_below_usd",
+            "max_topup_per_day_usd",
+        ]
         labels = {
             "topup_amount_usd": "Top up by (USD)",
             "topup_below_usd": "When credit falls below (USD)",
@@ -94,13 +100,18 @@ class WalletPolicyForm(forms.ModelForm):
             )
         return value
 
+    def _get_validation_exclusions(self):
+        # Only one wallet is the default: making this one the default un-defaults the other in
+        # the same transaction (WalletAdmin.save_model), so that constraint is not checked here.
+        exclude = super()._get_validation_exclusions()
+        exclude.add("is_default")
+        return exclude
+
     def clean(self):
         data = super().clean()
         amount, per_day = data.get("topup_amount_usd"), data.get("max_topup_per_day_usd")
         if amount is not None and per_day is not None and per_day < amount:
-            self.add_error(
-                "max_topup_per_day_usd", "The daily cap must allow at least one top-up."
-            )
+            self.add_error("max_topup_per_day_usd", "The daily cap must allow at least one top-up.")
         return data
 
 

@@ -62,8 +62,7 @@ def day_columns(lines: Sequence, *, width: int = 900, height: int = 220) -> Safe
                 _fmt(top_y),
                 _fmt(bar_w),
                 _fmt(max(bottom_y - top_y, 0)),
-                f"{line.label}: {usd(line.spend)} ({line.charges} charges, "
-                f"{line.refunds} refunds)",
+                f"{line.label}: {usd(line.spend)} ({line.charges} charges, {line.refunds} refunds)",
             )
         )
     ticks = []
@@ -84,9 +83,7 @@ def day_columns(lines: Sequence, *, width: int = 900, height: int = 220) -> Safe
         _fmt(zero),
         left + plot_w,
         _fmt(zero),
-        format_html_join(
-            "", '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"></line>', grid
-        ),
+        format_html_join("", '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"></line>', grid),
         format_html_join(
             "",
             '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
@@ -110,7 +107,7 @@ def _date_ticks(lines: Sequence) -> list[tuple[int, str]]:
     return [(i, f"{d:%b} {d.day}") for i, d in enumerate(days)][::every]
 
 
-def bars(lines: Sequence, *, width: int = 560, limit: int = 12) -> SafeString:
+def bars(lines: Sequence, *, width: int = 380, limit: int = 12) -> SafeString:
     """Horizontal bars of net spend, largest first (the rest summed as "Others")."""
     shown = list(lines[:limit])
     rest = list(lines[limit:])
@@ -125,7 +122,7 @@ def bars(lines: Sequence, *, width: int = 560, limit: int = 12) -> SafeString:
         )
     if not rows:
         return SafeString("")
-    label_w, value_w, row_h = 150, 90, 22
+    label_w, value_w, row_h = 160, 64, 22
     plot_w = width - label_w - value_w
     high = max(max(spend for _, spend, _ in rows), Decimal("0")) or Decimal("1")
     items = []
@@ -136,7 +133,7 @@ def bars(lines: Sequence, *, width: int = 560, limit: int = 12) -> SafeString:
             (
                 _fmt(label_w - 8),
                 _fmt(y + 15),
-                label if len(label) <= 22 else label[:21] + "…",
+                label if len(label) <= 24 else label[:23] + "…",
                 "bar neg" if spend < 0 else "bar",
                 label_w,
                 _fmt(y + 4),
@@ -148,7 +145,9 @@ def bars(lines: Sequence, *, width: int = 560, limit: int = 12) -> SafeString:
             )
         )
     return format_html(
-        '<svg class="spend-chart bars" viewBox="0 0 {} {}" role="img" aria-label="{}">{}</svg>',
+        '<svg class="spend-chart bars" width="{}" viewBox="0 0 {} {}" role="img" '
+        'aria-label="{}">{}</svg>',
+        width,
         width,
         len(rows) * row_h,
         "Spend, largest first",

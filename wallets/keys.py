@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 from eth_account import Account
 
 from . import crypto
@@ -46,6 +47,7 @@ def create_evm_wallet(name: str, *, created_by=None, make_default: bool = False)
     return _save(wallet, make_default)
 
 
+@sensitive_variables("private_key", "account")
 def import_evm_wallet(
     name: str, private_key: str, *, created_by=None, make_default: bool = False
 ) -> Wallet:
@@ -69,6 +71,7 @@ def import_evm_wallet(
     return _save(wallet, make_default)
 
 
+@sensitive_variables("api_key")
 def add_api_key_wallet(
     name: str, api_key: str, *, created_by=None, make_default: bool = False
 ) -> Wallet:

@@ -15,10 +15,22 @@ from .models import LedgerEntry, TopUp, Wallet
 MATCH_WINDOW = datetime.timedelta(minutes=15)
 
 
-def sync(wallet: Wallet, client: VeniceClient) -> int:
-    """Copy the rows we have not seen yet; returns how many were new."""
+def sync(wallet: Wallet, client: VeniceClient, *, full: bool = False) -> int:
+    """Copy the rows we have not seen yet; returns how many were new.
+
+    Venice allows 20 ledger pages a minute, so the periodic sync reads only down to the newest
+    row it already has; `full` walks the whole ledger (reconciliation does, hourly).
+    """
     started = timezone.now()
-    rows = client.transactions()
+    newest = None
+    if not full:
+        newest = (
+            LedgerEntry.objects.filter(wallet=wallet)
+            .order_by("-created_at", "-pk")
+            .values_list("venice_id", flat=True)
+            .first()
+        )
+    rows = client.transactions(stop_at=newest)
     known = set(
         LedgerEntry.objects.filter(
             wallet=wallet, venice_id__in=[row.id for row in rows]

@@ -99,7 +99,8 @@ class _FetchOnce:
         self._client = client
         self.rows: list | None = None
 
-    def transactions(self, page_size: int = 100) -> list:
+    def transactions(self, page_size: int = 100, stop_at: str | None = None) -> list:
+        # Always the whole ledger: reconciliation compares every row.
         if self.rows is None:
             self.rows = self._client.transactions(page_size)
         return self.rows
@@ -120,7 +121,7 @@ def check_wallet(
     try:
         fetched_at = timezone.now()
         fetch = _FetchOnce(client)
-        ledger.sync(wallet, fetch)  # type: ignore[arg-type]  # only .transactions() is used
+        ledger.sync(wallet, fetch, full=True)  # type: ignore[arg-type]  # only .transactions()
         accounting.apply_ledger(wallet)
         rows = fetch.rows or []
         try:
@@ -185,9 +186,7 @@ def check_balance(wallet: Wallet, rows: list) -> list[Found]:
     """Venice's rows must add up to the balance its newest row reports."""
     if not rows:
         return []
-    total = sum(
-        (-abs(row.amount) if row.type == CHARGE else abs(row.amount) for row in rows), ZERO
-    )
+    total = sum((-abs(row.amount) if row.type == CHARGE else abs(row.amount) for row in rows), ZERO)
     newest = rows[0]  # Venice lists newest first
     if total == newest.balance_after:
         return []
@@ -235,8 +234,21 @@ def check_charges(wallet: Wallet, fetched_at: datetime.datetime) -> list[Found]:
     unlinked = LedgerEntry.objects.filter(
         wallet=wallet, job__isnull=True, type__in=[CHARGE, REFUND]
     ).order_by("created_at")
+    # A charge a lost submission may still adopt is not a difference yet, nor is its refund
+    # (a refused job's refund lands as soon as Venice ends it, before the review adopts it).
+    waiting = (
+        {
+            entry.request_id
+            for entry in unlinked.filter(type=CHARGE).exclude(request_id="")
+            if _awaiting_review(entry, unknown)
+        }
+        if unknown
+        else set()
+    )
     for entry in unlinked.iterator(chunk_size=2000):
         request = f"request {entry.request_id}" if entry.request_id else "no request id"
+        if entry.request_id and entry.request_id in waiting:
+            continue
         if entry.type == CHARGE:
             if _awaiting_review(entry, unknown):
                 continue

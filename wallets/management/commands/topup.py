@@ -6,8 +6,8 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from venice import errors
-from wallets import payments
-from wallets.models import Wallet
+from wallets import audit, payments
+from wallets.models import AuditEntry, Wallet
 
 
 class Command(BaseCommand):
@@ -36,6 +36,13 @@ class Command(BaseCommand):
             errors.VeniceError,
         ) as exc:
             raise CommandError(str(exc)) from exc
+        audit.record(
+            None,
+            AuditEntry.Action.MANUAL_TOPUP,
+            topup,
+            after={"usd": str(amount)},
+            note="manage.py topup",
+        )
         payments.verify_receipt(topup)
         self.stdout.write(
             json.dumps(

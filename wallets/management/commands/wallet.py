@@ -8,8 +8,10 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
-from wallets import keys
-from wallets.models import Wallet
+from wallets import audit, keys
+from wallets.models import AuditEntry, Wallet
+
+Action = AuditEntry.Action
 
 
 def _read_secret(prompt: str) -> str:
@@ -61,16 +63,19 @@ class Command(BaseCommand):
 
     def do_create(self, name, default, **_):
         wallet = keys.create_evm_wallet(name, make_default=default)
+        audit.record(None, Action.WALLET_CREATE, wallet, note="manage.py wallet create")
         self.stdout.write(f"Created wallet {wallet.name}: {wallet.address}")
 
     def do_import(self, name, default, **_):
         wallet = keys.import_evm_wallet(name, _read_secret("Private key: "), make_default=default)
+        audit.record(None, Action.WALLET_IMPORT, wallet, note="manage.py wallet import")
         self.stdout.write(f"Imported wallet {wallet.name}: {wallet.address}")
 
     def do_apikey(self, name, default, **_):
         wallet = keys.add_api_key_wallet(
             name, _read_secret("Venice API key: "), make_default=default
         )
+        audit.record(None, Action.WALLET_API_KEY, wallet, note="manage.py wallet apikey")
         self.stdout.write(f"Added API-key wallet {wallet.name}")
 
     def do_list(self, **_):
@@ -89,18 +94,33 @@ class Command(BaseCommand):
             raise CommandError(f"No wallet named {name!r}")
         if amount is not None and amount < 5:
             raise CommandError("Venice's smallest top-up is 5 USD")
-        for field, value in (
-            ("topup_amount_usd", amount),
-            ("max_topup_per_day_usd", per_day),
-            ("topup_below_usd", below),
-        ):
+        fields = {
+            "topup_amount_usd": amount,
+            "max_topup_per_day_usd": per_day,
+            "topup_below_usd": below,
+        }
+        before = {field: str(getattr(wallet, field)) for field in fields}
+        for field, value in fields.items():
             if value is not None:
                 setattr(wallet, field, value)
         wallet.save()
+        after = {field: str(getattr(wallet, field)) for field in fields}
+        audit.record(
+            None,
+            Action.POLICY_CHANGE,
+            wallet,
+            before=before,
+            after=after,
+            note="manage.py wallet policy",
+        )
         self.stdout.write(
             f"Policy of {name}: top up ${wallet.topup_amount_usd} below "
             f"${wallet.topup_below_usd}, at most ${wallet.max_topup_per_day_usd}/day"
         )
 
     def do_rotate_keys(self, **_):
-        self.stdout.write(f"Re-encrypted {keys.rotate_encryption()} wallet secrets")
+        count = keys.rotate_encryption()
+        audit.record(
+            None, Action.KEYS_ROTATE, note=f"manage.py wallet rotate-keys: {count} secrets"
+        )
+        self.stdout.write(f"Re-encrypted {count} wallet secrets")
