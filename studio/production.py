@@ -3,12 +3,15 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .settings import *  # noqa: F403
-from .settings import DEV_ENCRYPTION_KEY, STORAGES, STUDIO_ENCRYPTION_KEYS, env
+from .settings import CACHES, DEV_ENCRYPTION_KEY, STORAGES, STUDIO_ENCRYPTION_KEYS, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 if DEV_ENCRYPTION_KEY in STUDIO_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("Set STUDIO_ENCRYPTION_KEYS: the development key is public.")
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    # Each web process would keep its own sessions and sign-in throttle counts.
+    raise ImproperlyConfigured("Set CACHE_URL to a cache all web processes share.")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

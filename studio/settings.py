@@ -94,9 +94,13 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Sessions and the sign-in throttle live in the cache, so several web processes need a shared
+# one: production refuses the per-process default (e.g. CACHE_URL=redis://host:6379/1, a
+# database apart from the broker's).
 CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://studio"),
 }
+DEFAULT_EXCEPTION_REPORTER_FILTER = "studio.debug.SecretsFilter"
 
 # Sessions read from the cache first: the live-status poll runs every couple of seconds.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

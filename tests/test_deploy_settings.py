@@ -11,7 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def production_env(**extra):
     # Test runs may set this for Playwright's event loop; production never does.
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    return {**env, "DJANGO_SETTINGS_MODULE": "studio.production", **extra}
+    return {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "studio.production",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
+        **extra,
+    }
 
 
 def test_production_settings_pass_check_deploy():

@@ -146,7 +146,8 @@ class Offer:
 
 def choose_offer(challenges: list[Challenge]) -> Offer:
     """Pick the exact/USDC/Base requirement, refusing if the answer is ambiguous about who
-    gets paid: a second accept (or the header) naming another receiver is a substitution."""
+    gets paid: a second accept (or the header) naming another receiver is a substitution, and
+    a header that asks for something else than the body (token, network, amount) is refused."""
     candidates = [
         (challenge, requirement)
         for challenge in challenges
@@ -165,6 +166,18 @@ def choose_offer(challenges: list[Challenge]) -> Offer:
         raise PaymentRefused(
             f"the 402 answer names {len(receivers)} different receivers for USDC on Base "
             f"({', '.join(sorted(receivers))}); refusing to pick one"
+        )
+    offers = [
+        sorted(
+            (r.scheme, r.network, r.asset.lower(), r.pay_to.lower(), r.get_amount())
+            for r in challenge.accepts
+        )
+        for challenge in challenges
+    ]
+    if any(other != offers[0] for other in offers[1:]):
+        raise PaymentRefused(
+            "the 402 answer's PAYMENT-REQUIRED header and body ask for different payments; "
+            "refusing to pick one"
         )
     challenge, requirement = candidates[0]
     if not Web3.is_address(requirement.pay_to):

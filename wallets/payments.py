@@ -192,6 +192,9 @@ def _sign(
     except errors.PaymentRefused as exc:
         log.warning("top-up for wallet %s refused before signing: %s", wallet.name, exc)
         raise TopUpNotAllowed(str(exc)) from exc
+    except errors.MalformedResponse as exc:
+        log.warning("top-up for wallet %s: Venice's 402 answer is unreadable: %s", wallet.name, exc)
+        raise
     # Saved, committed, before a single byte is sent: after a crash this row is re-sent.
     return TopUp.objects.create(
         wallet=wallet,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from venice import ApiKeyAuth, VeniceClient, WalletAuth
 from venice.client import tls_context
@@ -12,6 +13,7 @@ from .models import Wallet
 from .throttle import InFlightTransport
 
 
+@sensitive_variables("secret")
 def client_for(wallet: Wallet, *, max_retries: int = 3) -> VeniceClient:
     """A client with the wallet's credentials. The poll loop passes max_retries=0: it
     reschedules a failed poll itself instead of blocking a thread in backoff."""
