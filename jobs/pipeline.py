@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from venice import AudioResult, Model, Processing, VeniceClient, errors, validate_queue
@@ -500,38 +500,58 @@ def recover_stale() -> int:
 def review_unknown_submissions(wallet: Wallet) -> None:
     """Settle NEEDS_REVIEW jobs from Venice's ledger (synced just before).
 
-    One unclaimed CHARGE for the job's model, at the time of its queue call, is its queue id:
-    the job is adopted and polled. No such charge well after the call proves Venice never
-    accepted it: the job fails uncharged. Several candidates are left for an admin.
+    A job's candidates are the unclaimed charges for its model, of its price, at the time of its
+    queue call. A job with exactly one candidate that no other unknown job could also own is
+    adopted under that queue id and polled; a job with none, well after its call, was never
+    accepted and fails uncharged; anything ambiguous is left for an admin.
     """
     if not wallet.is_evm or wallet.ledger_synced_at is None:
         return
-    claimed = Job.objects.filter(queue_id__isnull=False).values("queue_id")
-    for job in Job.objects.filter(
-        wallet=wallet, state=State.NEEDS_REVIEW, queue_id__isnull=True, queue_sent_at__isnull=False
-    ):
-        window = (
-            job.queue_sent_at - datetime.timedelta(seconds=5),
-            job.queue_sent_at + datetime.timedelta(minutes=5),
+    unknown = list(
+        Job.objects.filter(
+            wallet=wallet,
+            state=State.NEEDS_REVIEW,
+            queue_id__isnull=True,
+            queue_sent_at__isnull=False,
         )
-        candidates = set(
-            LedgerEntry.objects.filter(
-                wallet=wallet,
-                type=LedgerEntry.Type.CHARGE,
-                job__isnull=True,
-                model_id=job.model_id,
-                created_at__range=window,
-            )
-            .exclude(request_id__in=claimed)
-            .values_list("request_id", flat=True)
-        )
-        if len(candidates) == 1:
-            queue_id = candidates.pop()
+    )
+    candidates = {job.pk: _candidate_charges(wallet, job) for job in unknown}
+    for job in unknown:
+        mine = candidates[job.pk]
+        shared = any(mine & theirs for pk, theirs in candidates.items() if pk != job.pk)
+        if len(mine) == 1 and not shared:
+            (queue_id,) = mine
             queued(job, queue_id)
             LedgerEntry.objects.filter(wallet=wallet, request_id=queue_id).update(job=job)
-        elif not candidates and wallet.ledger_synced_at > job.queue_sent_at + UNKNOWN_OUTCOME_GRACE:
+        elif not mine and wallet.ledger_synced_at > job.queue_sent_at + UNKNOWN_OUTCOME_GRACE:
             fail(
                 job,
                 "not_accepted",
                 "Venice never accepted this job (no charge in its ledger); nothing was spent.",
             )
+
+
+def _candidate_charges(wallet: Wallet, job: Job) -> set[str]:
+    claimed = Job.objects.filter(queue_id__isnull=False).values("queue_id")
+    window = (
+        job.queue_sent_at - datetime.timedelta(seconds=5),
+        job.queue_sent_at + datetime.timedelta(minutes=5),
+    )
+    charges = (
+        LedgerEntry.objects.filter(
+            wallet=wallet,
+            type=LedgerEntry.Type.CHARGE,
+            job__isnull=True,
+            model_id=job.model_id,
+            created_at__range=window,
+        )
+        .exclude(request_id__in=claimed)
+        .values("request_id")
+        .annotate(total=Sum("amount_usd"))
+    )
+    price = job.quoted_usd.quantize(Decimal("0.000001"))
+    return {
+        row["request_id"]
+        for row in charges
+        if Decimal(row["total"]).quantize(Decimal("0.000001")) == price
+    }
