@@ -1,0 +1,321 @@
+"""200 jobs from 10 members while the sandbox fails a fifth of the calls (issue 6, "Faults").
+
+For the first part of the run every route Studio's worker uses (queue, retrieve, complete,
+balance, transactions, top-up) answers 20 % of its calls with a fault, the kind rotating every
+second and a half: 429, 500, 503, a response slower than the worker's timeout (a timeout), a
+merely slow one, and, on top-up, settlement timeouts. Then the faults stop and the cluster
+drains. Bounded: STUDIO_SOAK_JOBS jobs (default 200) and SOAK_BOUND_S seconds in all.
+
+Afterwards every job must have ended COMPLETED, FAILED with a reason, or NEEDS_REVIEW (nothing
+stuck), and the invariants of reliability_helpers.check_invariants must hold: top-ups credited
+once, no job queued twice, every charge matched, audio intact and each job's own, budgets equal
+to their jobs, and a reconciliation with no difference it cannot name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import re
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+from django_q.tasks import async_task
+
+from jobs import pipeline, tasks
+from jobs.models import Job
+from wallets import keys
+from wallets.models import TopUp
+
+from .reliability_helpers import (
+    Cluster,
+    adopted_jobs,
+    find_violations,
+    record,
+    states,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(400),
+]
+
+JOBS = int(os.environ.get("STUDIO_SOAK_JOBS", "200"))
+MEMBERS = 10
+FAULT_RATE = 0.2
+FAULT_WINDOW_S = 60.0
+SOAK_BOUND_S = 180.0
+ROTATE_EVERY_S = 1.5
+WORKER_TIMEOUT_S = 1.5
+TIME_SCALE = 0.005  # the session sandbox's
+
+# What each route may suffer. "timeout": slower than the worker's client timeout; "slow": slow
+# but within it; "settle": the top-up's settlement times out (504, lands later).
+FAULTS = {
+    "queue": ["429", "503", "500", "timeout", "slow"],
+    "retrieve": ["500", "429", "timeout", "503", "slow"],
+    "complete": ["503", "timeout", "429", "500"],
+    "balance": ["timeout", "500", "429", "503"],
+    "transactions": ["429", "503", "500", "slow"],
+    "top-up": ["settle", "503", "slow", "429", "settle", "500"],
+}
+
+
+def fault_rule(kind: str) -> dict:
+    simulated_ms = int(1000 / TIME_SCALE)  # one real second, in the sandbox's simulated ms
+    if kind == "timeout":
+        return {"delay_ms": int(simulated_ms * WORKER_TIMEOUT_S * 1.6)}
+    if kind == "slow":
+        return {"delay_ms": int(simulated_ms * 0.3)}
+    if kind == "settle":
+        return {"settlement_timeout": True}
+    return {"status": int(kind)}
+
+
+class FaultConductor(threading.Thread):
+    """Keeps a 20 % fault on every route, rotating its kind, until stopped."""
+
+    def __init__(self, sandbox):
+        super().__init__(daemon=True, name="faults")
+        self.sandbox = sandbox
+        self.stopping = threading.Event()
+        self.rules_set: Counter = Counter()
+
+    def run(self) -> None:
+        for turn in itertools.count():
+            for offset, (route, kinds) in enumerate(FAULTS.items()):
+                kind = kinds[(turn + offset) % len(kinds)]
+                self.sandbox.set_fault(route, rate=FAULT_RATE, **fault_rule(kind))
+                self.rules_set[f"{route}:{kind}"] += 1
+            if self.stopping.wait(ROTATE_EVERY_S):
+                break
+        self.sandbox.clear_faults()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+
+def _first_job(problem: str) -> int | None:
+    match = re.search(r"\b[Jj]ob (\d+)", problem)
+    return int(match.group(1)) if match else None
+
+
+def job_mix(count: int) -> list[tuple[str, dict]]:
+    """Mixed models and lengths, a few prompts Venice refuses (content policy) or fails on."""
+    chooser = random.Random(6)
+    mix = []
+    for n in range(count):
+        roll = chooser.random()
+        trouble = ""
+        if n % 20 == 7:
+            trouble = " with contraband"  # refused under the content policy, refunded
+        elif n % 25 == 11:
+            trouble = " kaboom"  # the generation fails, refunded
+        if roll < 0.35:
+            mix.append(
+                (
+                    "elevenlabs-music",
+                    {
+                        "prompt": f"warm lo-fi beat number {n}{trouble}",
+                        "duration_seconds": chooser.choice([10, 15, 20]),
+                    },
+                )
+            )
+        elif roll < 0.65:
+            mix.append(
+                (
+                    "elevenlabs-sound-effects-v2",
+                    {
+                        "prompt": f"door creaks open, take {n}{trouble}",
+                        "duration_seconds": chooser.randint(1, 4),
+                    },
+                )
+            )
+        elif roll < 0.90:
+            mix.append(
+                (
+                    "elevenlabs-tts-v4",
+                    {
+                        "prompt": f"Render {n} is ready for review, team.{trouble}",
+                        "voice": chooser.choice(["Rachel", "Adam", "Bella"]),
+                    },
+                )
+            )
+        elif roll < 0.96:
+            mix.append(
+                (
+                    "ace-step-v15",
+                    {
+                        "prompt": f"folk ballad about harbour lights {n}{trouble}",
+                        "lyrics_prompt": "lights on the water, boats coming home",
+                        "duration_seconds": 30,
+                    },
+                )
+            )
+        else:
+            mix.append(
+                (
+                    "minimax-music-v25",
+                    {"prompt": f"upbeat synth pop chorus {n}{trouble}", "force_instrumental": True},
+                )
+            )
+    return mix
+
+
+def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
+    venice, media_root, tmp_path, django_user_model
+):
+    started = time.monotonic()
+    # Venice's per-minute limits, raised tenfold so that 200 jobs fit a bounded CI run; the
+    # worker's own retrieve pacing is raised with them. (Pacing under the real limits is
+    # tests/test_sandbox_limits.py's and the poll loop's own tests' business.)
+    venice.configure(
+        queue_per_minute=400,
+        retrieve_per_minute=1200,
+        balance_per_minute=300,
+        transactions_per_minute=200,
+        top_up_per_minute=100,
+    )
+    wallet = keys.create_evm_wallet("team", make_default=True)
+    # Venice's smallest top-up, so that the run needs several (and meets the top-up faults).
+    wallet.topup_amount_usd = Decimal("5")
+    wallet.max_topup_per_day_usd = Decimal("1000")
+    wallet.topup_below_usd = Decimal("2")
+    wallet.save()
+    venice.faucet(wallet.address, "5000")
+    members = [
+        django_user_model.objects.create_user(f"member{n}", password="member-pass-123")
+        for n in range(MEMBERS)
+    ]
+    mix = job_mix(JOBS)
+
+    cluster = Cluster(
+        venice,
+        media_root,
+        tmp_path / "qcluster.log",
+        workers=4,
+        env={"VENICE_TIMEOUT_S": str(WORKER_TIMEOUT_S), "RETRIEVE_PER_MINUTE": "1100"},
+    ).start()
+    conductor = FaultConductor(venice)
+    conductor.start()
+    fault_until = time.monotonic() + FAULT_WINDOW_S
+
+    def submit(member_index: int) -> list[int]:
+        created = []
+        try:
+            for model_id, fields in mix[member_index::MEMBERS]:
+                job = pipeline.create_job(
+                    user=members[member_index], model_id=model_id, fields=fields
+                )
+                created.append(job.pk)
+        finally:
+            connection.close()
+        return created
+
+    try:
+        with ThreadPoolExecutor(MEMBERS) as pool:
+            job_ids = [pk for ids in pool.map(submit, range(MEMBERS)) for pk in ids]
+        submitted_s = time.monotonic() - started
+        assert len(job_ids) == JOBS
+
+        # Stand in for the periodic tasks: the minute sweep, and the wallet sync (every 5
+        # minutes in production) that settles jobs whose queue answer was lost.
+        last_sync = 0.0
+        deadline = started + SOAK_BOUND_S
+        while time.monotonic() < deadline:
+            if conductor.is_alive() and time.monotonic() > fault_until:
+                conductor.stop()
+            count = states(job_ids)
+            if not set(count) & set(Job.RUNNING):
+                break
+            if time.monotonic() - last_sync > 5:
+                async_task("jobs.tasks.sync_wallets", group="wallet")
+                last_sync = time.monotonic()
+            tasks.sweep()
+            time.sleep(1.0)
+        if conductor.is_alive():
+            conductor.stop()
+        ran_s = time.monotonic() - started
+        count = states(job_ids)
+    finally:
+        if conductor.is_alive():
+            conductor.stop()
+        venice.clear_faults()
+        cluster.stop()
+
+    stuck = {state: n for state, n in count.items() if state in Job.RUNNING}
+    assert not stuck, f"jobs still running after {SOAK_BOUND_S:.0f} s: {dict(count)}"
+    failed = Job.objects.filter(pk__in=job_ids, state=Job.State.FAILED)
+    assert not failed.filter(error_message="").exists(), "a job failed without a reason"
+    assert not failed.filter(error_code="").exists()
+    figures, problems = find_violations(wallet, venice, job_ids)
+    # The one known bug this run meets (tests/test_reliability_review.py pins it down): a job
+    # whose queue answer was lost adopts a charge another such job owns, and with it that job's
+    # audio. Its symptoms concern adopted jobs only; anything else fails the test as usual.
+    adopted = adopted_jobs(job_ids)
+    known = [p for p in problems if _first_job(p) in adopted]
+    others = [p for p in problems if p not in known]
+    assert not others, "\n".join(others)
+    # What the faults cost: a job written to fail ends FAILED with Venice's reason (or under
+    # review, if its queue answer was lost); the others complete, but for the rare job whose
+    # polls failed six times in a row (FAILED, with the reason) or whose queue answer was lost.
+    reasons = Counter(failed.values_list("error_code", flat=True))
+    for job in Job.objects.filter(pk__in=job_ids):
+        doomed = "contraband" in job.prompt or "kaboom" in job.prompt
+        if doomed and job.state == Job.State.FAILED:
+            assert job.error_code in ("content_policy", "unavailable"), (job.pk, job.error_code)
+        else:
+            ending = Job.State.FAILED if doomed else Job.State.COMPLETED
+            assert job.state in (ending, Job.State.NEEDS_REVIEW, Job.State.FAILED), job.pk
+    # A fifth of the queue calls meet a fault, and an unanswered one waits in NEEDS_REVIEW for
+    # the ledger: most jobs, not all, complete within the run.
+    assert figures["states"].get(Job.State.COMPLETED, 0) >= JOBS * 0.7
+
+    work = Job.objects.filter(pk__in=job_ids).aggregate(
+        attempts=Sum("attempts"), polls=Sum("polls")
+    )
+    topup_sends = TopUp.objects.aggregate(sends=Sum("attempts"))["sends"] or 0
+    topup_answers = venice.stats()["statuses"].get("top-up", {})
+    stats = venice.stats(wallet.address)
+    injected = {
+        route: sum(n for status, n in by_status.items() if status != "200")
+        for route, by_status in stats["statuses"].items()
+    }
+    record(
+        "200 jobs, 10 members, 20 % faults",
+        "429/500/503/timeouts/slow answers on queue, retrieve, complete, balance, transactions "
+        "and top-up, plus settlement timeouts; every job COMPLETED, FAILED with a reason or "
+        "NEEDS_REVIEW; invariants as for the kill points; reconciliation names every difference",
+        result=f"known bug: {len(known)} charges adopted by the wrong job" if known else "pass",
+        jobs=JOBS,
+        members=MEMBERS,
+        states=figures["states"],
+        failure_reasons=dict(reasons),
+        submit_attempts=work["attempts"],
+        submit_retries=work["attempts"] - JOBS,
+        polls=work["polls"],
+        calls=figures["calls"],
+        non_200_answers=injected,
+        fault_rules_set=sum(conductor.rules_set.values()),
+        topups=figures["topups_credited"],
+        topup_sends=topup_sends,
+        topup_answers=topup_answers,
+        charges_under_review=figures["charges_under_review"],
+        peak_in_flight=figures["peak_in_flight"],
+        submitted_s=round(submitted_s, 1),
+        seconds=round(ran_s, 1),
+    )
+    if known:
+        pytest.xfail(
+            f"known bug, jobs/pipeline.py review_unknown_submissions (issue-6 report): "
+            f"{len(known)} symptoms of charges adopted by the wrong job: {known[0][:300]}"
+        )
