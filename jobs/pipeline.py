@@ -24,7 +24,7 @@ from wallets.models import LedgerEntry, Wallet
 from wallets.money import format_usd
 from wallets.venice import client_for, public_client
 
-from . import catalogue, schedule
+from . import accounting, catalogue, schedule
 from .models import Job, JobEvent
 
 log = logging.getLogger(__name__)
@@ -515,7 +515,14 @@ def review_unknown_submissions(wallet: Wallet) -> None:
             queue_sent_at__isnull=False,
         )
     )
-    candidates = {job.pk: _candidate_charges(wallet, job) for job in unknown}
+    # A job whose queue call is in flight right now may own a fresh charge too: a rival.
+    in_flight = Job.objects.filter(
+        wallet=wallet,
+        state=State.SUBMITTING,
+        queue_id__isnull=True,
+        queue_sent_at__isnull=False,
+    )
+    candidates = {job.pk: _candidate_charges(wallet, job) for job in [*unknown, *in_flight]}
     for job in unknown:
         mine = candidates[job.pk]
         shared = any(mine & theirs for pk, theirs in candidates.items() if pk != job.pk)
@@ -523,6 +530,7 @@ def review_unknown_submissions(wallet: Wallet) -> None:
             (queue_id,) = mine
             queued(job, queue_id)
             LedgerEntry.objects.filter(wallet=wallet, request_id=queue_id).update(job=job)
+            accounting.apply_ledger(wallet, {job.pk})
         elif not mine and wallet.ledger_synced_at > job.queue_sent_at + UNKNOWN_OUTCOME_GRACE:
             fail(
                 job,

@@ -66,6 +66,11 @@ def sync_wallet(wallet_id: int) -> None:
     client = client_for(wallet)
     with client:
         if wallet.is_evm:
+            try:  # a payment whose settlement timed out gets its definite answer here
+                with payments.topup_lease(wallet, wait_s=0):
+                    payments.settle_open_topups(wallet, client)
+            except (payments.WalletBusy, payments.TopUpPending):
+                pass  # a worker is topping up right now, or it is still settling
             payments.refresh_credit(wallet, client)
             payments.refresh_usdc(wallet)
             ledger.sync(wallet, client)

@@ -194,6 +194,32 @@ def wait_for_jobs(job_ids: Iterable[int], timeout: float, *, settled=None) -> Co
         time.sleep(0.25)
 
 
+def drive_to_the_end(job_ids: Iterable[int], timeout: float, *, review_final: bool = False):
+    """Stand in for the periodic tasks while a cluster works: the minute sweep, and the
+    wallet sync (every 5 minutes in production) that settles jobs whose queue answer was lost.
+    Until every job has finished (or, with `review_final`, is at least under review)."""
+    from jobs import tasks
+    from jobs.models import Job
+
+    ids = list(job_ids)
+    final = set(Job.FINISHED) | ({Job.State.NEEDS_REVIEW} if review_final else set())
+    deadline = time.monotonic() + timeout
+    last_sync = 0.0
+    while True:
+        count = states(ids)
+        if set(count) <= final:
+            return count
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"jobs unfinished after {timeout:.0f} s: {dict(count)}\n" + describe(ids)
+            )
+        if Job.State.NEEDS_REVIEW in count and time.monotonic() - last_sync > 1.0:
+            tasks.sync_wallets()
+            last_sync = time.monotonic()
+        tasks.sweep()
+        time.sleep(0.5)
+
+
 def describe(job_ids: Iterable[int], limit: int = 8) -> str:
     """The unfinished jobs, their bookkeeping and timelines: what a stuck run left."""
     from jobs.models import Job

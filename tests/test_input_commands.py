@@ -238,12 +238,6 @@ def test_wallet_refuses_bad_names_keys_and_amounts_and_changes_nothing(venice, w
     record_examples("Bad input: manage.py wallet", seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG wallets/management/commands/wallet.py do_policy: accepts a daily cap below the "
-    "per-top-up amount (no top-up could ever happen), which the admin's policy form refuses "
-    "(fix in the issue-6 report); remove this marker with the fix",
-)
 def test_wallet_policy_refuses_a_daily_cap_that_allows_no_top_up(wallet):
     before = list(Wallet.objects.values())
     refused("wallet", "policy", "team", "--amount", "50", "--per-day", "10")
@@ -284,12 +278,6 @@ def test_topup_refuses_bad_amounts_and_wallets_before_signing(venice, wallet):
     record_examples("Bad input: manage.py topup", seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG wallets/payments.py manual_top_up (and the topup command): an amount finer than "
-    "a cent is rounded up and paid (5.0000001 buys 5.01) instead of refused (fix in the "
-    "issue-6 report); remove this marker with the fix",
-)
 def test_topup_refuses_an_amount_finer_than_a_cent(venice, wallet):
     refused("topup", "--wallet", "team", "--usd", "5.0000001")
     assert not TopUp.objects.exists()
@@ -307,13 +295,6 @@ def test_a_good_top_up_still_works(venice, wallet, usd):
 # --- the pipeline behind the command and the form -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG venice/validation.py validate_queue: a NUL in the prompt, lyrics or voice is "
-    "accepted (SQLite stores it; PostgreSQL raises DataError, a crash instead of a refusal) "
-    "when create_job is called other than through a Django form (fix in the issue-6 report); "
-    "remove this marker with the fix",
-)
 @pytest.mark.parametrize(
     ("model_id", "fields"),
     [

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from jobs import pipeline, tasks
+from jobs import pipeline
 from jobs.models import Job
 from wallets import keys
 from wallets.models import TopUp
@@ -20,9 +20,9 @@ from wallets.models import TopUp
 from .reliability_helpers import (
     Cluster,
     check_invariants,
+    drive_to_the_end,
     leases_run_out,
     record,
-    states,
 )
 
 pytestmark = [
@@ -42,23 +42,6 @@ STEPS = {
     "mid-download": "a job whose audio was half read",
     "before-complete": "a completed job whose media Venice still holds",
 }
-
-
-def drive_to_the_end(job_ids, timeout: float = 90.0) -> None:
-    """Stand in for the periodic tasks (the minute sweep, the 5-minute wallet sync) until
-    every job has finished."""
-    deadline = time.monotonic() + timeout
-    last_sync = 0.0
-    while time.monotonic() < deadline:
-        count = states(job_ids)
-        if set(count) <= set(Job.FINISHED):
-            return
-        if Job.State.NEEDS_REVIEW in count and time.monotonic() - last_sync > 1.0:
-            tasks.sync_wallets()
-            last_sync = time.monotonic()
-        tasks.sweep()
-        time.sleep(0.5)
-    raise AssertionError(f"jobs still unfinished: {dict(states(job_ids))}")
 
 
 def left_behind(job: Job) -> dict:
@@ -116,7 +99,7 @@ def test_sigkill_at_each_step_loses_no_money_and_spends_none_twice(
             user=member, model_id="elevenlabs-sound-effects-v2", fields=EFFECT
         )
         ids = [first.pk, second.pk]
-        drive_to_the_end(ids)
+        drive_to_the_end(ids, timeout=90)
         figures = check_invariants(wallet, venice, ids)
     finally:
         survivor.stop()

@@ -141,13 +141,6 @@ class StillOnItsWay(BaseException):
     """Raised right after the real queue call: the worker has not saved the queue id yet."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG jobs/pipeline.py review_unknown_submissions: a job still SUBMITTING whose queue "
-    "call Venice has just charged (its answer not saved yet) is no rival, so a NEEDS_REVIEW job "
-    "of the same model and price adopts its charge (and that worker then fails on the unique "
-    "queue_id). Fix in the issue-6 report; remove this marker with the fix",
-)
 def test_a_charge_whose_queue_answer_is_still_on_its_way_is_not_adopted(
     wallet, member, venice, monkeypatch, django_user_model
 ):
@@ -176,13 +169,6 @@ def test_a_charge_whose_queue_answer_is_still_on_its_way_is_not_adopted(
     assert refused.queue_id is None, "took the charge of a queue call still on its way"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG jobs/pipeline.py review_unknown_submissions: an adopted job's ledger rows are "
-    "linked without recording its charge, so until it finishes every reconciliation reports "
-    "'Studio records a charge of nothing' (amount_mismatch). Fix in the issue-6 report; remove "
-    "this marker with the fix",
-)
 def test_an_adopted_job_has_its_charge_recorded_at_once(wallet, member, venice, settings):
     job = lose_the_answer(
         pipeline.create_job(

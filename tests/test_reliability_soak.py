@@ -37,6 +37,7 @@ from wallets.models import TopUp
 from .reliability_helpers import (
     Cluster,
     adopted_jobs,
+    drive_to_the_end,
     find_violations,
     record,
     states,
@@ -244,8 +245,17 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
             time.sleep(1.0)
         if conductor.is_alive():
             conductor.stop()
+        # The faults are over: one more wallet sync settles what it can of the lost queue
+        # answers, and the jobs it adopts run to the end (within the bound).
+        venice.clear_faults()
+        count = drive_to_the_end(
+            job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
+        )
+        tasks.sync_wallets()
+        count = drive_to_the_end(
+            job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
+        )
         ran_s = time.monotonic() - started
-        count = states(job_ids)
     finally:
         if conductor.is_alive():
             conductor.stop()
@@ -316,6 +326,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
     )
     if known:
         pytest.xfail(
-            f"known bug, jobs/pipeline.py review_unknown_submissions (issue-6 report): "
+            f"known bug, jobs/pipeline.py review_unknown_submissions (issue-6 report: a "
+            f"rival still SUBMITTING is not considered): "
             f"{len(known)} symptoms of charges adopted by the wrong job: {known[0][:300]}"
         )

@@ -22,12 +22,6 @@ from .reliability_helpers import record
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG jobs/tasks.py sync_wallet: a top-up left SENT by a settlement timeout is re-sent "
-    "only when a later job needs credit (or an admin tops up again); the periodic sync never "
-    "settles it (fix in the issue-6 report); remove this marker with the fix",
-)
 def test_the_periodic_sync_settles_a_top_up_whose_settlement_timed_out(wallet, venice, monkeypatch):
     venice.set_fault("top-up", settlement_timeout=True, count=1)
     # The admin's request gives up waiting quickly; the payment is left SENT, unknown.

@@ -18,6 +18,16 @@ from venice.types import ModelSpec
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 
 
+# NUL and the other C0 controls except tab and newlines: no model wants them, and PostgreSQL
+# cannot store a NUL at all.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_controls(field: str, value: object, what: str) -> None:
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise _refuse(field, f"The {what} contains a control character; remove it.")
+
+
 def _refuse(field: str, message: str) -> InvalidRequest:
     return InvalidRequest(message, field=field)
 
@@ -110,6 +120,9 @@ def validate_queue(
 
     body: dict[str, Any] = {"model": model}
 
+    _no_controls("prompt", prompt, "prompt")
+    _no_controls("lyrics_prompt", lyrics_prompt, "lyrics")
+    _no_controls("voice", voice, "voice")
     text = prompt.strip() if isinstance(prompt, str) else ""
     if len(text) < spec.min_prompt_length:
         raise _refuse(

@@ -12,7 +12,7 @@ import datetime
 import logging
 import time
 from collections.abc import Iterator
-from decimal import ROUND_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -159,7 +159,9 @@ def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> 
         raise TopUpNotAllowed(
             "Only an x402 wallet can be topped up; an API key is billed by Venice."
         )
-    amount = Decimal(amount_usd).quantize(Decimal("0.01"), rounding=ROUND_UP)
+    amount = Decimal(amount_usd)
+    if amount != amount.quantize(Decimal("0.01")):
+        raise TopUpNotAllowed("A top-up is a whole number of cents.")
     with client_for(wallet) as client, topup_lease(wallet):
         settle_open_topups(wallet, client)
         topup = _sign(wallet, client, amount, reason="manual", requested_by=requested_by)

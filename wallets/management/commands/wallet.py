@@ -94,6 +94,10 @@ class Command(BaseCommand):
             raise CommandError(f"No wallet named {name!r}")
         if amount is not None and amount < 5:
             raise CommandError("Venice's smallest top-up is 5 USD")
+        if (per_day if per_day is not None else wallet.max_topup_per_day_usd) < (
+            amount if amount is not None else wallet.topup_amount_usd
+        ):
+            raise CommandError("The daily maximum must be at least one top-up's amount.")
         fields = {
             "topup_amount_usd": amount,
             "max_topup_per_day_usd": per_day,
