@@ -168,7 +168,7 @@ class Member(threading.Thread):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="FLAKY: a queue call cut by the restart can leave one job NEEDS_REVIEW (seen 1 of 127 once); under investigation",
+    reason="FLAKY: a restart that cuts a queue call can leave one job NEEDS_REVIEW",
 )
 def test_restarting_web_server_and_worker_mid_run_loses_no_job_and_no_audio(
     venice, tmp_path, settings, django_user_model
