@@ -55,6 +55,8 @@ OWNER = {
 }
 # The targets, for the table: (comparison, value, unit).
 TARGETS = {
+    "poll_call_ratio": (">=", 5, "x"),
+    "poll_p95_delay_s": ("<", 2.5, "s"),
     "peak_calls_per_min": ("<=", 120, "/min"),
     "peak_in_flight": ("<=", 5, ""),
     "submit_overhead_ms": ("<", 300, "ms"),
@@ -149,6 +151,9 @@ def table(results: dict, summary: dict, elapsed: dict) -> str:
         if summary[key] is None:
             note = results[owner].get("error", "not reported") if owner in results else "not run"
             note = note.splitlines()[0][:60] if note else ""
+        elif key == "poll_p95_delay_s" and summary["naive_p95_delay_s"] is not None:
+            worse = summary[key] > summary["naive_p95_delay_s"]
+            note = "worse than the naive poller's" if worse else "no worse than the naive poller's"
         lines.append(
             f"{key:22} {fmt(summary[key]):>10} {target:>12}  {verdict(key, summary[key]):6} "
             f"{owner:15} {note}"

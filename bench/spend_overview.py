@@ -120,9 +120,18 @@ def fill(rows_wanted: int, days: int, members: int, seed: int = 5) -> dict:
 
     call_command("migrate", verbosity=0)
     random.seed(seed)
-    tables = ["wallets_difference", "wallets_spendsummary", "wallets_ledgerentry", "wallets_topup",
-              "wallets_budget", "jobs_jobevent", "jobs_job", "wallets_reconcilerun",
-              "wallets_auditentry", "wallets_wallet"]
+    tables = [
+        "wallets_difference",
+        "wallets_spendsummary",
+        "wallets_ledgerentry",
+        "wallets_topup",
+        "wallets_budget",
+        "jobs_jobevent",
+        "jobs_job",
+        "wallets_reconcilerun",
+        "wallets_auditentry",
+        "wallets_wallet",
+    ]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         cursor.execute("DELETE FROM django_session")
@@ -136,8 +145,12 @@ def fill(rows_wanted: int, days: int, members: int, seed: int = 5) -> dict:
     users.objects.create_superuser("bench-admin", password=None)
     wallets = [
         Wallet.objects.create(
-            name=f"bench-{n}", kind=Wallet.Kind.EVM, address="0x" + f"{n:02x}" * 20,
-            secret_encrypted="", is_default=n == 0, credit_usd=Decimal("12.5"),
+            name=f"bench-{n}",
+            kind=Wallet.Kind.EVM,
+            address="0x" + f"{n:02x}" * 20,
+            secret_encrypted="",
+            is_default=n == 0,
+            credit_usd=Decimal("12.5"),
             usdc_balance=Decimal("840"),
         )
         for n in range(2)
@@ -159,16 +172,40 @@ def fill(rows_wanted: int, days: int, members: int, seed: int = 5) -> dict:
         at = min(at, datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1))
         failed = random.random() < 0.04
         user = random.choices(team, member_weights)[0]
-        jobs.append((n + 1, user.pk, wallets[0 if random.random() < 0.9 else 1].pk, model,
-                     price, failed, at, charge_rows))
+        jobs.append(
+            (
+                n + 1,
+                user.pk,
+                wallets[0 if random.random() < 0.9 else 1].pk,
+                model,
+                price,
+                failed,
+                at,
+                charge_rows,
+            )
+        )
     state = {True: Job.State.FAILED, False: Job.State.COMPLETED}
 
     def job_rows():
         for pk, user, wallet, model, price, failed, at, _ in jobs:
             settled = Decimal("0") if failed else price
-            yield (pk, user, wallet, model, "a bench prompt long enough to pass", state[failed],
-                   price, settled, price, price if failed else Decimal("0"),
-                   at.date().replace(day=1), f"q{pk}", at, at, at + datetime.timedelta(seconds=40))
+            yield (
+                pk,
+                user,
+                wallet,
+                model,
+                "a bench prompt long enough to pass",
+                state[failed],
+                price,
+                settled,
+                price,
+                price if failed else Decimal("0"),
+                at.date().replace(day=1),
+                f"q{pk}",
+                at,
+                at,
+                at + datetime.timedelta(seconds=40),
+            )
 
     def ledger_rows():
         venice_id = 0
@@ -186,22 +223,71 @@ def fill(rows_wanted: int, days: int, members: int, seed: int = 5) -> dict:
             produced += 1
             at = first_day + datetime.timedelta(seconds=random.uniform(0, days * 86400 - 60))
             if produced % 7:
-                yield (wallets[produced % 2].pk, f"v{produced}", "TOP_UP", Decimal("500"), at,
-                       "", "", None, at)
+                yield (
+                    wallets[produced % 2].pk,
+                    f"v{produced}",
+                    "TOP_UP",
+                    Decimal("500"),
+                    at,
+                    "",
+                    "",
+                    None,
+                    at,
+                )
             else:
-                yield (wallets[0].pk, f"v{produced}", "CHARGE", Decimal("0.42"), at,
-                       f"stray{produced}", "minimax-music-v25", None, at)
+                yield (
+                    wallets[0].pk,
+                    f"v{produced}",
+                    "CHARGE",
+                    Decimal("0.42"),
+                    at,
+                    f"stray{produced}",
+                    "minimax-music-v25",
+                    None,
+                    at,
+                )
 
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor, for COPY
         raw.execute("SET LOCAL session_replication_role = replica")  # no triggers while loading
-        _copy(raw, "jobs_job",
-              ["id", "user_id", "wallet_id", "model_id", "prompt", "state", "quoted_usd",
-               "settled_usd", "charged_usd", "refunded_usd", "budget_month", "queue_id",
-               "created_at", "updated_at", "finished_at"], job_rows())
-        _copy(raw, "wallets_ledgerentry",
-                       ["wallet_id", "venice_id", "type", "amount_usd", "created_at", "request_id",
-                        "model_id", "job_id", "synced_at"], ledger_rows())
+        _copy(
+            raw,
+            "jobs_job",
+            [
+                "id",
+                "user_id",
+                "wallet_id",
+                "model_id",
+                "prompt",
+                "state",
+                "quoted_usd",
+                "settled_usd",
+                "charged_usd",
+                "refunded_usd",
+                "budget_month",
+                "queue_id",
+                "created_at",
+                "updated_at",
+                "finished_at",
+            ],
+            job_rows(),
+        )
+        _copy(
+            raw,
+            "wallets_ledgerentry",
+            [
+                "wallet_id",
+                "venice_id",
+                "type",
+                "amount_usd",
+                "created_at",
+                "request_id",
+                "model_id",
+                "job_id",
+                "synced_at",
+            ],
+            ledger_rows(),
+        )
         raw.execute("SELECT setval('jobs_job_id_seq', (SELECT MAX(id) FROM jobs_job))")
     load_s = time.perf_counter() - started
 
@@ -220,8 +306,16 @@ def fill(rows_wanted: int, days: int, members: int, seed: int = 5) -> dict:
         )
     now = datetime.datetime.now(datetime.UTC)
     Difference.objects.bulk_create(
-        [Difference(kind="charge_without_job", key=f"bench-{n}", wallet=wallets[0],
-                    detail="a bench difference", last_seen_at=now) for n in range(300)]
+        [
+            Difference(
+                kind="charge_without_job",
+                key=f"bench-{n}",
+                wallet=wallets[0],
+                detail="a bench difference",
+                last_seen_at=now,
+            )
+            for n in range(300)
+        ]
     )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -257,9 +351,18 @@ def trigger_cost(batch: int = 20_000) -> dict:
     now = datetime.datetime.now(datetime.UTC)
 
     def rows(tag):
-        return [LedgerEntry(wallet=wallet, venice_id=f"{tag}{n}", type="CHARGE",
-                            amount_usd=Decimal("0.5"), created_at=now, model_id="elevenlabs-music",
-                            job_id=job_ids[n % len(job_ids)]) for n in range(batch)]
+        return [
+            LedgerEntry(
+                wallet=wallet,
+                venice_id=f"{tag}{n}",
+                type="CHARGE",
+                amount_usd=Decimal("0.5"),
+                created_at=now,
+                model_id="elevenlabs-music",
+                job_id=job_ids[n % len(job_ids)],
+            )
+            for n in range(batch)
+        ]
 
     result = {}
     for label, role in (("with_triggers_ms", "origin"), ("without_triggers_ms", "replica")):
@@ -342,8 +445,11 @@ def measure(rounds: int) -> dict:
 
         with connection.execute_wrapper(count):
             size = len(page().content)
-        results["page"][label] = {**summary(timed(page, rounds)), "queries": len(counted),
-                                  "bytes": size}
+        results["page"][label] = {
+            **summary(timed(page, rounds)),
+            "queries": len(counted),
+            "bytes": size,
+        }
         if label in ("default (last 30 days)", "everything"):
             exact = spend.ledger_totals(start, end)
             assert exact == overview.totals["range"], (exact, overview.totals["range"])
@@ -356,14 +462,18 @@ def measure(rounds: int) -> dict:
     lists = {
         "ledger list": ("/admin/wallets/ledgerentry/", {}),
         "ledger list, busiest member's charges": (
-            "/admin/wallets/ledgerentry/", {"member": member.pk, "type__exact": "CHARGE"}),
+            "/admin/wallets/ledgerentry/",
+            {"member": member.pk, "type__exact": "CHARGE"},
+        ),
         "ledger list, search a request id": ("/admin/wallets/ledgerentry/", {"q": "q4242"}),
         "jobs list": ("/admin/jobs/job/", {}),
         "CSV, busiest member's month": (
             "/admin/wallets/ledgerentry/export.csv",
-            {"member": member.pk, "created_at__gte": f"{month} 00:00:00+00:00"}),
+            {"member": member.pk, "created_at__gte": f"{month} 00:00:00+00:00"},
+        ),
     }
     for label, (url, params) in lists.items():
+
         def get(u=url, p=params):
             response = client.get(u, p)
             assert response.status_code == 200, (u, response.status_code)
@@ -372,8 +482,10 @@ def measure(rounds: int) -> dict:
             return 0
 
         csv_rows = get()
-        results["admin_lists"][label] = {**summary(timed(get, max(3, rounds // 3))),
-                                         **({"csv_rows": csv_rows} if csv_rows else {})}
+        results["admin_lists"][label] = {
+            **summary(timed(get, max(3, rounds // 3))),
+            **({"csv_rows": csv_rows} if csv_rows else {}),
+        }
     return results
 
 
@@ -409,19 +521,27 @@ def run(quick: bool = False) -> dict:
 
 
 def report(info: dict, cost: dict, results: dict) -> None:
-    print(f"{info['ledger_rows']:,} ledger rows ({info['jobs']:,} jobs of {info['members']} "
-          f"members over {info['days']} days); summary: {info['summary_rows']:,} SpendSummary rows")
-    print(f"Loaded in {info['load_s']} s with COPY; summary rebuilt in "
-          f"{info['rebuild_rollup_s']} s. Triggers on a {cost['rows']:,}-row bulk insert: "
-          f"{cost['with_triggers_ms']:.0f} ms with, {cost['without_triggers_ms']:.0f} ms without.")
+    print(
+        f"{info['ledger_rows']:,} ledger rows ({info['jobs']:,} jobs of {info['members']} "
+        f"members over {info['days']} days); summary: {info['summary_rows']:,} SpendSummary rows"
+    )
+    print(
+        f"Loaded in {info['load_s']} s with COPY; summary rebuilt in "
+        f"{info['rebuild_rollup_s']} s. Triggers on a {cost['rows']:,}-row bulk insert: "
+        f"{cost['with_triggers_ms']:.0f} ms with, {cost['without_triggers_ms']:.0f} ms without."
+    )
     print(f"\n{'spend.overview()':34} {'median':>9} {'p95':>9} {'SQL':>4}   vs {BUDGET_MS:.0f} ms")
     for label, r in results["overview"].items():
-        print(f"  {label:32} {r['median_ms']:>7.1f}ms {r['p95_ms']:>7.1f}ms {r['queries']:>4}   "
-              f"{r['median_ms'] / BUDGET_MS:.2f}x  (spend ${r['spend_usd']})")
+        print(
+            f"  {label:32} {r['median_ms']:>7.1f}ms {r['p95_ms']:>7.1f}ms {r['queries']:>4}   "
+            f"{r['median_ms'] / BUDGET_MS:.2f}x  (spend ${r['spend_usd']})"
+        )
     print(f"\n{'the page, whole Django stack':34} {'median':>9} {'p95':>9} {'SQL':>4}")
     for label, r in results["page"].items():
-        print(f"  {label:32} {r['median_ms']:>7.1f}ms {r['p95_ms']:>7.1f}ms {r['queries']:>4}   "
-              f"{r['median_ms'] / BUDGET_MS:.2f}x  ({r['bytes'] // 1024} KiB)")
+        print(
+            f"  {label:32} {r['median_ms']:>7.1f}ms {r['p95_ms']:>7.1f}ms {r['queries']:>4}   "
+            f"{r['median_ms'] / BUDGET_MS:.2f}x  ({r['bytes'] // 1024} KiB)"
+        )
     print("\nfor comparison: the same totals straight from LedgerEntry")
     for label, r in results["straight_from_ledger"].items():
         print(f"  {label:32} {r['median_ms']:>7.1f}ms {r['p95_ms']:>7.1f}ms")
@@ -458,9 +578,15 @@ def main() -> None:
     else:
         from wallets.models import SpendSummary
 
-        info = {"ledger_rows": current, "jobs": _count("jobs_job"), "members": args.members,
-                "days": args.days, "load_s": "(reused)", "rebuild_rollup_s": "(reused)",
-                "summary_rows": SpendSummary.objects.count()}
+        info = {
+            "ledger_rows": current,
+            "jobs": _count("jobs_job"),
+            "members": args.members,
+            "days": args.days,
+            "load_s": "(reused)",
+            "rebuild_rollup_s": "(reused)",
+            "summary_rows": SpendSummary.objects.count(),
+        }
     cost = trigger_cost()
     results = measure(args.rounds)
     if args.json:

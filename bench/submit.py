@@ -89,7 +89,7 @@ def measure(broker: str, pairs: int, warm_up: int = 3) -> dict:
         server.configure(queue_per_minute=100_000)
         database = stack.enter_context(common.scratch_postgres("studio_bench_submit"))
         media = stack.enter_context(tempfile.TemporaryDirectory(prefix="studio-bench-media-"))
-        extra = {"POLL_LOOP_SECONDS": 20}
+        extra = {"POLL_LOOP_SECONDS": 20, "QUEUE_PER_MINUTE": 1000}
         if broker == "redis":
             extra["REDIS_URL"] = common.REDIS_URL
         env = common.studio_env(database, server, media, **extra)

@@ -12,18 +12,19 @@ from django import forms
 
 from venice import Model
 
-# The queue body's option names, in the order the form shows them.
-OPTION_FIELDS = (
-    "lyrics_prompt",
-    "lyrics_optimizer",
-    "force_instrumental",
-    "duration_seconds",
-    "voice",
-    "custom_voice",
-    "speed",
-    "language_code",
-    "loop",
-)
+# The queue body's options, in the order the form shows them, and how a refusal names one the
+# chosen model does not take.
+OPTIONS = {
+    "lyrics_prompt": "lyrics",
+    "lyrics_optimizer": "the lyrics optimizer",
+    "force_instrumental": "an instrumental-only switch",
+    "duration_seconds": "a length",
+    "voice": "a voice",
+    "custom_voice": "a custom voice id",
+    "speed": "a speed",
+    "language_code": "a language",
+    "loop": "looping",
+}
 
 
 def _seconds(n: int) -> str:
@@ -152,8 +153,18 @@ class GenerateForm(forms.Form):
                 label="Make it loop seamlessly", required=False
             )
         # Keep the form order: model, prompt, the options, then private.
-        order = ["model", "prompt", *OPTION_FIELDS, "private", "library_prompt"]
+        order = ["model", "prompt", *OPTIONS, "private", "library_prompt"]
         self.order_fields([name for name in order if name in self.fields])
+
+    def clean(self) -> dict:
+        # An option this model has no field for would otherwise be dropped without a word (a
+        # form posted after switching models without JavaScript, or a hand-made request).
+        # Venice refuses such an option too, so say so rather than make a different job.
+        name = self.model.spec.name or self.model.id
+        for option, named in OPTIONS.items():
+            if option not in self.fields and str(self.data.get(option, "")).strip():
+                self.add_error(None, f"{name} does not take {named}; leave it out.")
+        return super().clean()
 
     def queue_fields(self) -> dict:
         """The cleaned options as `create_job` takes them, leaving out what was left unset."""

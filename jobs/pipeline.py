@@ -12,6 +12,7 @@ import mimetypes
 import tempfile
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from venice import AudioResult, Model, Processing, VeniceClient, errors, validate_queue
-from wallets import budgets, payments
+from wallets import budgets, payments, throttle
 from wallets.models import LedgerEntry, Wallet
 from wallets.money import format_usd
 from wallets.venice import client_for, public_client
@@ -163,6 +164,9 @@ def submit(job_id: int) -> Job | None:
     if not claimed:
         return None  # another worker has it, or it is not due yet
     job = Job.objects.select_related("wallet").get(pk=job_id)
+    wait = throttle.take_rate_slot(job.wallet_id, "queue", settings.QUEUE_PER_MINUTE)
+    if wait:
+        return _wait_for_rate(job, wait)
     JobEvent.objects.create(job=job, state=State.SUBMITTING, note=f"Attempt {job.attempts}")
 
     try:
@@ -245,6 +249,22 @@ def _retry_later(job: Job, why: str, delay_s: float) -> Job:
         lease_until=None,
         queue_sent_at=None,
         next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay_s),
+    )
+    return job
+
+
+def _wait_for_rate(job: Job, wait_s: float) -> Job:
+    """Back to PENDING without using up an attempt: Venice takes 40 queue calls a minute per
+    wallet, so a team's burst of submissions is paced rather than answered with 429s."""
+    _move(
+        job,
+        [State.SUBMITTING],
+        State.PENDING,
+        note=f"Waiting {wait_s:.1f} s: the wallet's {settings.QUEUE_PER_MINUTE} queue calls a "
+        "minute are taken.",
+        lease_until=None,
+        attempts=F("attempts") - 1,
+        next_attempt_at=timezone.now() + datetime.timedelta(seconds=wait_s),
     )
     return job
 

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from venice import VeniceClient
-from wallets.throttle import RateLimiter
+from wallets.throttle import take_rate_slot
 from wallets.venice import client_for
 
 from . import pipeline, schedule
@@ -35,6 +35,8 @@ LEASE_FOR = datetime.timedelta(seconds=30)
 # A claimed poll that never reports back (its process died mid-download) is retried after this.
 POLL_CLAIM = datetime.timedelta(seconds=120)
 IDLE_EXIT_S = 3.0
+# Stale submissions are rare (a worker died): looking for them every pass would only slow it.
+RECOVER_EVERY_S = 1.0
 # Leave one of the wallet's five in-flight slots for submissions and top-ups.
 POLL_THREADS = 4
 
@@ -67,11 +69,11 @@ def has_work() -> bool:
 class Loop:
     def __init__(self) -> None:
         self.holder = uuid.uuid4().hex
-        self.limiter = RateLimiter(settings.RETRIEVE_PER_MINUTE, settings.VENICE_RATE_WINDOW_S)
         self.clients: dict[int, VeniceClient] = {}
         self.busy: set[int] = set()
-        self.dispatched: dict[int, float] = {}
+        self.dispatched: dict[tuple[int, datetime.datetime | None], float] = {}
         self.polls = 0
+        self.recovered_at = -1e9
 
     def run(self, seconds: float) -> int:
         if not take_lease(LEASE_NAME, self.holder, LEASE_FOR):
@@ -84,7 +86,9 @@ class Loop:
                     if not take_lease(LEASE_NAME, self.holder, LEASE_FOR):
                         log.warning("poll loop lost its lease; stopping")
                         break
-                    pipeline.recover_stale()
+                    if time.monotonic() - self.recovered_at > RECOVER_EVERY_S:
+                        pipeline.recover_stale()
+                        self.recovered_at = time.monotonic()
                     self.dispatch_submissions()
                     self.poll_due(pool)
                     if self.busy or has_work():
@@ -108,11 +112,15 @@ class Loop:
             .order_by("next_poll_at")
             .only("pk", "wallet_id", "next_poll_at")[:50]
         )
+        waits: dict[int, float] = {}  # wallets out of calls for this pass
         for job in due:
             if len(self.busy) >= POLL_THREADS:
                 return
-            wait = self.limiter.wait_time(job.wallet_id)
+            wait = waits.get(job.wallet_id) or take_rate_slot(
+                job.wallet_id, "retrieve", settings.RETRIEVE_PER_MINUTE
+            )
             if wait:
+                waits[job.wallet_id] = wait
                 Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
                     next_poll_at=now + datetime.timedelta(seconds=wait)
                 )
@@ -151,9 +159,11 @@ class Loop:
             Q(next_attempt_at__lte=now)
             | Q(next_attempt_at__isnull=True, created_at__lt=now - datetime.timedelta(seconds=10))
         )
-        for job_id in due.values_list("pk", flat=True)[:100]:
-            if time.monotonic() - self.dispatched.get(job_id, -1e9) > 30:
-                self.dispatched[job_id] = time.monotonic()
+        for job_id, due_at in due.values_list("pk", "next_attempt_at")[:100]:
+            # Once per retry time; again after 30 s in case that enqueue was lost.
+            key = (job_id, due_at)
+            if time.monotonic() - self.dispatched.get(key, -1e9) > 30:
+                self.dispatched[key] = time.monotonic()
                 tasks.enqueue_submit(job_id)
 
     def sleep_time(self) -> float:

@@ -2,11 +2,12 @@
 
 Venice reports `average_execution_time`, a P80 estimate for the job, and `execution_duration`,
 the time since it was queued. Jobs of a model finish within a band around that estimate; the
-band is learned from this model's recent completed jobs (when each was found ready, as a
-fraction of its estimate). Until `execution_duration` reaches the band's lower edge one poll
-suffices; inside it the job is polled every POLL_DETECT_SECONDS, so a finished job is noticed
-within about that long. With no history yet, the band starts at 0: poll every
-POLL_DETECT_SECONDS from the start, which is the safe (if costly) answer.
+band is learned from this model's recent completed jobs (how long each ran, as a fraction of its
+estimate: Venice's own `x-venice-inference-time` where it sent one, else when it was found
+ready). Until `execution_duration` reaches the band's lower edge one poll suffices; inside it the
+job is polled every POLL_DETECT_SECONDS, so a finished job is noticed within about that long.
+With no history yet, the band starts at 0: poll every POLL_DETECT_SECONDS from the start, which
+is the safe (if costly) answer.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from .models import Job
 HISTORY = 50  # recent completed jobs per model that define its band
 MIN_HISTORY = 5
 CACHE_S = 30.0
-# The band's lower edge is taken a little lower than the earliest job seen, for safety.
-MARGIN = 0.97
+# The band's lower edge is taken a little lower still, for safety.
+MARGIN = 0.98
 
 _cache: dict[str, tuple[float, float]] = {}
 _lock = threading.Lock()
@@ -48,17 +49,27 @@ def earliest_ratio(model_id: str) -> float:
             finished_at__isnull=False,
         )
         .order_by("-finished_at")
-        .values_list("queued_at", "finished_at", "average_execution_time_ms")[:HISTORY]
+        .values_list("queued_at", "finished_at", "average_execution_time_ms", "inference_time_s")[
+            :HISTORY
+        ]
     )
     ratio = 0.0
     if len(rows) >= MIN_HISTORY:
-        # A job was found ready at finished_at, and was ready at most one detection step
-        # before: count it as ready that much earlier.
+        # Venice's x-venice-inference-time says how long the job ran. Without it, a job found
+        # ready at finished_at was ready at most one detection step before: count it so.
         ready = [
-            ((finished - queued).total_seconds() - detect_s()) * 1000 / average
-            for queued, finished, average in rows
+            (
+                inference_s * 1000
+                if inference_s
+                else ((finished - queued).total_seconds() - detect_s()) * 1000
+            )
+            / average
+            for queued, finished, average, inference_s in rows
         ]
-        ratio = max(0.0, min(ready) * MARGIN)
+        # The earliest of n jobs is later than the earliest possible: reach below it by the
+        # spread seen over n - 1 (the unbiased lower end of an even spread), and a margin.
+        lowest, highest = min(ready), max(ready)
+        ratio = max(0.0, (lowest - (highest - lowest) / (len(ready) - 1)) * MARGIN)
     with _lock:
         _cache[model_id] = (ratio, time.monotonic())
     return ratio

@@ -405,9 +405,9 @@ class SandboxApp:
             raise ApiError(500, "Audio generation failed. The charge has been refunded.")
         if not job.media_available(now):
             raise ApiError(404, "Media not found: it has expired or was deleted")
-        return self._audio(job, media.delete_media_on_completion)
+        return self._audio(job, media.delete_media_on_completion, config.audio_scale)
 
-    def _audio(self, job: Job, delete_when_sent: bool) -> Response:
+    def _audio(self, job: Job, delete_when_sent: bool, audio_scale: float) -> Response:
         entry, audio = job.request.entry, job.request
         run = entry["sandbox"]
         seed = "\n".join(
@@ -419,7 +419,7 @@ class SandboxApp:
                 str(job.audio_seconds),
             )
         )
-        wav = WavStream(seed, job.audio_seconds, run["sample_rate"], run["channels"])
+        wav = WavStream(seed, job.audio_seconds * audio_scale, run["sample_rate"], run["channels"])
         headers = {
             "Content-Type": "audio/wav",
             "x-venice-audio-format": "wav",

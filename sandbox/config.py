@@ -25,6 +25,9 @@ class ServerConfig:
     # The fastest job's run time as a fraction of its P80 estimate; the slowest follows so
     # that 80% finish within the estimate. Venice does not publish its spread.
     fastest_run: float = 0.5
+    # The share of each track's length actually sent. A benchmark running the sandbox faster
+    # than life sends shorter tracks too, so that a download keeps its share of a job's time.
+    audio_scale: float = 1.0
     # How long a top-up takes to settle on chain (Base confirms in a couple of seconds).
     settle_delay_s: float = 3.0
     # After a SETTLEMENT_TIMEOUT fault, how much later than a normal settlement it lands.
@@ -53,8 +56,8 @@ class ServerConfig:
                 raise ValueError(f"{name} must be a number") from None
             if kind is int and number != float(value):
                 raise ValueError(f"{name} must be a whole number")
-            if name == "fastest_run" and not 0 < number <= 1:
-                raise ValueError("fastest_run must be above 0 and at most 1")
+            if name in ("fastest_run", "audio_scale") and not 0 < number <= 1:
+                raise ValueError(f"{name} must be above 0 and at most 1")
             if number < 0 or (name == "time_scale" and number == 0):
                 raise ValueError(f"{name} must be positive")
             converted[name] = number

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -195,6 +196,10 @@ POLL_LOOP_SECONDS = env.float("POLL_LOOP_SECONDS", default=50.0)
 # A finished job is noticed within about this long (jobs/schedule.py).
 POLL_DETECT_SECONDS = env.float("POLL_DETECT_SECONDS", default=2.0)
 RETRIEVE_PER_MINUTE = env.int("RETRIEVE_PER_MINUTE", default=110)  # Venice allows 120
+QUEUE_PER_MINUTE = env.int("QUEUE_PER_MINUTE", default=38)  # Venice allows 40
+if not (1 <= RETRIEVE_PER_MINUTE <= 10_000 and 1 <= QUEUE_PER_MINUTE <= 10_000):
+    # Each call a minute is a database row (wallets.throttle).
+    raise ImproperlyConfigured("RETRIEVE_PER_MINUTE and QUEUE_PER_MINUTE: from 1 to 10000")
 # Venice's rate-limit window; only a benchmark running the sandbox faster than life changes it.
 VENICE_RATE_WINDOW_S = env.float("VENICE_RATE_WINDOW_S", default=60.0)
 IN_FLIGHT_PER_WALLET = env.int("IN_FLIGHT_PER_WALLET", default=5)

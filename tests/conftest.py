@@ -123,7 +123,9 @@ def worker(venice, transactional_db, media_root):
         )
     time.sleep(1.0)
     yield process
-    os.killpg(process.pid, signal.SIGTERM)
+    # The cluster's main process stops its workers itself; signalling the whole group makes
+    # each of them exit on its own and the main process wait out its timeout for them.
+    process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:

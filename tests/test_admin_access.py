@@ -45,21 +45,49 @@ def records(django_user_model):
     owner = django_user_model.objects.create_user("owner", password="owner-pass-123")
     wallet = keys.create_evm_wallet("team", make_default=True)
     month = timezone.now().date().replace(day=1)
-    job = Job.objects.create(user=owner, wallet=wallet, model_id="elevenlabs-music",
-                             prompt="x" * 12, quoted_usd=Decimal("0.5"), budget_month=month)
-    topup = TopUp.objects.create(
-        wallet=wallet, amount_usd=Decimal("10"), amount_atomic="10000000", network="eip155:8453",
-        asset="0x0", pay_to="0x0", payer=wallet.address, nonce="0x1", valid_before=timezone.now(),
+    job = Job.objects.create(
+        user=owner,
+        wallet=wallet,
+        model_id="elevenlabs-music",
+        prompt="x" * 12,
+        quoted_usd=Decimal("0.5"),
+        budget_month=month,
     )
-    entry = LedgerEntry.objects.create(wallet=wallet, venice_id="v1", type="CHARGE",
-                                       amount_usd=Decimal("0.5"), created_at=timezone.now())
+    topup = TopUp.objects.create(
+        wallet=wallet,
+        amount_usd=Decimal("10"),
+        amount_atomic="10000000",
+        network="eip155:8453",
+        asset="0x0",
+        pay_to="0x0",
+        payer=wallet.address,
+        nonce="0x1",
+        valid_before=timezone.now(),
+    )
+    entry = LedgerEntry.objects.create(
+        wallet=wallet,
+        venice_id="v1",
+        type="CHARGE",
+        amount_usd=Decimal("0.5"),
+        created_at=timezone.now(),
+    )
     budget = Budget.objects.create(user=owner, month=month, limit_usd=Decimal("25"))
-    difference = Difference.objects.create(kind="charge_without_job", key="k", wallet=wallet,
-                                           detail="d", last_seen_at=timezone.now())
+    difference = Difference.objects.create(
+        kind="charge_without_job", key="k", wallet=wallet, detail="d", last_seen_at=timezone.now()
+    )
     audit = AuditEntry.objects.create(action="budget_change")
     prompt = Prompt.objects.create(title="t", text="a prompt text", author=owner)
-    return {"wallet": wallet, "job": job, "topup": topup, "ledgerentry": entry, "budget": budget,
-            "difference": difference, "auditentry": audit, "prompt": prompt, "user": owner}
+    return {
+        "wallet": wallet,
+        "job": job,
+        "topup": topup,
+        "ledgerentry": entry,
+        "budget": budget,
+        "difference": difference,
+        "auditentry": audit,
+        "prompt": prompt,
+        "user": owner,
+    }
 
 
 def admin_urls(records) -> dict[str, str]:
@@ -114,8 +142,12 @@ def test_a_members_posts_change_nothing(client, member, records):
         "wallets_difference_resolve": {"note": "not mine to resolve"},
         "wallets_wallet_topup": {"amount": "10"},
         "wallets_wallet_add": {"mode": "create", "name": "sneaky"},
-        "wallets_wallet_change": {"name": "renamed", "topup_amount_usd": "500",
-                                  "topup_below_usd": "2", "max_topup_per_day_usd": "5000"},
+        "wallets_wallet_change": {
+            "name": "renamed",
+            "topup_amount_usd": "500",
+            "topup_below_usd": "2",
+            "max_topup_per_day_usd": "5000",
+        },
         "wallets_budget_change": {"limit_usd": "9999"},
         "wallets_spend_refresh": {},
     }
@@ -146,16 +178,31 @@ def test_a_visitor_is_sent_to_sign_in(client, records):
 def test_staff_reach_the_spend_review(client, admin_user, records):
     urls = admin_urls(records)
     client.force_login(admin_user)
-    for name in ("wallets_spend_changelist", "wallets_wallet_add", "wallets_wallet_topup",
-                 "wallets_difference_resolve", "wallets_ledgerentry_export_csv",
-                 "wallets_ledgerentry_changelist", "jobs_job_changelist",
-                 "wallets_topup_changelist", "wallets_wallet_changelist",
-                 "wallets_budget_changelist", "studio_prompt_changelist",
-                 "wallets_difference_changelist", "wallets_auditentry_changelist",
-                 "wallets_reconcilerun_changelist", "wallets_ledgerentry_change",
-                 "wallets_topup_change", "jobs_job_change", "wallets_difference_change"):
+    for name in (
+        "wallets_spend_changelist",
+        "wallets_wallet_add",
+        "wallets_wallet_topup",
+        "wallets_difference_resolve",
+        "wallets_ledgerentry_export_csv",
+        "wallets_ledgerentry_changelist",
+        "jobs_job_changelist",
+        "wallets_topup_changelist",
+        "wallets_wallet_changelist",
+        "wallets_budget_changelist",
+        "studio_prompt_changelist",
+        "wallets_difference_changelist",
+        "wallets_auditentry_changelist",
+        "wallets_reconcilerun_changelist",
+        "wallets_ledgerentry_change",
+        "wallets_topup_change",
+        "jobs_job_change",
+        "wallets_difference_change",
+    ):
         assert client.get(urls[name]).status_code == 200, name
     # Actions that only make sense as a POST say so.
-    for name in ("wallets_wallet_rotate_keys", "wallets_difference_reconcile",
-                 "wallets_spend_refresh"):
+    for name in (
+        "wallets_wallet_rotate_keys",
+        "wallets_difference_reconcile",
+        "wallets_spend_refresh",
+    ):
         assert client.get(urls[name]).status_code == 405, name

@@ -20,7 +20,10 @@ LIST = "/admin/wallets/budget/"
 def budget(member):
     month = spend.month_start(spend.utc_today())
     return Budget.objects.create(
-        user=member, month=month, limit_usd=Decimal("25"), reserved_usd=Decimal("1.5"),
+        user=member,
+        month=month,
+        limit_usd=Decimal("25"),
+        reserved_usd=Decimal("1.5"),
         spent_usd=Decimal("20.25"),
     )
 
@@ -54,8 +57,11 @@ def test_change_limits_from_the_list(staff, budget, admin_user):
     team = Budget.objects.create(user=None, month=budget.month, limit_usd=Decimal("500"))
     rows = list(Budget.objects.order_by("-month", "user__username"))
     data = {
-        "form-TOTAL_FORMS": len(rows), "form-INITIAL_FORMS": len(rows),
-        "form-MIN_NUM_FORMS": 0, "form-MAX_NUM_FORMS": 1000, "_save": "Save",
+        "form-TOTAL_FORMS": len(rows),
+        "form-INITIAL_FORMS": len(rows),
+        "form-MIN_NUM_FORMS": 0,
+        "form-MAX_NUM_FORMS": 1000,
+        "_save": "Save",
     }
     for i, row in enumerate(rows):
         data[f"form-{i}-id"] = row.pk

@@ -48,15 +48,25 @@ def ledger(db, django_user_model):
         user = ana if i % 3 else ben
         model = "elevenlabs-music" if i % 2 else "elevenlabs-tts-v4"
         job = Job.objects.create(
-            user=user, wallet=wallet, model_id=model, prompt=f"prompt number {i}",
-            quoted_usd=Decimal("0.5"), budget_month=month, queue_id=f"q{i}",
+            user=user,
+            wallet=wallet,
+            model_id=model,
+            prompt=f"prompt number {i}",
+            quoted_usd=Decimal("0.5"),
+            budget_month=month,
+            queue_id=f"q{i}",
             state=Job.State.FAILED if i % 10 == 0 else Job.State.COMPLETED,
         )
         kind = "REFUND" if i % 10 == 0 else "CHARGE"
         LedgerEntry.objects.create(
-            wallet=wallet, venice_id=f"v{i}", type=kind, amount_usd=Decimal("0.5") + i,
-            created_at=now - datetime.timedelta(days=i % 20, minutes=i), request_id=f"q{i}",
-            model_id=model, job=None if i == 7 else job,
+            wallet=wallet,
+            venice_id=f"v{i}",
+            type=kind,
+            amount_usd=Decimal("0.5") + i,
+            created_at=now - datetime.timedelta(days=i % 20, minutes=i),
+            request_id=f"q{i}",
+            model_id=model,
+            job=None if i == 7 else job,
         )
     return {"wallet": wallet, "ana": ana, "ben": ben}
 
@@ -103,7 +113,7 @@ def test_the_list_page_links_its_own_export(client, admin_user, ledger):
 
 def test_job_export_matches_the_filtered_and_searched_list(client, admin_user, ledger):
     client.force_login(admin_user)
-    params = {"state__exact": "completed", "q": "\"prompt number 1\"", "o": "-1"}
+    params = {"state__exact": "completed", "q": '"prompt number 1"', "o": "-1"}
     shown = listed(client, "/admin/jobs/job/", params)
     exported = rows_of(client.get("/admin/jobs/job/export.csv", params))
     assert len(shown) == 10  # 1 and 10..19, minus the failed 10
@@ -114,8 +124,13 @@ def test_job_export_matches_the_filtered_and_searched_list(client, admin_user, l
 def test_differences_export_only_the_open_ones_by_default(client, admin_user, ledger):
     now = timezone.now()
     for i, resolved in enumerate([None, now, None]):
-        Difference.objects.create(kind="charge_without_job", key=f"k{i}", detail=f"d{i}",
-                                  last_seen_at=now, resolved_at=resolved)
+        Difference.objects.create(
+            kind="charge_without_job",
+            key=f"k{i}",
+            detail=f"d{i}",
+            last_seen_at=now,
+            resolved_at=resolved,
+        )
     client.force_login(admin_user)
     exported = rows_of(client.get("/admin/wallets/difference/export.csv"))
     assert sorted(row["detail"] for row in exported) == ["d0", "d2"]

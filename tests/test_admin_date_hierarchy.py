@@ -22,8 +22,11 @@ def rows():
     start = datetime.datetime(2024, 11, 30, 23, 59, 59, tzinfo=datetime.UTC)
     for n in range(60):
         LedgerEntry.objects.create(
-            wallet=wallet, venice_id=f"v{n}", type="CHARGE" if n % 3 else "REFUND",
-            amount_usd=Decimal("1"), created_at=start + datetime.timedelta(days=n * 7, seconds=n),
+            wallet=wallet,
+            venice_id=f"v{n}",
+            type="CHARGE" if n % 3 else "REFUND",
+            amount_usd=Decimal("1"),
+            created_at=start + datetime.timedelta(days=n * 7, seconds=n),
         )
 
 

@@ -35,14 +35,22 @@ def spent(wallet, member, admin_user, venice):
     for user, model_id, fields in (
         (member, "elevenlabs-music", MUSIC),
         (member, "elevenlabs-music", {**MUSIC, "prompt": "contraband swing"}),
-        (admin_user, "elevenlabs-sound-effects-v2",
-         {"prompt": "glass shattering on stone", "duration_seconds": 4}),
+        (
+            admin_user,
+            "elevenlabs-sound-effects-v2",
+            {"prompt": "glass shattering on stone", "duration_seconds": 4},
+        ),
     ):
         run_to_end(pipeline.create_job(user=user, model_id=model_id, fields=fields))
     httpx.post(
         f"{venice.base_url}/sandbox/ledger",
-        json={"wallet": wallet.address, "type": "CHARGE", "amount": "0.33",
-              "requestId": "stranger", "modelId": "minimax-music-v25"},
+        json={
+            "wallet": wallet.address,
+            "type": "CHARGE",
+            "amount": "0.33",
+            "requestId": "stranger",
+            "modelId": "minimax-music-v25",
+        },
     ).raise_for_status()
     reconcile.run()
     return spend.utc_today()
@@ -57,7 +65,9 @@ def test_the_overviews_sums_equal_the_ledgers(spent, member, admin_user):
     for period in ("today", "month", "range"):
         totals = overview.totals[period]
         assert (totals.charged, totals.refunded, totals.spend) == (
-            expected["charged"], expected["refunded"], expected["spend"]
+            expected["charged"],
+            expected["refunded"],
+            expected["spend"],
         )
     assert overview.totals["range"].topped_up == sum(
         r.amount_usd for r in rows if r.type == "TOP_UP"
@@ -78,7 +88,9 @@ def test_the_overviews_sums_equal_the_ledgers(spent, member, admin_user):
 
     # By model and by day: the same total, split differently.
     assert {line.label for line in overview.models} == {
-        "elevenlabs-music", "elevenlabs-sound-effects-v2", "minimax-music-v25"
+        "elevenlabs-music",
+        "elevenlabs-sound-effects-v2",
+        "minimax-music-v25",
     }
     assert sum(line.spend for line in overview.models) == expected["spend"]
     assert sum(line.spend for line in overview.members) == expected["spend"]
@@ -92,13 +104,19 @@ def test_ranges_follow_utc_days(wallet, member):
     today = spend.utc_today()
     start_of_day = datetime.datetime.combine(today, datetime.time.min, tzinfo=datetime.UTC)
     amounts = {
-        -40: "1.000001", -31: "2.5", -1: "0.25", 0: "0.125",
+        -40: "1.000001",
+        -31: "2.5",
+        -1: "0.25",
+        0: "0.125",
     }
     for offset, amount in amounts.items():
         for seconds in (0, 86399):  # the first and the last second of the day
             LedgerEntry.objects.create(
-                wallet=wallet, venice_id=f"{offset}-{seconds}", type="CHARGE",
-                amount_usd=Decimal(amount), model_id="elevenlabs-music",
+                wallet=wallet,
+                venice_id=f"{offset}-{seconds}",
+                type="CHARGE",
+                amount_usd=Decimal(amount),
+                model_id="elevenlabs-music",
                 created_at=start_of_day + datetime.timedelta(days=offset, seconds=seconds),
             )
     last_30 = spend.totals(today - datetime.timedelta(days=29), today)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db
 def summary() -> dict:
     return {
         (row["grain"], row["day"], row["type"], row["user_key"], row["model_key"]): (
-            row["usd"], row["n"]
+            row["usd"],
+            row["n"],
         )
         for row in SpendSummary.objects.values("grain", "day", "type", "user_key", "model_key")
         .annotate(usd=Sum("amount_usd"), n=Sum("entries"))
@@ -40,30 +41,64 @@ def test_every_write_keeps_the_summary_exact(wallet, member, admin_user):
     now = datetime.datetime.now(datetime.UTC).replace(hour=12)
     month = now.date().replace(day=1)
     jobs = [
-        Job.objects.create(user=user, wallet=wallet, model_id=model, prompt="a prompt here",
-                           quoted_usd=Decimal("0.5"), budget_month=month, queue_id=f"q{i}",
-                           state=Job.State.COMPLETED)
+        Job.objects.create(
+            user=user,
+            wallet=wallet,
+            model_id=model,
+            prompt="a prompt here",
+            quoted_usd=Decimal("0.5"),
+            budget_month=month,
+            queue_id=f"q{i}",
+            state=Job.State.COMPLETED,
+        )
         for i, (user, model) in enumerate(
-            [(member, "elevenlabs-music"), (admin_user, "elevenlabs-tts-v4"),
-             (member, "elevenlabs-sound-effects-v2")]
+            [
+                (member, "elevenlabs-music"),
+                (admin_user, "elevenlabs-tts-v4"),
+                (member, "elevenlabs-sound-effects-v2"),
+            ]
         )
     ]
     rows = [
-        LedgerEntry(wallet=wallet, venice_id=f"c{i}", type="CHARGE",
-                    amount_usd=Decimal("0.1") * (i + 1), model_id=jobs[i % 3].model_id,
-                    request_id=f"q{i % 3}", created_at=now - datetime.timedelta(days=i * 10))
+        LedgerEntry(
+            wallet=wallet,
+            venice_id=f"c{i}",
+            type="CHARGE",
+            amount_usd=Decimal("0.1") * (i + 1),
+            model_id=jobs[i % 3].model_id,
+            request_id=f"q{i % 3}",
+            created_at=now - datetime.timedelta(days=i * 10),
+        )
         for i in range(9)
     ]
-    rows.append(LedgerEntry(wallet=wallet, venice_id="t", type="TOP_UP", amount_usd=Decimal("10"),
-                            created_at=now))
-    rows.append(LedgerEntry(wallet=wallet, venice_id="r", type="REFUND",
-                            amount_usd=Decimal("0.3"), request_id="q2", created_at=now,
-                            model_id="elevenlabs-sound-effects-v2"))
+    rows.append(
+        LedgerEntry(
+            wallet=wallet, venice_id="t", type="TOP_UP", amount_usd=Decimal("10"), created_at=now
+        )
+    )
+    rows.append(
+        LedgerEntry(
+            wallet=wallet,
+            venice_id="r",
+            type="REFUND",
+            amount_usd=Decimal("0.3"),
+            request_id="q2",
+            created_at=now,
+            model_id="elevenlabs-sound-effects-v2",
+        )
+    )
     # As the ledger sync writes them: one bulk insert, a repeat of which adds nothing.
     LedgerEntry.objects.bulk_create(rows, ignore_conflicts=True)
     LedgerEntry.objects.bulk_create(
-        [LedgerEntry(wallet=wallet, venice_id="c0", type="CHARGE", amount_usd=Decimal("99"),
-                     created_at=now)],
+        [
+            LedgerEntry(
+                wallet=wallet,
+                venice_id="c0",
+                type="CHARGE",
+                amount_usd=Decimal("99"),
+                created_at=now,
+            )
+        ],
         ignore_conflicts=True,
     )
     assert_in_step()
@@ -92,8 +127,13 @@ def test_every_write_keeps_the_summary_exact(wallet, member, admin_user):
 def test_a_drifted_summary_is_found_and_rebuilt(wallet, member):
     now = datetime.datetime.now(datetime.UTC)
     for i in range(5):
-        LedgerEntry.objects.create(wallet=wallet, venice_id=f"x{i}", type="CHARGE",
-                                   amount_usd=Decimal("1.5"), created_at=now)
+        LedgerEntry.objects.create(
+            wallet=wallet,
+            venice_id=f"x{i}",
+            type="CHARGE",
+            amount_usd=Decimal("1.5"),
+            created_at=now,
+        )
     before = summary()
     SpendSummary.objects.update(amount_usd=Decimal("0"))  # somebody wrote to it by hand
     assert spend.rollup_drift() == 3  # its day, month and day-total sums
@@ -111,18 +151,27 @@ def test_long_ranges_read_whole_months_and_match_the_ledger(wallet, member, admi
 
     month = spend.month_start(spend.utc_today())
     jobs = {
-        user.pk: Job.objects.create(user=user, wallet=wallet, model_id=model, prompt="a prompt",
-                                    quoted_usd=Decimal("1"), budget_month=month)
+        user.pk: Job.objects.create(
+            user=user,
+            wallet=wallet,
+            model_id=model,
+            prompt="a prompt",
+            quoted_usd=Decimal("1"),
+            budget_month=month,
+        )
         for user, model in ((member, "elevenlabs-music"), (admin_user, "elevenlabs-tts-v4"))
     }
     first = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     for n in range(130):  # a row every 23 hours from January to mid-May
         job = jobs[member.pk] if n % 3 else jobs[admin_user.pk]
         LedgerEntry.objects.create(
-            wallet=wallet, venice_id=f"r{n}", type="REFUND" if n % 11 == 0 else "CHARGE",
+            wallet=wallet,
+            venice_id=f"r{n}",
+            type="REFUND" if n % 11 == 0 else "CHARGE",
             amount_usd=Decimal("0.013") * (n + 1),
             created_at=first + datetime.timedelta(hours=23 * n),
-            job=None if n % 7 == 0 else job, model_id=job.model_id,
+            job=None if n % 7 == 0 else job,
+            model_id=job.model_id,
         )
     rows = list(LedgerEntry.objects.select_related("job__user"))
     for start, end in [

@@ -22,8 +22,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -58,22 +63,26 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def test_review_spend_reconcile_and_resolve(
-    async_unsafe, page, admin_user, member, wallet, venice
-):
+def test_review_spend_reconcile_and_resolve(async_unsafe, page, admin_user, member, wallet, venice):
     for fields in (MUSIC, {**MUSIC, "prompt": "contraband swing", "duration_seconds": 120}):
         run_to_end(pipeline.create_job(user=member, model_id="elevenlabs-music", fields=fields))
     run_to_end(
         pipeline.create_job(
-            user=admin_user, model_id="elevenlabs-sound-effects-v2",
+            user=admin_user,
+            model_id="elevenlabs-sound-effects-v2",
             fields={"prompt": "glass shattering on stone", "duration_seconds": 4},
         )
     )
     # Venice's ledger gets a charge no job of ours explains.
     httpx.post(
         f"{venice.base_url}/sandbox/ledger",
-        json={"wallet": wallet.address, "type": "CHARGE", "amount": "0.42",
-              "requestId": "who-is-this", "modelId": "minimax-music-v25"},
+        json={
+            "wallet": wallet.address,
+            "type": "CHARGE",
+            "amount": "0.42",
+            "requestId": "who-is-this",
+            "modelId": "minimax-music-v25",
+        },
     ).raise_for_status()
 
     page.goto("/admin/")
@@ -116,8 +125,10 @@ def test_review_spend_reconcile_and_resolve(
     page.goto("/admin/wallets/spend/")
     assert page.locator("#open-differences").text_content().strip() == "0 open differences"
     if os.environ.get("STUDIO_SCREENSHOTS"):
-        for url, name in ((f"/admin/wallets/wallet/{wallet.pk}/top-up/", "admin-top-up"),
-                          ("/admin/wallets/wallet/add/", "admin-wallet-add"),
-                          ("/admin/wallets/ledgerentry/", "admin-ledger")):
+        for url, name in (
+            (f"/admin/wallets/wallet/{wallet.pk}/top-up/", "admin-top-up"),
+            ("/admin/wallets/wallet/add/", "admin-wallet-add"),
+            ("/admin/wallets/ledgerentry/", "admin-ledger"),
+        ):
             page.goto(url)
             shot(page, name)

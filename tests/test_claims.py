@@ -1,34 +1,18 @@
 """Several workers never take the same job or run two poll loops."""
 
+import datetime
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.utils import timezone
 
 from jobs import pipeline, poller
 from jobs.models import Job
 
-from .jobs_helpers import MUSIC
+from .jobs_helpers import MUSIC, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(target, n=6):
-    results, barrier = [], threading.Barrier(n)
-
-    def run():
-        barrier.wait()
-        try:
-            results.append(target())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_six_workers_submitting_one_job_queue_it_once(wallet, member, venice):
@@ -59,3 +43,27 @@ def test_cancel_only_before_the_worker_takes_it(wallet, member):
     other = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
     pipeline.submit(other.pk)
     assert not pipeline.cancel(Job.objects.get(pk=other.pk), member)
+
+
+def test_the_poll_loop_keeps_to_the_wallets_retrieve_rate_across_a_handover(
+    wallet, member, venice, settings
+):
+    settings.RETRIEVE_PER_MINUTE = 3
+    jobs = [
+        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+        for _ in range(5)
+    ]
+    for job in jobs:
+        pipeline.submit(job.pk)
+    Job.objects.update(next_poll_at=timezone.now())
+    with ThreadPoolExecutor(max_workers=poller.POLL_THREADS) as pool:
+        first = poller.Loop()
+        first.poll_due(pool)
+    assert venice.stats(wallet.address)["calls"]["retrieve"] == 3
+    # Its successor starts with the window as the first one left it.
+    Job.objects.update(next_poll_at=timezone.now())
+    with ThreadPoolExecutor(max_workers=poller.POLL_THREADS) as pool:
+        poller.Loop().poll_due(pool)
+    assert venice.stats(wallet.address)["calls"]["retrieve"] == 3
+    later = Job.objects.filter(next_poll_at__gt=timezone.now() + datetime.timedelta(seconds=50))
+    assert later.count() == 5, "every job waits for the window, none is dropped"

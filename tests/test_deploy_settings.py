@@ -19,32 +19,35 @@ def production_env(**extra):
     }
 
 
+def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_production_settings_pass_check_deploy():
     env = production_env(
         DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2,
         STUDIO_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="studio.example.com",
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_production_refuses_the_public_development_key():
     env = production_env(DJANGO_SECRET_KEY="x" * 60)
     env.pop("STUDIO_ENCRYPTION_KEYS", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("check", env=env)
     assert result.returncode != 0 and "STUDIO_ENCRYPTION_KEYS" in result.stderr
+
+
+def test_a_rate_limit_out_of_range_is_refused_at_start():
+    env = {**os.environ, "QUEUE_PER_MINUTE": "100000"}
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "QUEUE_PER_MINUTE: from 1 to 10000" in result.stderr

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from jobs import pipeline
 from jobs.models import Job
@@ -91,3 +92,21 @@ def test_every_pricing_shape_runs_to_completion(wallet, member, model_id, fields
     job = pipeline.create_job(user=member, model_id=model_id, fields=fields)
     assert job.quoted_usd > Decimal("0")
     assert run_to_end(job).state == Job.State.COMPLETED
+
+
+def test_a_burst_beyond_the_queue_rate_waits_its_turn_without_a_call(
+    wallet, member, venice, settings
+):
+    settings.QUEUE_PER_MINUTE = 2
+    jobs = [
+        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+        for _ in range(3)
+    ]
+    for job in jobs:
+        pipeline.submit(job.pk)
+    assert venice.stats(wallet.address)["calls"]["queue"] == 2
+    third = Job.objects.get(pk=jobs[2].pk)
+    assert third.state == Job.State.PENDING and third.attempts == 0
+    assert 50 < (third.next_attempt_at - timezone.now()).total_seconds() <= 60
+    assert "queue calls a minute are taken" in third.events.last().note
+    assert pipeline.submit(third.pk) is None, "not before its time"

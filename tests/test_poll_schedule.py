@@ -17,14 +17,24 @@ def detect(settings, venice):  # after `venice`, which sets a faster step
     schedule.forget()
 
 
-def completed(user, wallet, *, ready_after_s, estimate_ms, n=5, model="elevenlabs-music"):
+def completed(
+    user, wallet, *, ready_after_s, estimate_ms, n=5, model="elevenlabs-music", ran_s=None
+):
     now = timezone.now()
     for _ in range(n):
         Job.objects.create(
-            user=user, wallet=wallet, model_id=model, prompt="x" * 12, quoted_usd=1,
-            budget_month=now.date().replace(day=1), state=Job.State.COMPLETED,
-            duration_seconds=30, queued_at=now - datetime.timedelta(seconds=ready_after_s),
-            finished_at=now, average_execution_time_ms=estimate_ms,
+            user=user,
+            wallet=wallet,
+            model_id=model,
+            prompt="x" * 12,
+            quoted_usd=1,
+            budget_month=now.date().replace(day=1),
+            state=Job.State.COMPLETED,
+            duration_seconds=30,
+            queued_at=now - datetime.timedelta(seconds=ready_after_s),
+            finished_at=now,
+            average_execution_time_ms=estimate_ms,
+            inference_time_s=ran_s,
         )
 
 
@@ -40,17 +50,31 @@ def test_too_little_history_is_not_trusted(member, wallet):
 
 def test_history_moves_the_next_poll_to_where_jobs_start_finishing(member, wallet):
     # Found ready 55.5 s into a 60 s estimate: ready by 54 s at the latest, so 0.9 of the
-    # estimate; with the safety margin the band starts at 0.873.
+    # estimate; with the safety margin the band starts at 0.882.
     completed(member, wallet, ready_after_s=55.5, estimate_ms=60_000)
     ratio = schedule.earliest_ratio("elevenlabs-music")
     assert ratio == pytest.approx(0.9 * schedule.MARGIN)
-    assert schedule.next_poll_delay("elevenlabs-music", 2_000, 100_000) == pytest.approx(85.3)
+    assert schedule.next_poll_delay("elevenlabs-music", 2_000, 100_000) == pytest.approx(86.2)
     # Inside the band: every detection step.
     assert schedule.next_poll_delay("elevenlabs-music", 88_000, 100_000) == 1.5
     # Running late, far past the estimate: still every step.
     assert schedule.next_poll_delay("elevenlabs-music", 150_000, 100_000) == 1.5
     # Other models keep their own (empty) history.
     assert schedule.next_poll_delay("elevenlabs-tts-v4", 2_000, 100_000) == 1.5
+
+
+def test_venices_own_run_time_places_the_band_more_tightly(member, wallet):
+    # Found 55.5 s in, but Venice says the job ran 55 s: the band starts at 55/60 of the
+    # estimate, not at the 54/60 that finding it allows.
+    completed(member, wallet, ready_after_s=55.5, estimate_ms=60_000, ran_s=55.0)
+    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(55 / 60 * schedule.MARGIN)
+
+
+def test_a_band_learned_from_few_jobs_reaches_below_the_earliest(member, wallet):
+    # Five jobs ran 0.90 .. 0.98 of their estimate: the lower edge is 0.90 - 0.08 / 4.
+    for ran in (54.0, 55.2, 56.4, 57.6, 58.8):
+        completed(member, wallet, ready_after_s=60, estimate_ms=60_000, ran_s=ran, n=1)
+    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(0.88 * schedule.MARGIN)
 
 
 def test_the_first_poll_uses_an_earlier_estimate_for_the_same_model_and_length(member, wallet):

@@ -1,18 +1,42 @@
-from wallets.throttle import RateLimiter
+import pytest
+
+from wallets import keys
+from wallets.models import RateSlot
+from wallets.throttle import take_rate_slot
+
+from .jobs_helpers import race
 
 
-def test_the_window_admits_its_quota_then_says_how_long_to_wait():
-    limiter = RateLimiter(3, window_s=0.5)
-    assert [limiter.wait_time(1) for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = limiter.wait_time(1)
+@pytest.fixture
+def two_wallets(db):
+    return keys.create_evm_wallet("one"), keys.create_evm_wallet("two")
+
+
+def test_the_window_admits_its_quota_then_says_how_long_to_wait(two_wallets, settings):
+    settings.VENICE_RATE_WINDOW_S = 0.5
+    one, two = two_wallets
+    assert [take_rate_slot(one.pk, "retrieve", 3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = take_rate_slot(one.pk, "retrieve", 3)
     assert 0 < wait <= 0.5
-    assert limiter.wait_time(2) == 0.0, "each wallet has its own window"
+    assert take_rate_slot(two.pk, "retrieve", 3) == 0.0, "each wallet has its own window"
+    assert take_rate_slot(one.pk, "queue", 3) == 0.0, "and each endpoint"
 
 
-def test_calls_leave_the_window_as_it_slides():
+def test_calls_leave_the_window_as_it_slides(two_wallets, settings):
     import time
 
-    limiter = RateLimiter(1, window_s=0.05)
-    assert limiter.wait_time(1) == 0.0
+    settings.VENICE_RATE_WINDOW_S = 0.05
+    one, _ = two_wallets
+    assert take_rate_slot(one.pk, "retrieve", 1) == 0.0
+    assert take_rate_slot(one.pk, "retrieve", 1) > 0
     time.sleep(0.06)
-    assert limiter.wait_time(1) == 0.0
+    assert take_rate_slot(one.pk, "retrieve", 1) == 0.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_processes_never_take_more_than_the_limit():
+    """The window is rows in the database, so it holds across threads, processes and clusters."""
+    wallet = keys.create_evm_wallet("raced")
+    taken = race(lambda: sum(take_rate_slot(wallet.pk, "retrieve", 20) == 0 for _ in range(5)), 12)
+    assert sum(taken) == 20
+    assert RateSlot.objects.filter(wallet=wallet, used_at__isnull=False).count() == 20

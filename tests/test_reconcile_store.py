@@ -23,8 +23,13 @@ Kind = Difference.Kind
 def stray_charge(venice, wallet, request_id="stray", amount="0.42") -> None:
     httpx.post(
         f"{venice.base_url}/sandbox/ledger",
-        json={"wallet": wallet.address, "type": "CHARGE", "amount": amount,
-              "requestId": request_id, "modelId": "elevenlabs-music"},
+        json={
+            "wallet": wallet.address,
+            "type": "CHARGE",
+            "amount": amount,
+            "requestId": request_id,
+            "modelId": "elevenlabs-music",
+        },
     ).raise_for_status()
 
 
@@ -56,10 +61,16 @@ def test_a_difference_no_longer_found_is_cleared_and_reopened_if_it_returns(
 
     from jobs.models import Job
 
-    other = Job.objects.create(user=member, wallet=wallet, model_id="elevenlabs-music",
-                               prompt="adopted later", quoted_usd=Decimal("0.42"),
-                               budget_month=job.budget_month, queue_id="late-job",
-                               state=Job.State.PROCESSING)
+    other = Job.objects.create(
+        user=member,
+        wallet=wallet,
+        model_id="elevenlabs-music",
+        prompt="adopted later",
+        quoted_usd=Decimal("0.42"),
+        budget_month=job.budget_month,
+        queue_id="late-job",
+        state=Job.State.PROCESSING,
+    )
     run = reconcile.run()
     difference.refresh_from_db()
     assert difference.status == "cleared" and run.cleared == 1
@@ -120,12 +131,20 @@ def test_resolving_several_at_once(client, admin_user, job, wallet, venice):
     reconcile.run()
     picked = list(Difference.objects.values_list("pk", flat=True)[:2])
     client.force_login(admin_user)
-    form = client.post("/admin/wallets/difference/",
-                       {"action": "resolve_selected", "_selected_action": picked, "index": 0})
+    form = client.post(
+        "/admin/wallets/difference/",
+        {"action": "resolve_selected", "_selected_action": picked, "index": 0},
+    )
     assert "Mark resolved" in form.content.decode()
-    done = client.post("/admin/wallets/difference/",
-                       {"action": "resolve_selected", "_selected_action": picked,
-                        "apply": "1", "note": "Both were test charges."})
+    done = client.post(
+        "/admin/wallets/difference/",
+        {
+            "action": "resolve_selected",
+            "_selected_action": picked,
+            "apply": "1",
+            "note": "Both were test charges.",
+        },
+    )
     assert done.status_code == 302
     assert Difference.objects.filter(resolved_by=admin_user).count() == 2
     assert spend.open_differences().count() == 1
@@ -169,16 +188,27 @@ def test_an_unreachable_chain_keeps_receipt_differences(job, wallet, settings):
 def test_a_charge_a_lost_submission_may_still_adopt_waits(job, wallet, venice, member):
     from jobs.models import Job
 
-    Job.objects.create(user=member, wallet=wallet, model_id="elevenlabs-music",
-                       prompt="answer lost", quoted_usd=job.quoted_usd,
-                       budget_month=job.budget_month, state=Job.State.NEEDS_REVIEW,
-                       queue_sent_at=timezone.now() - datetime.timedelta(seconds=2))
+    Job.objects.create(
+        user=member,
+        wallet=wallet,
+        model_id="elevenlabs-music",
+        prompt="answer lost",
+        quoted_usd=job.quoted_usd,
+        budget_month=job.budget_month,
+        state=Job.State.NEEDS_REVIEW,
+        queue_sent_at=timezone.now() - datetime.timedelta(seconds=2),
+    )
     stray_charge(venice, wallet, request_id="maybe-ours")
     # Refused under the content policy, it is refunded before the review can adopt it.
     httpx.post(
         f"{venice.base_url}/sandbox/ledger",
-        json={"wallet": wallet.address, "type": "REFUND", "amount": "0.42",
-              "requestId": "maybe-ours", "modelId": "elevenlabs-music"},
+        json={
+            "wallet": wallet.address,
+            "type": "REFUND",
+            "amount": "0.42",
+            "requestId": "maybe-ours",
+            "modelId": "elevenlabs-music",
+        },
     ).raise_for_status()
     reconcile.run()
     assert not Difference.objects.exists()

@@ -24,6 +24,8 @@ from wallets import budgets, keys
 from wallets.models import Budget, TopUp
 
 from .reliability_helpers import (
+    TENFOLD_LIMITS,
+    TENFOLD_PACING,
     Cluster,
     check_invariants,
     record,
@@ -53,13 +55,7 @@ def test_two_clusters_200_concurrent_submissions_no_double_work_payment_or_overr
             "DATABASE_URL=postgres://... as CI's second pass does"
         )
     started = time.monotonic()
-    venice.configure(
-        queue_per_minute=400,
-        retrieve_per_minute=1200,
-        balance_per_minute=300,
-        transactions_per_minute=200,
-        top_up_per_minute=100,
-    )
+    venice.configure(**TENFOLD_LIMITS)
     wallet = keys.create_evm_wallet("team", make_default=True)
     wallet.max_topup_per_day_usd = Decimal("500")
     wallet.save()
@@ -72,9 +68,10 @@ def test_two_clusters_200_concurrent_submissions_no_double_work_payment_or_overr
         members.append(member)
     team = Budget.objects.create(user=None, month=month, limit_usd=TEAM_LIMIT)
 
-    env = {"RETRIEVE_PER_MINUTE": "1100"}
     logs = [tmp_path / "cluster-a.log", tmp_path / "cluster-b.log"]
-    clusters = [Cluster(venice, media_root, log, workers=2, env=env).start(0) for log in logs]
+    clusters = [
+        Cluster(venice, media_root, log, workers=2, env=TENFOLD_PACING).start(0) for log in logs
+    ]
     time.sleep(1.5)
 
     # While the race runs, the team budget is sampled: it must never be overrun, not even

@@ -16,8 +16,7 @@ import pytest
 from jobs import pipeline, tasks
 from jobs.models import Job
 from venice import VeniceClient
-from wallets import ledger, reconcile
-from wallets.models import Difference
+from wallets import ledger, reconcile, spend
 from wallets.venice import client_for
 
 from .reliability_helpers import record
@@ -128,7 +127,7 @@ def test_the_refund_of_a_charge_under_review_is_not_a_difference_yet(
     reconcile.run()
     job.refresh_from_db()
     assert job.state == Job.State.NEEDS_REVIEW
-    opened = Difference.objects.filter(resolved_at__isnull=True, cleared_at__isnull=True)
+    opened = spend.open_differences()
     assert not opened.exists(), [(d.kind, d.detail) for d in opened]
     record(
         "Refund of a charge still under review",
@@ -185,5 +184,5 @@ def test_an_adopted_job_has_its_charge_recorded_at_once(wallet, member, venice, 
     assert job.state == Job.State.QUEUED
     assert job.charged_usd == job.quoted_usd
     reconcile.run()
-    opened = Difference.objects.filter(resolved_at__isnull=True, cleared_at__isnull=True)
+    opened = spend.open_differences()
     assert not opened.exists(), [(d.kind, d.detail) for d in opened]

@@ -35,6 +35,8 @@ from wallets import keys
 from wallets.models import TopUp
 
 from .reliability_helpers import (
+    TENFOLD_LIMITS,
+    TENFOLD_PACING,
     Cluster,
     adopted_jobs,
     drive_to_the_end,
@@ -89,8 +91,22 @@ class FaultConductor(threading.Thread):
         self.sandbox = sandbox
         self.stopping = threading.Event()
         self.rules_set: Counter = Counter()
+        self.timeouts_before = sandbox.stats()["statuses"].get("top-up", {}).get("504", 0)
 
     def run(self) -> None:
+        # The run's first top-up (the wallet starts with no credit) always meets a settlement
+        # timeout, so that every run re-sends a payment whose outcome was unknown; then the
+        # rotation, where settlement timeouts come at the same 20 % as the rest.
+        self.sandbox.set_fault("top-up", settlement_timeout=True, count=1)
+        self.rules_set["top-up:settle (first top-up)"] += 1
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if (
+                self.sandbox.stats()["statuses"].get("top-up", {}).get("504", 0)
+                > self.timeouts_before
+            ):
+                break
+            time.sleep(0.1)
         for turn in itertools.count():
             for offset, (route, kinds) in enumerate(FAULTS.items()):
                 kind = kinds[(turn + offset) % len(kinds)]
@@ -176,16 +192,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
     venice, media_root, tmp_path, django_user_model
 ):
     started = time.monotonic()
-    # Venice's per-minute limits, raised tenfold so that 200 jobs fit a bounded CI run; the
-    # worker's own retrieve pacing is raised with them. (Pacing under the real limits is
-    # tests/test_sandbox_limits.py's and the poll loop's own tests' business.)
-    venice.configure(
-        queue_per_minute=400,
-        retrieve_per_minute=1200,
-        balance_per_minute=300,
-        transactions_per_minute=200,
-        top_up_per_minute=100,
-    )
+    venice.configure(**TENFOLD_LIMITS)
     wallet = keys.create_evm_wallet("team", make_default=True)
     # Venice's smallest top-up, so that the run needs several (and meets the top-up faults).
     wallet.topup_amount_usd = Decimal("5")
@@ -198,13 +205,14 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         for n in range(MEMBERS)
     ]
     mix = job_mix(JOBS)
+    topup_answers_before = dict(venice.stats()["statuses"].get("top-up", {}))
 
     cluster = Cluster(
         venice,
         media_root,
         tmp_path / "qcluster.log",
         workers=4,
-        env={"VENICE_TIMEOUT_S": str(WORKER_TIMEOUT_S), "RETRIEVE_PER_MINUTE": "1100"},
+        env={"VENICE_TIMEOUT_S": str(WORKER_TIMEOUT_S), **TENFOLD_PACING},
     ).start()
     conductor = FaultConductor(venice)
     conductor.start()
@@ -294,7 +302,13 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         attempts=Sum("attempts"), polls=Sum("polls")
     )
     topup_sends = TopUp.objects.aggregate(sends=Sum("attempts"))["sends"] or 0
-    topup_answers = venice.stats()["statuses"].get("top-up", {})
+    topup_answers = {
+        status: n - topup_answers_before.get(status, 0)
+        for status, n in venice.stats()["statuses"].get("top-up", {}).items()
+        if n - topup_answers_before.get(status, 0)
+    }
+    assert topup_answers.get("504", 0) >= 1, "no settlement timed out in this run"
+    assert topup_sends > figures["topups_signed"], "no payment was re-sent"
     stats = venice.stats(wallet.address)
     injected = {
         route: sum(n for status, n in by_status.items() if status != "200")

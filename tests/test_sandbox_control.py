@@ -163,6 +163,8 @@ def test_the_run_time_spread_keeps_eighty_percent_within_the_estimate():
         assert within == pytest.approx(0.8, abs=0.03) or fastest == 1.0
 
 
-def test_fastest_run_must_be_a_fraction(sandbox):
+def test_fastest_run_and_audio_scale_must_be_fractions(sandbox):
     with pytest.raises(ValueError, match="fastest_run"):
         sandbox.configure(fastest_run=1.5)
+    with pytest.raises(ValueError, match="audio_scale"):
+        sandbox.configure(audio_scale=0)

@@ -186,6 +186,18 @@ def test_audio_depends_on_prompt_and_duration(sandbox):
     assert audio("a bell ringing", 2)[44:] != base[44:]
 
 
+def test_a_faster_than_life_benchmark_can_send_shorter_tracks(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+    model = "elevenlabs-sound-effects-v2"
+    sandbox.configure(audio_scale=0.25)
+    queue_id = queue(
+        sandbox, wallet, model=model, prompt="glass shattering", duration_seconds=4
+    ).json()["queue_id"]
+    with wave.open(io.BytesIO(wait_for_result(sandbox, wallet, model, queue_id).content)) as wav:
+        assert wav.getnframes() == wav.getframerate()  # a quarter of 4 s
+
+
 def test_api_key_accounts_run_jobs_too(sandbox):
     key = sandbox.create_api_key("3")
     bearer = {"Authorization": f"Bearer {key}"}

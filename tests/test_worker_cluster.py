@@ -8,6 +8,7 @@ from jobs import pipeline
 from jobs.models import Job
 
 from .jobs_helpers import MUSIC
+from .reliability_helpers import describe
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +22,7 @@ def wait_for(jobs, timeout=60.0):
         if not states & set(Job.RUNNING):
             return
         time.sleep(0.2)
-    raise AssertionError(f"jobs still running: {states}")
+    raise AssertionError(f"jobs still running: {states}\n" + describe([j.pk for j in jobs]))
 
 
 def test_the_cluster_completes_jobs_from_several_members(

@@ -39,6 +39,7 @@ from .admin_forms import (
 )
 from .crypto import SecretUnreadable
 from .models import (
+    OPEN_DIFFERENCE,
     AuditEntry,
     Budget,
     Difference,
@@ -154,7 +155,6 @@ class DifferenceStatusFilter(admin.SimpleListFilter):
 
     title = "status"
     parameter_name = "status"
-    OPEN = Q(resolved_at__isnull=True, cleared_at__isnull=True)
 
     def lookups(self, request, model_admin):
         return [
@@ -178,7 +178,7 @@ class DifferenceStatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == "open":
-            return queryset.filter(self.OPEN)
+            return queryset.filter(OPEN_DIFFERENCE)
         if value == "resolved":
             return queryset.filter(resolved_at__isnull=False)
         if value == "cleared":
@@ -902,7 +902,7 @@ class AuditEntryAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(Spend)
-class SpendAdmin(admin.ModelAdmin):
+class SpendAdmin(ReadOnlyAdmin):
     """The spend overview, at /admin/wallets/spend/ (a proxy model gives it an admin entry)."""
 
     def has_view_permission(self, request, obj=None):
@@ -912,15 +912,6 @@ class SpendAdmin(admin.ModelAdmin):
             and user.is_staff
             and (user.has_perm("wallets.view_spend") or user.has_perm("wallets.view_ledgerentry"))
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

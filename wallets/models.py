@@ -232,6 +232,30 @@ class InFlightSlot(models.Model):
         return f"{self.wallet_id}/{self.slot}"
 
 
+class RateSlot(models.Model):
+    """One of the calls a wallet may make to one Venice endpoint per minute.
+
+    A call takes a slot last used more than a minute ago, so no minute holds more calls than
+    there are slots, whichever process makes them (and a poll loop handing over to a successor
+    passes its window on for free).
+    """
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.CharField(max_length=20)
+    slot = models.PositiveSmallIntegerField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wallet", "endpoint", "slot"], name="one_row_per_rate_slot"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wallet_id}/{self.endpoint}/{self.slot}"
+
+
 # --- The admin spend review (issue 5) -----------------------------------------------------------
 
 
@@ -284,6 +308,10 @@ class SpendSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grain} {self.day} {self.type} {self.amount_usd}"
+
+
+# A difference still to be looked at: neither resolved by an admin nor cleared by a later run.
+OPEN_DIFFERENCE = Q(resolved_at__isnull=True, cleared_at__isnull=True)
 
 
 class Difference(models.Model):
@@ -345,7 +373,7 @@ class Difference(models.Model):
         indexes = [
             models.Index(
                 fields=["wallet", "kind"],
-                condition=Q(resolved_at__isnull=True, cleared_at__isnull=True),
+                condition=OPEN_DIFFERENCE,
                 name="difference_open",
             ),
         ]

@@ -23,7 +23,15 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import Budget, Difference, LedgerEntry, ReconcileRun, SpendSummary, Wallet
+from .models import (
+    OPEN_DIFFERENCE,
+    Budget,
+    Difference,
+    LedgerEntry,
+    ReconcileRun,
+    SpendSummary,
+    Wallet,
+)
 
 ZERO = Decimal("0")
 UNATTRIBUTED = "Unattributed"
@@ -397,7 +405,7 @@ class Overview:
 
 
 def open_differences() -> QuerySet:
-    return Difference.objects.filter(resolved_at__isnull=True, cleared_at__isnull=True)
+    return Difference.objects.filter(OPEN_DIFFERENCE)
 
 
 def overview(

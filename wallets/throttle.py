@@ -1,12 +1,10 @@
-"""Venice's per-wallet limits, shared by every process: requests in flight, and a rate."""
+"""Venice's per-wallet limits, shared by every process: requests in flight, and call rates."""
 
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +12,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import InFlightSlot, Wallet
+from .models import InFlightSlot, RateSlot, Wallet
 
 # Longer than any single call may take (timeouts are 30 s); a dead holder's slot frees after it.
 SLOT_LEASE = datetime.timedelta(seconds=180)
@@ -108,26 +106,32 @@ class _ReleasingStream(httpx.SyncByteStream):
                 self._token = None
 
 
-class RateLimiter:
-    """A sliding window of call times, per wallet, for one process (the poll loop).
+def take_rate_slot(wallet_id: int, endpoint: str, per_minute: int) -> float:
+    """0 if a call to `endpoint` may go now (and counts it), else seconds until one may.
 
     The window is Venice's minute; benchmarks that run the sandbox faster shrink it to match.
     """
-
-    def __init__(self, per_window: int, window_s: float = 60.0):
-        self.per_window = per_window
-        self.window_s = window_s
-        self._calls: dict[int, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait_time(self, wallet_id: int) -> float:
-        """0 if a call may go now (and counts it), else seconds until one may."""
-        with self._lock:
-            calls = self._calls.setdefault(wallet_id, deque())
-            now = time.monotonic()
-            while calls and now - calls[0] >= self.window_s:
-                calls.popleft()
-            if len(calls) < self.per_window:
-                calls.append(now)
+    window = datetime.timedelta(seconds=settings.VENICE_RATE_WINDOW_S)
+    slots = RateSlot.objects.filter(wallet_id=wallet_id, endpoint=endpoint, slot__lt=per_minute)
+    for _ in range(4):
+        now = timezone.now()
+        free = list(
+            slots.filter(Q(used_at__isnull=True) | Q(used_at__lte=now - window)).values_list(
+                "pk", "used_at"
+            )[:5]
+        )
+        for pk, used_at in free:
+            if RateSlot.objects.filter(pk=pk, used_at=used_at).update(used_at=now):
                 return 0.0
-            return self.window_s - (now - calls[0])
+        if free:
+            continue  # others took those first; look again
+        if slots.count() >= per_minute:
+            break
+        RateSlot.objects.bulk_create(
+            [RateSlot(wallet_id=wallet_id, endpoint=endpoint, slot=n) for n in range(per_minute)],
+            ignore_conflicts=True,
+        )
+    oldest = slots.filter(used_at__isnull=False).order_by("used_at").first()
+    if oldest is None:  # every free slot was just taken by someone else
+        return 0.05
+    return max(0.01, (oldest.used_at + window - now).total_seconds())
