@@ -89,26 +89,32 @@ def _hold(budget: Budget, amount: Decimal) -> None:
         raise BudgetExceeded(budget, amount)
 
 
-def _both(user_id: int, month: datetime.date):
-    return Budget.objects.filter(month=month, user_id=user_id) | Budget.objects.filter(
-        month=month, user__isnull=True
-    )
+def _update_both(user_id: int, month: datetime.date, **changes) -> None:
+    """Change the member's row, then the team's, as `reserve` does: writers that take the two
+    row locks in one order never deadlock. (One UPDATE of both would lock them in table order,
+    and PostgreSQL would abort one of two such writers.)"""
+    with transaction.atomic():
+        Budget.objects.filter(month=month, user_id=user_id).update(**changes)
+        Budget.objects.filter(month=month, user__isnull=True).update(**changes)
 
 
 def release(user_id: int, month: datetime.date, reserved: Decimal) -> None:
     """Give back a reservation (job failed before being charged, or cancelled)."""
     if reserved:
-        _both(user_id, month).update(reserved_usd=_usd(F("reserved_usd") - reserved))
+        _update_both(user_id, month, reserved_usd=_usd(F("reserved_usd") - reserved))
 
 
 def settle(user_id: int, month: datetime.date, reserved: Decimal, spent: Decimal) -> None:
     """Turn a reservation into what the job really cost (which may be zero)."""
-    _both(user_id, month).update(
-        reserved_usd=_usd(F("reserved_usd") - reserved), spent_usd=_usd(F("spent_usd") + spent)
+    _update_both(
+        user_id,
+        month,
+        reserved_usd=_usd(F("reserved_usd") - reserved),
+        spent_usd=_usd(F("spent_usd") + spent),
     )
 
 
 def adjust_spent(user_id: int, month: datetime.date, delta: Decimal) -> None:
     """Apply a late correction from Venice's ledger (a refund, or a charge unlike the quote)."""
     if delta:
-        _both(user_id, month).update(spent_usd=_usd(F("spent_usd") + delta))
+        _update_both(user_id, month, spent_usd=_usd(F("spent_usd") + delta))
