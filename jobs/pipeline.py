@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import logging
 import mimetypes
+import posixpath
 import tempfile
 from decimal import Decimal
 
@@ -447,7 +448,22 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
         name = job.audio.field.generate_filename(job, f"job-{job.pk}.{_extension(result)}")
         stored = default_storage.save(name, File(spool, name=name))
 
-    now = timezone.now()
+    try:
+        moved = _record_audio(job, stored, size, result)
+    except Exception:
+        default_storage.delete(stored)  # the job does not point at it; the next poll saves anew
+        raise
+    if not moved:
+        default_storage.delete(stored)  # someone else finished it first
+        return job
+    if stored != name:
+        _remove_leftovers(job, stored)
+    delete_upstream_media(job, client)
+    return job
+
+
+def _record_audio(job: Job, stored: str, size: int, result: AudioResult) -> bool:
+    """COMPLETED, pointing at the stored audio, and the money settled: all or nothing."""
     with transaction.atomic():
         moved = _move(
             job,
@@ -460,7 +476,7 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
             audio_format=result.audio_format or "",
             audio_duration_s=result.audio_duration_s,
             inference_time_s=result.inference_time_s,
-            finished_at=now,
+            finished_at=timezone.now(),
             next_poll_at=None,
             polls=F("polls") + 1,
             poll_errors=0,
@@ -469,11 +485,20 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
         )
         if moved:
             budgets.settle(job.user_id, job.budget_month, job.quoted_usd, job.quoted_usd)
-    if not moved:
-        default_storage.delete(stored)  # someone else finished it first
-        return job
-    delete_upstream_media(job, client)
-    return job
+    return moved
+
+
+def _remove_leftovers(job: Job, stored: str) -> None:
+    """Storage gave the audio another name because this job's own was taken: by the file of an
+    attempt whose worker died between saving it and recording it (whole or half written). No
+    job points at such a file and none ever will: this job now points at `stored`."""
+    folder = posixpath.dirname(stored)
+    stem = f"job-{job.pk}"
+    for file in default_storage.listdir(folder)[1]:
+        path = posixpath.join(folder, file)
+        if path != stored and (file.startswith(f"{stem}.") or file.startswith(f"{stem}_")):
+            default_storage.delete(path)
+            log.info("removed %s, left by an earlier attempt at job %s", path, job.pk)
 
 
 def delete_upstream_media(job: Job, client: VeniceClient) -> None:

@@ -15,6 +15,7 @@ Steps, in the order a job meets them:
 - ``credit-ensured``: the job was claimed and the wallet can pay, the queue call not marked sent;
 - ``queued``: Venice accepted the queue call, its queue id was not recorded;
 - ``mid-download``: the first chunks of the audio were spooled, the rest not read;
+- ``audio-saved``: the audio is in storage, the job does not point at it yet;
 - ``before-complete``: the audio is saved and the job COMPLETED, Venice's copy not deleted.
 """
 
@@ -33,6 +34,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.files.storage import FileSystemStorage  # noqa: E402
 from django.core.management import execute_from_command_line  # noqa: E402
 
 from venice import types as venice_types  # noqa: E402
@@ -91,6 +93,7 @@ ARM = {
     "credit-ensured": lambda: after(payments, "ensure_credit", "credit-ensured"),
     "queued": lambda: after(VeniceClient, "queue", "queued"),
     "mid-download": mid_download,
+    "audio-saved": lambda: after(FileSystemStorage, "save", "audio-saved"),
     "before-complete": lambda: before(VeniceClient, "complete", "before-complete"),
 }
 

@@ -271,6 +271,11 @@ def leases_run_out() -> None:
 # --- invariants ---------------------------------------------------------------------------------
 
 
+def audio_files(media: Path) -> set[Path]:
+    """Every file under the media folder's audio tree."""
+    return {path for path in (Path(media) / "audio").rglob("*") if path.is_file()}
+
+
 def wav_problem(path: str, expected_bytes: int | None, duration_s: float | None) -> str | None:
     """None if the file is a complete, playable PCM WAV of the stated size and length."""
     size = os.path.getsize(path)

@@ -6,8 +6,10 @@ catches: the process state is what a SIGKILL would leave in the database.
 
 import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from jobs import accounting, pipeline
@@ -154,3 +156,60 @@ def test_an_unknown_submission_without_a_charge_fails_uncharged(
     job.refresh_from_db()
     assert job.state == Job.State.FAILED and job.error_code == "not_accepted"
     assert pipeline.budgets.member_budget(member.pk, job.budget_month).reserved_usd == 0
+
+
+def test_audio_saved_by_a_killed_attempt_is_removed_when_the_job_completes(
+    wallet, member, monkeypatch, settings, tmp_path
+):
+    """Killed twice between storing the audio and recording it: the job ends with one file,
+    its own, and no file that nothing points at."""
+    settings.MEDIA_ROOT = str(tmp_path)  # its own: job ids repeat across rolled-back tests
+    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+    real = pipeline.default_storage.save
+    kills = {"left": 2}
+
+    def dying(name, content, **kwargs):
+        stored = real(name, content, **kwargs)
+        if kills["left"]:
+            kills["left"] -= 1
+            raise Killed(f"after saving {stored}")
+        return stored
+
+    monkeypatch.setattr(pipeline.default_storage, "save", dying)
+    for _ in range(2):
+        with pytest.raises(Killed):
+            run_to_end(job)
+        Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+    folder = tmp_path / "audio"
+    stray = {p for p in folder.rglob(f"job-{job.pk}*")}
+    assert len(stray) == 2, "each killed attempt left a file"
+
+    job = run_to_end(job)
+    assert job.state == Job.State.COMPLETED
+    assert {p for p in folder.rglob(f"job-{job.pk}*")} == {Path(job.audio.path)}
+    assert Path(job.audio.path) not in stray
+
+
+def test_audio_whose_recording_failed_is_not_left_in_storage(
+    wallet, member, monkeypatch, settings, tmp_path
+):
+    """The database refused the COMPLETED update (a deadlock, a lost connection): the saved
+    file goes, and the next poll saves the audio anew."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+
+    def refused(*args, **kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(pipeline.budgets, "settle", refused)
+    with pytest.raises(OperationalError):
+        run_to_end(job)
+    job.refresh_from_db()
+    assert job.state in (Job.State.QUEUED, Job.State.PROCESSING) and not job.audio
+    assert not list(tmp_path.rglob("job-*"))
+
+    monkeypatch.undo()
+    Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+    job = run_to_end(job)
+    assert job.state == Job.State.COMPLETED
+    assert [p.name for p in tmp_path.rglob("job-*")] == [f"job-{job.pk}.wav"]

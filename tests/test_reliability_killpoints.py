@@ -9,6 +9,7 @@ fresh cluster, so nothing survives the crash but the database, the sandbox and t
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from wallets.models import TopUp
 
 from .reliability_helpers import (
     Cluster,
+    audio_files,
     check_invariants,
     drive_to_the_end,
     leases_run_out,
@@ -40,6 +42,7 @@ STEPS = {
     "credit-ensured": "a claimed job, credit ensured, queue call not marked sent",
     "queued": "a job Venice accepted whose queue id was lost",
     "mid-download": "a job whose audio was half read",
+    "audio-saved": "a job whose saved audio it does not point at",
     "before-complete": "a completed job whose media Venice still holds",
 }
 
@@ -66,6 +69,7 @@ def test_sigkill_at_each_step_loses_no_money_and_spends_none_twice(
     venice.faucet(wallet.address, "1000")
     log = tmp_path / "qcluster.log"
     marker = tmp_path / "killed"
+    files_before = audio_files(media_root)
 
     doomed = Cluster(venice, media_root, log, killpoint=step, marker=marker).start()
     first = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
@@ -85,6 +89,9 @@ def test_sigkill_at_each_step_loses_no_money_and_spends_none_twice(
         and not crash["queue_id"],
         "mid-download": crash["job_state"] in (Job.State.QUEUED, Job.State.PROCESSING)
         and not crash["audio"],
+        "audio-saved": crash["job_state"] in (Job.State.QUEUED, Job.State.PROCESSING)
+        and not crash["audio"]
+        and audio_files(media_root) - files_before,
         "before-complete": crash["job_state"] == Job.State.COMPLETED
         and crash["audio"]
         and not crash["media_deleted"],
@@ -108,6 +115,9 @@ def test_sigkill_at_each_step_loses_no_money_and_spends_none_twice(
     assert figures["topups_signed"] == 1, "the need was met by the one payment signed for it"
     assert figures["queue_calls_accepted"] == 2
     assert Job.objects.filter(media_deleted_at__isnull=True).count() == 0
+    assert audio_files(media_root) - files_before == {
+        Path(job.audio.path) for job in Job.objects.filter(pk__in=ids)
+    }, "an audio file no job points at"
     stats = venice.stats(wallet.address)
     assert stats["statuses"]["complete"].get("200") == 2, "Venice's copies deleted, once each"
     record(

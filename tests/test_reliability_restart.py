@@ -31,6 +31,7 @@ from .reliability_helpers import (
     ROOT,
     TENFOLD_PACING,
     Cluster,
+    audio_files,
     check_invariants,
     database_url,
     drive_to_the_end,
@@ -239,7 +240,8 @@ def test_restarting_web_server_and_worker_mid_run_loses_no_job_and_no_audio(
         worker.stop()
         web.kill()
 
-    assert not [p for m in members for p in m.problems], [m.problems for m in members]
+    problems = [p for m in members for p in m.problems]
+    assert not problems, f"{problems}\n{web.log.read_text()[-6000:]}"
     assert all(m.job_ids for m in members)
     assert sum(m.server_away for m in members) > 0, "the restarts never met a member's request"
     assert set(told) <= set(all_jobs), "a job a member was shown does not exist"
@@ -248,9 +250,7 @@ def test_restarting_web_server_and_worker_mid_run_loses_no_job_and_no_audio(
     assert len(told) <= len(all_jobs) <= sum(m.attempts for m in members)
     assert count == {Job.State.COMPLETED: len(all_jobs)}
     assert sum(m.sign_ins for m in members) == len(members), "a restart lost the sessions"
-    files = sorted(p for p in (media / "audio").rglob("*") if p.is_file())
-    stored = {Path(j.audio.path) for j in Job.objects.all()}
-    orphans = [str(p) for p in files if p not in stored]
+    orphans = audio_files(media) - {Path(j.audio.path) for j in Job.objects.all()}
     assert not orphans, f"audio files no job points at: {orphans}"
     record(
         "Web server and worker restarted mid-run",
