@@ -105,6 +105,11 @@ class Job(models.Model):
             models.Index(fields=["state", "next_attempt_at"]),
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["-created_at", "-id"], name="job_newest_first"),
+            # The poll schedule's history: a model's recent completions, its known lengths.
+            models.Index(fields=["model_id", "state", "-finished_at"], name="job_model_history"),
+            models.Index(
+                fields=["model_id", "duration_seconds", "-queued_at"], name="job_model_length"
+            ),
         ]
 
     def __str__(self) -> str:

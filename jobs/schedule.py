@@ -6,6 +6,8 @@ band is learned from this model's recent completed jobs (how long each ran, as a
 estimate: Venice's own `x-venice-inference-time` where it sent one, else when it was found
 ready). Until `execution_duration` reaches the band's lower edge one poll suffices; inside it the
 job is polled every POLL_DETECT_SECONDS, so a finished job is noticed within about that long.
+The first poll inside comes one step after the edge, not at it: a poll at the edge could only
+find a job that beat every earlier one, and one a step later finds it too, within the step.
 With no history yet, the band starts at 0: poll every POLL_DETECT_SECONDS from the start, which
 is the safe (if costly) answer.
 """
@@ -23,8 +25,6 @@ from .models import Job
 HISTORY = 50  # recent completed jobs per model that define its band
 MIN_HISTORY = 5
 CACHE_S = 30.0
-# The band's lower edge is taken a little lower still, for safety.
-MARGIN = 0.98
 
 _cache: dict[str, tuple[float, float]] = {}
 _lock = threading.Lock()
@@ -67,9 +67,10 @@ def earliest_ratio(model_id: str) -> float:
             for queued, finished, average, inference_s in rows
         ]
         # The earliest of n jobs is later than the earliest possible: reach below it by the
-        # spread seen over n - 1 (the unbiased lower end of an even spread), and a margin.
+        # spread seen over n - 1 (the unbiased lower end of an even spread). A job that still
+        # beats the edge is found by the first poll, one step after it.
         lowest, highest = min(ready), max(ready)
-        ratio = max(0.0, (lowest - (highest - lowest) / (len(ready) - 1)) * MARGIN)
+        ratio = max(0.0, lowest - (highest - lowest) / (len(ready) - 1))
     with _lock:
         _cache[model_id] = (ratio, time.monotonic())
     return ratio
@@ -81,26 +82,27 @@ def forget() -> None:
 
 
 def first_poll_delay(job: Job) -> datetime.timedelta:
-    """Before the first answer the job's own estimate is unknown, unless an earlier job of the
-    same model and length reported one (Venice's estimate depends on both)."""
+    """Before the first answer the job's own estimate is unknown. Venice's estimate grows with
+    the length asked for, so an earlier job of the same model and this length, or else the
+    longest shorter one, gives an estimate no later than this job's own."""
     if job.duration_seconds:
         previous = (
             Job.objects.filter(
                 model_id=job.model_id,
-                duration_seconds=job.duration_seconds,
+                duration_seconds__lte=job.duration_seconds,
                 average_execution_time_ms__isnull=False,
             )
-            .order_by("-queued_at")
+            .order_by("-duration_seconds", "-queued_at")
             .values_list("average_execution_time_ms", flat=True)
             .first()
         )
         if previous:
-            start_s = previous * earliest_ratio(job.model_id) / 1000
-            return datetime.timedelta(seconds=max(detect_s(), start_s))
+            band_starts_s = previous * earliest_ratio(job.model_id) / 1000
+            return datetime.timedelta(seconds=detect_s() + band_starts_s)
     return datetime.timedelta(seconds=detect_s())
 
 
 def next_poll_delay(model_id: str, execution_ms: float, average_ms: float) -> float:
     """Seconds until the next poll, given Venice's latest progress report."""
     band_starts_s = (average_ms * earliest_ratio(model_id) - execution_ms) / 1000
-    return max(detect_s(), band_starts_s)
+    return detect_s() + max(0.0, band_starts_s)

@@ -49,14 +49,15 @@ def test_too_little_history_is_not_trusted(member, wallet):
 
 
 def test_history_moves_the_next_poll_to_where_jobs_start_finishing(member, wallet):
-    # Found ready 55.5 s into a 60 s estimate: ready by 54 s at the latest, so 0.9 of the
-    # estimate; with the safety margin the band starts at 0.882.
+    # Found ready 55.5 s into a 60 s estimate: ready by 54 s at the latest, so the band starts
+    # at 0.9 of the estimate. The first poll inside it comes one detection step after the edge.
     completed(member, wallet, ready_after_s=55.5, estimate_ms=60_000)
     ratio = schedule.earliest_ratio("elevenlabs-music")
-    assert ratio == pytest.approx(0.9 * schedule.MARGIN)
-    assert schedule.next_poll_delay("elevenlabs-music", 2_000, 100_000) == pytest.approx(86.2)
-    # Inside the band: every detection step.
-    assert schedule.next_poll_delay("elevenlabs-music", 88_000, 100_000) == 1.5
+    assert ratio == pytest.approx(0.9)
+    assert schedule.next_poll_delay("elevenlabs-music", 2_000, 100_000) == pytest.approx(89.5)
+    # Just short of the edge: one step past it. Inside the band: every detection step.
+    assert schedule.next_poll_delay("elevenlabs-music", 88_000, 100_000) == pytest.approx(3.5)
+    assert schedule.next_poll_delay("elevenlabs-music", 91_000, 100_000) == 1.5
     # Running late, far past the estimate: still every step.
     assert schedule.next_poll_delay("elevenlabs-music", 150_000, 100_000) == 1.5
     # Other models keep their own (empty) history.
@@ -67,20 +68,23 @@ def test_venices_own_run_time_places_the_band_more_tightly(member, wallet):
     # Found 55.5 s in, but Venice says the job ran 55 s: the band starts at 55/60 of the
     # estimate, not at the 54/60 that finding it allows.
     completed(member, wallet, ready_after_s=55.5, estimate_ms=60_000, ran_s=55.0)
-    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(55 / 60 * schedule.MARGIN)
+    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(55 / 60)
 
 
 def test_a_band_learned_from_few_jobs_reaches_below_the_earliest(member, wallet):
     # Five jobs ran 0.90 .. 0.98 of their estimate: the lower edge is 0.90 - 0.08 / 4.
     for ran in (54.0, 55.2, 56.4, 57.6, 58.8):
         completed(member, wallet, ready_after_s=60, estimate_ms=60_000, ran_s=ran, n=1)
-    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(0.88 * schedule.MARGIN)
+    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(0.88)
 
 
-def test_the_first_poll_uses_an_earlier_estimate_for_the_same_model_and_length(member, wallet):
+def test_the_first_poll_uses_an_estimate_for_this_length_or_a_shorter_one(member, wallet):
     completed(member, wallet, ready_after_s=55.5, estimate_ms=60_000)
     job = Job(model_id="elevenlabs-music", duration_seconds=30)
-    expected = 60 * 0.9 * schedule.MARGIN
-    assert schedule.first_poll_delay(job).total_seconds() == pytest.approx(expected)
-    other_length = Job(model_id="elevenlabs-music", duration_seconds=90)
-    assert schedule.first_poll_delay(other_length).total_seconds() == 1.5
+    assert schedule.first_poll_delay(job).total_seconds() == pytest.approx(60 * 0.9 + 1.5)
+    longer = Job(model_id="elevenlabs-music", duration_seconds=90)
+    shorter = Job(model_id="elevenlabs-music", duration_seconds=10)
+    # A longer track takes no less time: the 30 s track's estimate is a safe floor for 90 s.
+    assert schedule.first_poll_delay(longer).total_seconds() == pytest.approx(60 * 0.9 + 1.5)
+    # Nothing known at or below 10 s: poll after one step, to learn the estimate.
+    assert schedule.first_poll_delay(shorter).total_seconds() == 1.5
