@@ -1,4 +1,5 @@
 import pytest
+from django.db.models import QuerySet
 
 from wallets import keys
 from wallets.models import RateSlot
@@ -40,3 +41,23 @@ def test_racing_processes_never_take_more_than_the_limit():
     taken = race(lambda: sum(take_rate_slot(wallet.pk, "retrieve", 20) == 0 for _ in range(5)), 12)
     assert sum(taken) == 20
     assert RateSlot.objects.filter(wallet=wallet, used_at__isnull=False).count() == 20
+
+
+def test_a_rival_that_makes_the_rows_first_does_not_hold_the_call_back(two_wallets, monkeypatch):
+    """The wallet's first two calls, at once: the rival makes the rows and takes a slot between
+    this call's look for a free slot and its count of the rows. There are 37 more free slots:
+    this call goes too, instead of waiting a minute (seen in CI: a job waited 60 s)."""
+    wallet, _ = two_wallets
+    real_count = QuerySet.count
+    rival = {}
+
+    def count(queryset):
+        if queryset.model is RateSlot and not rival:
+            rival["wait"] = None  # the rival's own count is a plain one
+            rival["wait"] = take_rate_slot(wallet.pk, "queue", 38)
+        return real_count(queryset)
+
+    monkeypatch.setattr(QuerySet, "count", count)
+    assert take_rate_slot(wallet.pk, "queue", 38) == 0.0
+    assert rival == {"wait": 0.0}
+    assert RateSlot.objects.filter(wallet=wallet, used_at__isnull=False).count() == 2

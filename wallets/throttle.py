@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import InFlightSlot, RateSlot, Wallet
@@ -125,13 +125,21 @@ def take_rate_slot(wallet_id: int, endpoint: str, per_minute: int) -> float:
                 return 0.0
         if free:
             continue  # others took those first; look again
-        if slots.count() >= per_minute:
-            break
-        RateSlot.objects.bulk_create(
-            [RateSlot(wallet_id=wallet_id, endpoint=endpoint, slot=n) for n in range(per_minute)],
-            ignore_conflicts=True,
+        if slots.count() < per_minute:  # the wallet's first call here, or a raised limit
+            RateSlot.objects.bulk_create(
+                [
+                    RateSlot(wallet_id=wallet_id, endpoint=endpoint, slot=n)
+                    for n in range(per_minute)
+                ],
+                ignore_conflicts=True,
+            )
+            continue
+        oldest = (
+            slots.order_by(F("used_at").asc(nulls_first=True))
+            .values_list("used_at", flat=True)
+            .first()
         )
-    oldest = slots.filter(used_at__isnull=False).order_by("used_at").first()
-    if oldest is None:  # every free slot was just taken by someone else
-        return 0.05
-    return max(0.01, (oldest.used_at + window - now).total_seconds())
+        if oldest is not None and oldest > now - window:
+            return max(0.01, (oldest + window - now).total_seconds())
+        # A slot came free, or another process made the rows, since we looked: look again.
+    return 0.05  # others keep taking the free slots first
