@@ -40,8 +40,8 @@ NAIVE_INTERVAL_S = 3.0  # what the public SDKs do
 # from FASTEST_RUN x P80 up to the point where 80 % finish within the estimate (0.85: 0.85 ..
 # 1.04 x). Venice does not publish its spread; `--fastest` measures others.
 FASTEST_RUN = 0.85
-# A busy team. At about four retrieves a job, Studio keeps one wallet within its 110 calls a
-# minute up to about 30 jobs a minute; past that, polls wait for the rate and come late.
+# A busy team. At under three retrieves a job, one wallet's 110 retrieves a minute would carry
+# about 40 jobs a minute; Venice's 40 queue calls a minute bind first.
 ARRIVALS_PER_MIN = 20
 # Completed jobs per model before the measured run: the history the scheduler learns from.
 WARM_UP_EACH = 12
