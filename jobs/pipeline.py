@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -451,7 +451,7 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
     try:
         moved = _record_audio(job, stored, size, result)
     except Exception:
-        default_storage.delete(stored)  # the job does not point at it; the next poll saves anew
+        _discard_unless_recorded(job, stored)  # the next poll saves the audio anew
         raise
     if not moved:
         default_storage.delete(stored)  # someone else finished it first
@@ -486,6 +486,18 @@ def _record_audio(job: Job, stored: str, size: int, result: AudioResult) -> bool
         if moved:
             budgets.settle(job.user_id, job.budget_month, job.quoted_usd, job.quoted_usd)
     return moved
+
+
+def _discard_unless_recorded(job: Job, stored: str) -> None:
+    """Recording the audio failed; a COMMIT whose answer was lost may still have gone through,
+    so the file goes only if the job does not point at it (if the database cannot say, it stays:
+    a stray file is better than a job without its audio)."""
+    try:
+        recorded = Job.objects.filter(pk=job.pk, audio=stored).exists()
+    except DatabaseError:
+        return
+    if not recorded:
+        default_storage.delete(stored)
 
 
 def _remove_leftovers(job: Job, stored: str) -> None:

@@ -213,3 +213,23 @@ def test_audio_whose_recording_failed_is_not_left_in_storage(
     job = run_to_end(job)
     assert job.state == Job.State.COMPLETED
     assert [p.name for p in tmp_path.rglob("job-*")] == [f"job-{job.pk}.wav"]
+
+
+def test_audio_whose_commit_answer_was_lost_is_kept(
+    wallet, member, monkeypatch, settings, tmp_path
+):
+    """The COMMIT went through but its answer was lost: the job points at the file, so it stays."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+    real = pipeline._record_audio
+
+    def committed_then_lost(*args, **kwargs):
+        real(*args, **kwargs)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pipeline, "_record_audio", committed_then_lost)
+    with pytest.raises(OperationalError):
+        run_to_end(job)
+    job.refresh_from_db()
+    assert job.state == Job.State.COMPLETED
+    assert Path(job.audio.path).is_file()
