@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,20 +15,10 @@ import pytest
 from jobs import pipeline
 from wallets.models import Difference
 
+from .browser_helpers import chromium, shot
 from .jobs_helpers import MUSIC, run_to_end
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -41,26 +30,13 @@ def async_unsafe(monkeypatch):
 
 @pytest.fixture
 def page(async_unsafe, live_server):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(
             viewport={"width": 1280, "height": 900}, base_url=live_server.url
         )
         context.set_default_timeout(15_000)
         yield context.new_page()
         context.close()
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    folder = os.environ.get("STUDIO_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def test_review_spend_reconcile_and_resolve(async_unsafe, page, admin_user, member, wallet, venice):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,41 +24,24 @@ from studio.models import Prompt  # noqa: E402
 from wallets import budgets, payments  # noqa: E402
 from wallets.models import Budget  # noqa: E402
 
+from .browser_helpers import chromium, shot  # noqa: E402
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--mute-audio",
-]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
-SHOTS = os.environ.get("STUDIO_SCREENSHOTS")
 FINISH_MS = 30_000
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+def browser():
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
-def page(chromium, live_server):
-    context = chromium.new_context(viewport=DESKTOP, base_url=live_server.url)
+def page(browser, live_server):
+    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors = []
@@ -73,12 +55,6 @@ def page(chromium, live_server):
 def at(path: str):
     """A wait_for_url predicate for exactly this path (a glob like **/ also matches /login/)."""
     return lambda url: urlsplit(url).path == path
-
-
-def shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
 def sign_in(page, screenshot: bool = False) -> None:
