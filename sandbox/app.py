@@ -25,15 +25,16 @@ from sandbox import catalogue, payments, siwx
 from sandbox.audio import WavStream
 from sandbox.chain import LocalChain
 from sandbox.config import ServerConfig
-from sandbox.errors import ApiError, bad_request
+from sandbox.errors import ApiError, bad_request, rate_limited
 from sandbox.faults import (
+    DELETE_FAILED,
     FaultRule,
     FaultTable,
     at_capacity,
     planned_failure,
     suggested_prompt,
 )
-from sandbox.limits import CallRecord, InFlightGate, RateLimiter, Stats
+from sandbox.limits import CallRecord, ErrorBudget, InFlightGate, RateLimiter, Stats
 from sandbox.money import atomic_from_usd, json_number, usd, usd_from_atomic
 from sandbox.state import Caller, EntryType, Failure, Job, LedgerRow, SandboxState
 from sandbox.validation import parse_media, parse_queue, parse_quote
@@ -51,10 +52,23 @@ _RATE_LIMITS = {
     "transactions": "transactions_per_minute",
     "top-up": "top_up_per_minute",
 }
+_MODEL_ROUTES = frozenset({"quote", "queue", "retrieve", "complete"})
+_X402_ROUTES = frozenset({"balance", "transactions", "top-up"})
 _FAULT_MESSAGES = {
     429: ("Too many requests, please slow down", "RATE_LIMIT_EXCEEDED"),
     500: ("Internal server error", None),
     503: ("The model is at capacity. Please try again later.", None),
+}
+# What an injected status means on the top-up route (reference §8, "Top-up outcomes").
+_TOP_UP_FAULTS = {
+    400: ("Payment verification failed", "PAYMENT_VERIFICATION_FAILED"),
+    402: ("Settlement failed: no funds were moved", "SETTLEMENT_FAILED"),
+    503: ("x402 payments are not configured right now", "X402_NOT_CONFIGURED"),
+    504: (
+        "Settlement timed out; the payment may still land. Check the balance before "
+        "signing a new payment.",
+        "SETTLEMENT_TIMEOUT",
+    ),
 }
 
 
@@ -123,6 +137,7 @@ class SandboxApp:
         self.state = SandboxState()
         self.faults = FaultTable()
         self.limiter = RateLimiter()
+        self.budget = ErrorBudget()
         self.gate = InFlightGate()
         self.stats_book = Stats()
         self.nonces = siwx.NonceBook()
@@ -177,8 +192,12 @@ class SandboxApp:
         count: int | None = None,
         delay_ms: int = 0,
         settlement_timeout: bool = False,
+        code: str | None = None,
+        mode: str | None = None,
     ) -> None:
-        self.faults.set(FaultRule(route, status, rate, count, delay_ms, settlement_timeout))
+        self.faults.set(
+            FaultRule(route, status, rate, count, delay_ms, settlement_timeout, code, mode)
+        )
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -191,6 +210,7 @@ class SandboxApp:
         """Back to the constructor's settings, with fresh rate-limit windows."""
         self.config = self.initial_config
         self.limiter.forget()
+        self.budget.forget()
         return self.config
 
     def stats(self, wallet: str | None = None) -> dict[str, Any]:
@@ -259,16 +279,21 @@ class SandboxApp:
     ) -> Response:
         call = _Call(self.stats_book.begin(route))
         config = self.config
+        buckets = self._budget_buckets(route, request)
         try:
+            if self.budget.exhausted(buckets, config.error_budget):
+                raise rate_limited()
             self._pass_gates(route, request, call, config)
             response = handler(request, call.caller, config, **params)
         except ApiError as error:
-            response = json_response(error.status, error.body, error.headers)
+            response = json_response(error.status, error.body_for(route), error.headers)
         except Exception:
             logger.exception("sandbox failed on %s %s", request.method, request.path)
             response = json_response(500, {"error": "Internal server error"})
         for name, value in call.headers.items():
             response.headers.setdefault(name, value)
+        if 400 <= response.status < 500 and response.status != 429:
+            self.budget.failed(buckets, config.error_budget_window_s)
         self.stats_book.answered(call.record, response.status)
 
         def finish(sent: bool) -> None:
@@ -279,6 +304,20 @@ class SandboxApp:
         response.after_send.append(finish)
         return response
 
+    def _budget_buckets(self, route: str, request: Request) -> list[str]:
+        """The error-budget buckets a call counts in: its IP for x402 wallets, its model."""
+        buckets = []
+        if route in _X402_ROUTES or siwx.header_value(request.headers) is not None:
+            buckets.append(f"ip:{request.client_ip}")
+        if route in _MODEL_ROUTES:
+            try:
+                model = json.loads(request.body).get("model")
+            except (ValueError, AttributeError):
+                model = None
+            if isinstance(model, str):
+                buckets.append(f"model:{model}")
+        return buckets
+
     def _pass_gates(self, route: str, request: Request, call: _Call, config: ServerConfig) -> None:
         if route != "top-up" and payments.payment_header(request.headers) is not None:
             raise ApiError(
@@ -286,9 +325,11 @@ class SandboxApp:
                 "Payment headers are only accepted by /x402/top-up",
                 code="PAYMENT_HEADER_NOT_ACCEPTED",
             )
+        if request.method == "POST" and not _is_json(request):
+            raise bad_request("Content-Type must be application/json")
         limit_key = request.client_ip
         if route in _AUTHENTICATED:
-            call.caller = self._authenticate(request, call)
+            call.caller = self._authenticate(route, request, call)
             limit_key = call.caller.owner
             if call.caller.wallet is not None:
                 owner = call.caller.owner
@@ -304,20 +345,25 @@ class SandboxApp:
         if route in _RATE_LIMITS:
             limit = getattr(config, _RATE_LIMITS[route])
             allowance = self.limiter.check(route, limit_key, limit)
-            call.headers.update(allowance.headers())
-            if not allowance.allowed:
-                raise ApiError(
-                    429,
-                    f"Rate limit exceeded: {limit} requests per minute",
-                    code="RATE_LIMIT_EXCEEDED",
-                )
-        self._inject_fault(route, config)
+            if route in _X402_ROUTES:
+                # The x402 routes' limits say nothing: no code, no Retry-After, no headers.
+                if not allowance.allowed:
+                    raise rate_limited()
+            else:
+                call.headers.update(allowance.headers())
+                if not allowance.allowed:
+                    raise ApiError(
+                        429,
+                        f"Rate limit exceeded: {limit} requests per minute",
+                        code="RATE_LIMIT_EXCEEDED",
+                    )
+        self._inject_fault(route, request, config)
         if route in _ADMISSION_CHECKED and call.caller and call.caller.wallet:
             balance = self.state.balance(call.caller.owner, time.monotonic())
             if balance < payments.MINIMUM_BALANCE_USD:
                 raise payments.insufficient_credit(balance, request.url, self.api_url)
 
-    def _authenticate(self, request: Request, call: _Call) -> Caller:
+    def _authenticate(self, route: str, request: Request, call: _Call) -> Caller:
         """The wallet of a SIWX header (it wins over a Bearer key), else the API key."""
         header = siwx.header_value(request.headers)
         if header is not None:
@@ -333,20 +379,34 @@ class SandboxApp:
                     401, "Authentication failed: invalid API key", code="AUTHENTICATION_FAILED"
                 )
             return Caller(api_key=key)
+        if route in _X402_ROUTES:
+            raise payments.wallet_sign_in_required(request.url)
         raise payments.discovery(request.url, self.api_url)
 
-    def _inject_fault(self, route: str, config: ServerConfig) -> None:
+    def _inject_fault(self, route: str, request: Request, config: ServerConfig) -> None:
         rule = self.faults.on_call(route)
         if rule is None:
             return
         if rule.delay_ms:
             time.sleep(config.scaled(rule.delay_ms / 1000))
-        if rule.status is not None:
+        if rule.status is None:
+            return
+        headers = {"x-sandbox-fault": "injected"}
+        if route in _X402_ROUTES and rule.status == 429:
+            error = rate_limited()
+        elif route == "top-up" and rule.status in _TOP_UP_FAULTS:
+            message, code = _TOP_UP_FAULTS[rule.status]
+            error = ApiError(rule.status, message, code=rule.code or code)
+        else:
             message, code = _FAULT_MESSAGES.get(rule.status, ("Injected sandbox fault", None))
-            headers = {"x-sandbox-fault": "injected"}
             if rule.status in (429, 503):
                 headers["Retry-After"] = "1"
-            raise ApiError(rule.status, message, code=code, headers=headers)
+            error = ApiError(rule.status, message, code=rule.code or code)
+        error.headers.update(headers)
+        payment = payments.payment_header(request.headers)
+        if route == "top-up" and rule.status == 400 and payment is not None:
+            self.desk.refuse(payment, error)  # a 400 is final: the same bytes stay refused
+        raise error
 
     # -- Venice routes ---------------------------------------------------------------------
 
@@ -449,6 +509,8 @@ class SandboxApp:
             )
         if job.failure is not None or not job.media_available(now):
             raise ApiError(404, "Media not found: it has expired or was deleted")
+        if self.faults.fires(DELETE_FAILED):
+            return json_response(200, {"success": False})  # the media is still there
         self.state.delete_media(job)
         return json_response(200, {"success": True})
 
@@ -456,11 +518,7 @@ class SandboxApp:
         if not is_hex_address(wallet):
             raise bad_request("The wallet in the path is not an EVM address", field="wallet")
         if caller.wallet is None or caller.wallet.lower() != wallet.lower():
-            raise ApiError(
-                403,
-                "The signed-in wallet does not match the requested wallet",
-                code="X402_WALLET_MISMATCH",
-            )
+            raise ApiError(403, "The signed-in wallet does not match the requested wallet")
         return caller.owner
 
     def _balance(
@@ -485,7 +543,7 @@ class SandboxApp:
         self, request: Request, caller: Caller, config: ServerConfig, wallet: str
     ) -> Response:
         owner = self._wallet_owner(caller, wallet)
-        limit = _query_int(request, "limit", 20, 1, 100)
+        limit = _query_int(request, "limit", 50, 1, 100)
         offset = _query_int(request, "offset", 0, 0, None)
         rows, has_more, balance = self.state.ledger_page(owner, limit, offset, time.monotonic())
         return json_response(
@@ -529,7 +587,7 @@ class SandboxApp:
 
     def _control_set_fault(self, request: Request) -> dict[str, Any]:
         body = _control_body(request, required=("route",))
-        options = {"status", "rate", "count", "delay_ms", "settlement_timeout"}
+        options = {"status", "rate", "count", "delay_ms", "settlement_timeout", "code", "mode"}
         unknown = set(body) - options - {"route"}
         if unknown:
             raise ValueError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
@@ -570,6 +628,15 @@ class SandboxApp:
                 "error": {"code": -32700, "message": "Parse error"},
             }
         return self.chain.rpc(payload)
+
+
+def _is_json(request: Request) -> bool:
+    """A POST body must be declared JSON. A top-up carries no body, so it may declare none."""
+    content_type = request.headers.get("Content-Type")
+    if content_type is None:
+        return not request.body and request.path.endswith("/x402/top-up")
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def _decimal(value: Any, name: str) -> Decimal:

@@ -22,6 +22,11 @@ class ServerConfig:
     transactions_per_minute: int = 20
     top_up_per_minute: int = 10
     wallet_max_in_flight: int = 5
+    # The error budget: more than this many failed requests (4xx but 429) in one window,
+    # per IP for x402 wallets and per model, and the bucket gets 429 until the window ends.
+    # The window is real seconds, like the rate-limit windows.
+    error_budget: int = 50
+    error_budget_window_s: float = 30.0
     # The fastest job's run time as a fraction of its P80 estimate; the slowest follows so
     # that 80% finish within the estimate. Venice does not publish its spread.
     fastest_run: float = 0.5

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 
 from sandbox.state import Failure
 
+# Modes: outcomes injected inside a route rather than instead of it.
+SETTLEMENT_TIMEOUT = "settlement_timeout"  # top-up: 504 now, the transfer lands later
+CREDITED_CONFLICT = "credited_conflict"  # top-up: a credited payment's resend gets 409
+DELETE_FAILED = "delete_failed"  # complete: 200 {"success": false}, the media stays
+MODES = {SETTLEMENT_TIMEOUT: "top-up", CREDITED_CONFLICT: "top-up", DELETE_FAILED: "complete"}
+
 ROUTES = ("queue", "retrieve", "complete", "quote", "models", "balance", "transactions", "top-up")
 ANY_ROUTE = "*"
 
@@ -50,8 +56,9 @@ class FaultRule:
 
     A rule fires on a call with probability ``rate``; ``remaining`` (if set) counts the
     firings left before the rule retires. Firing means: wait ``delay_ms`` (simulated, so
-    scaled), then answer ``status`` if one is set. A ``settlement_timeout`` rule instead
-    fires when a top-up reaches settlement.
+    scaled), then answer ``status`` if one is set (with ``code`` as its machine code, where
+    the route has one). A rule with a ``mode`` (see ``MODES``) instead fires at the point in
+    the route where that mode applies.
     """
 
     route: str
@@ -60,6 +67,13 @@ class FaultRule:
     remaining: int | None = None
     delay_ms: int = 0
     settlement_timeout: bool = False
+    code: str | None = None
+    mode: str | None = None
+
+    def __post_init__(self) -> None:
+        # ``settlement_timeout=True`` is the older spelling of that mode.
+        if self.settlement_timeout is True and self.mode is None:
+            self.mode = SETTLEMENT_TIMEOUT
 
 
 class FaultTable:
@@ -82,13 +96,17 @@ class FaultTable:
             raise ValueError("count must be at least 1")
         if rule.delay_ms < 0:
             raise ValueError("delay_ms must not be negative")
-        if rule.settlement_timeout:
-            if rule.route not in ("top-up", ANY_ROUTE):
-                raise ValueError("settlement_timeout applies to the top-up route only")
-            if rule.status is not None or rule.delay_ms:
-                raise ValueError("settlement_timeout is a rule of its own (no status or delay)")
+        if rule.mode is not None:
+            if rule.mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            if rule.route not in (MODES[rule.mode], ANY_ROUTE):
+                raise ValueError(f"{rule.mode} applies to the {MODES[rule.mode]} route only")
+            if rule.status is not None or rule.delay_ms or rule.code is not None:
+                raise ValueError(f"{rule.mode} is a rule of its own (no status, code or delay)")
         elif rule.status is None and not rule.delay_ms:
-            raise ValueError("a fault needs a status, a delay_ms or settlement_timeout")
+            raise ValueError("a fault needs a status, a delay_ms or a mode")
+        elif rule.code is not None and rule.status is None:
+            raise ValueError("code goes with a status")
         with self._lock:
             self._rules[rule.route] = rule
 
@@ -96,10 +114,10 @@ class FaultTable:
         with self._lock:
             self._rules.clear()
 
-    def _fire(self, route: str, *, settlement: bool) -> FaultRule | None:
+    def _fire(self, route: str, mode: str | None) -> FaultRule | None:
         with self._lock:
             rule = self._rules.get(route) or self._rules.get(ANY_ROUTE)
-            if rule is None or rule.settlement_timeout != settlement:
+            if rule is None or rule.mode != mode:
                 return None
             if self._random.random() >= rule.rate:
                 return None
@@ -111,10 +129,11 @@ class FaultTable:
 
     def on_call(self, route: str) -> FaultRule | None:
         """The rule that fires on this call, if any."""
-        return self._fire(route, settlement=False)
+        return self._fire(route, None)
 
-    def settlement_times_out(self) -> bool:
-        return self._fire("top-up", settlement=True) is not None
+    def fires(self, mode: str) -> bool:
+        """Whether a rule of this ``mode`` fires now (on its own route)."""
+        return self._fire(MODES[mode], mode) is not None
 
 
 def _check_types(rule: FaultRule) -> None:
@@ -135,3 +154,7 @@ def _check_types(rule: FaultRule) -> None:
         raise ValueError("delay_ms must be an integer")
     if not isinstance(rule.settlement_timeout, bool):
         raise ValueError("settlement_timeout must be true or false")
+    if rule.code is not None and not isinstance(rule.code, str):
+        raise ValueError("code must be a string")
+    if rule.mode is not None and not isinstance(rule.mode, str):
+        raise ValueError("mode must be a string")

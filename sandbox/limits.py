@@ -161,3 +161,43 @@ class Stats:
                 return {"wallet": None, **self._everyone.as_json()}
             tally = self._wallets.get(wallet.lower(), _Tally())
             return {"wallet": wallet, **tally.as_json()}
+
+
+class ErrorBudget:
+    """Venice's error budget: too many failed requests lock a bucket out for a while.
+
+    A bucket (an IP for x402 wallets, a model) opens a window at its first failure (any
+    4xx but 429); once more than ``budget`` failures land in that window, every request in
+    the bucket is refused with 429 until the window ends (reference §8).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # bucket -> (window start, failures so far, window length)
+        self._windows: dict[str, tuple[float, int, float]] = {}
+
+    def _current(self, bucket: str, now: float) -> tuple[float, int, float] | None:
+        window = self._windows.get(bucket)
+        if window is not None and now >= window[0] + window[2]:
+            del self._windows[bucket]
+            return None
+        return window
+
+    def failed(self, buckets: list[str], window_s: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for bucket in buckets:
+                start, failures, length = self._current(bucket, now) or (now, 0, window_s)
+                self._windows[bucket] = (start, failures + 1, length)
+
+    def exhausted(self, buckets: list[str], budget: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            return any(
+                (window := self._current(bucket, now)) is not None and window[1] > budget
+                for bucket in buckets
+            )
+
+    def forget(self) -> None:
+        with self._lock:
+            self._windows.clear()

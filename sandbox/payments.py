@@ -35,7 +35,7 @@ from sandbox.chain import (
 )
 from sandbox.config import ServerConfig
 from sandbox.errors import ApiError
-from sandbox.faults import FaultTable
+from sandbox.faults import CREDITED_CONFLICT, SETTLEMENT_TIMEOUT, FaultTable
 from sandbox.money import atomic_from_usd, json_number, usd_from_atomic
 from sandbox.state import Caller, EntryType, SandboxState
 
@@ -134,6 +134,24 @@ def discovery(resource_url: str, api_url: str) -> ApiError:
     )
 
 
+def wallet_sign_in_required(resource_url: str) -> ApiError:
+    """Balance and transactions without any header: a 402 whose ``accepts`` is empty.
+
+    Nothing can be bought there; the caller has to sign in with its wallet (reference §8).
+    """
+    required = PaymentRequired(
+        x402_version=2,
+        error="Sign-in-with-x required",
+        accepts=[],
+        resource={"url": resource_url, "mimeType": "application/json"},
+    )
+    return ApiError.with_body(
+        402,
+        required.model_dump(by_alias=True, exclude_none=True),
+        {PAYMENT_REQUIRED_HEADER: encode_payment_required_header(required)},
+    )
+
+
 def insufficient_credit(balance: Decimal, resource_url: str, api_url: str) -> ApiError:
     """The 402 for a wallet under the 0.10 USD floor."""
     required = _challenge(SUGGESTED_TOP_UP_USD, "Payment required", resource_url)
@@ -164,6 +182,16 @@ def insufficient_credit(balance: Decimal, resource_url: str, api_url: str) -> Ap
 
 def _invalid(code: str, message: str) -> ApiError:
     return ApiError(400, message, code=code)
+
+
+def in_progress(payer: str, nonce: str) -> ApiError:
+    """409: the payment is "already processed or still settling" (which, it does not say)."""
+    return ApiError(
+        409,
+        "Payment already processed or still settling. Check the balance before paying again.",
+        code="PAYMENT_IN_PROGRESS",
+        details={"walletAddress": payer, "nonce": nonce},
+    )
 
 
 @dataclass(frozen=True)
@@ -265,7 +293,11 @@ class _Settlement:
 
 
 class TopUpDesk:
-    """Takes signed payments and credits each at most once, however often it is sent."""
+    """Takes signed payments and credits each at most once, however often it is sent.
+
+    A payment refused with a 400 is refused for good: the same bytes sent again get the
+    same answer (reference §8), even once the reason has gone (a validAfter now passed).
+    """
 
     def __init__(self, chain: LocalChain, state: SandboxState, faults: FaultTable) -> None:
         self._chain = chain
@@ -273,6 +305,12 @@ class TopUpDesk:
         self._faults = faults
         self._lock = threading.Lock()
         self._settlements: dict[tuple[str, str], _Settlement] = {}
+        self._refused: dict[str, ApiError] = {}
+
+    def refuse(self, header_value: str, error: ApiError) -> None:
+        """Remember a final refusal of these exact bytes (an injected one included)."""
+        with self._lock:
+            self._refused[header_value.strip()] = error
 
     def _known(self, payment: SignedTopUp) -> TopUpReceipt | None:
         """The earlier answer for this exact payment; 409 while it is still settling."""
@@ -280,29 +318,49 @@ class TopUpDesk:
         if settlement is None or settlement.payment != payment:
             return None
         if settlement.receipt is None:
-            raise ApiError(409, "This payment is already being settled", code="PAYMENT_IN_PROGRESS")
+            raise in_progress(payment.payer, payment.authorization.nonce)
         return settlement.receipt
 
     def top_up(self, header_value: str, config: ServerConfig) -> TopUpReceipt:
-        payment = decode(header_value)
+        with self._lock:
+            refused = self._refused.get(header_value.strip())
+        if refused is not None:
+            raise refused
+        try:
+            return self._top_up(header_value, config)
+        except ApiError as error:
+            if error.status == 400:
+                self.refuse(header_value, error)
+            raise
+
+    def _replay(self, payment: SignedTopUp) -> TopUpReceipt | None:
         with self._lock:
             receipt = self._known(payment)
+        if receipt is not None and self._faults.fires(CREDITED_CONFLICT):
+            raise in_progress(payment.payer, payment.authorization.nonce)
+        return receipt
+
+    def _top_up(self, header_value: str, config: ServerConfig) -> TopUpReceipt:
+        payment = decode(header_value)
+        receipt = self._replay(payment)
         if receipt is not None:
             return receipt
         _check_signed(payment, time.time())
         nonce = bytes.fromhex(payment.authorization.nonce[2:])
         with self._lock:
             receipt = self._known(payment)
-            if receipt is not None:
-                return receipt
-            if payment.key in self._settlements or self._chain.authorization_used(
-                payment.payer, nonce
+            if receipt is None and (
+                payment.key in self._settlements
+                or self._chain.authorization_used(payment.payer, nonce)
             ):
                 raise _invalid("INVALID_PAYMENT", "this authorization nonce was already used")
-            settlement = _Settlement(payment, str(uuid.uuid4()))
-            self._settlements[payment.key] = settlement
+            if receipt is None:
+                settlement = _Settlement(payment, str(uuid.uuid4()))
+                self._settlements[payment.key] = settlement
+        if receipt is not None:
+            return receipt
 
-        if self._faults.settlement_times_out():
+        if self._faults.fires(SETTLEMENT_TIMEOUT):
             landing_s = config.scaled(config.settle_delay_s + config.late_settlement_s)
             threading.Thread(
                 target=self._settle_late, args=(settlement, landing_s), daemon=True

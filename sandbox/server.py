@@ -160,6 +160,8 @@ class SandboxServer:
         count: int | None = None,
         delay_ms: int = 0,
         settlement_timeout: bool = False,
+        code: str | None = None,
+        mode: str | None = None,
     ) -> None:
         self.app.set_fault(
             route,
@@ -168,6 +170,8 @@ class SandboxServer:
             count=count,
             delay_ms=delay_ms,
             settlement_timeout=settlement_timeout,
+            code=code,
+            mode=mode,
         )
 
     def clear_faults(self) -> None:

@@ -30,15 +30,14 @@ def test_no_credentials_gets_the_x402_discovery_object(sandbox):
 
 def test_no_credentials_on_every_inference_and_ledger_route(sandbox):
     wallet = Account.create().address
-    for method, path in [
-        ("POST", "/audio/retrieve"),
-        ("POST", "/audio/complete"),
-        ("GET", f"/x402/balance/{wallet}"),
-        ("GET", f"/x402/transactions/{wallet}"),
-    ]:
+    for method, path in [("POST", "/audio/retrieve"), ("POST", "/audio/complete")]:
         response = client.request(method, sandbox.api_url + path, json={})
         assert response.status_code == 402, path
         assert "authOptions" in response.json()
+    for path in (f"/x402/balance/{wallet}", f"/x402/transactions/{wallet}"):
+        response = client.get(sandbox.api_url + path)
+        assert response.status_code == 402, path
+        assert response.json()["accepts"] == []  # nothing to buy there: sign in (§8)
 
 
 def test_a_wallet_under_the_floor_gets_payment_required(sandbox):

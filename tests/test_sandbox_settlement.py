@@ -26,7 +26,12 @@ def test_a_resend_while_settling_gets_409(sandbox):
         answers = sorted([first.result(), second.result()], key=lambda r: r.status_code)
 
     assert [answer.status_code for answer in answers] == [200, 409]
-    assert answers[1].json()["code"] == "PAYMENT_IN_PROGRESS"
+    conflict = answers[1].json()
+    assert conflict == {
+        "error": "PAYMENT_IN_PROGRESS",
+        "message": conflict["message"],
+        "details": conflict["details"],
+    }
     assert pay(sandbox, header).json() == answers[0].json()
     assert [row["type"] for row in ledger(sandbox, wallet)["transactions"]] == ["TOP_UP"]
 
@@ -41,9 +46,9 @@ def test_a_settlement_timeout_still_lands_later(sandbox):
 
     timed_out = pay(sandbox, header)
     assert timed_out.status_code == 504
-    assert timed_out.json()["code"] == "SETTLEMENT_TIMEOUT"
+    assert timed_out.json()["error"] == "SETTLEMENT_TIMEOUT"
     resent = pay(sandbox, header)
-    assert resent.status_code == 409 and resent.json()["code"] == "PAYMENT_IN_PROGRESS"
+    assert resent.status_code == 409 and resent.json()["error"] == "PAYMENT_IN_PROGRESS"
 
     deadline = time.monotonic() + 10
     while balance_of(sandbox, wallet) == 0:

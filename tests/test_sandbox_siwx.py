@@ -14,8 +14,25 @@ def balance(sandbox, account, headers):
 
 
 def refused_with(response, code):
+    """A bad header: the ledger routes answer one generic 401, inference names the code.
+
+    Reference §8: balance/transactions say ``{"error": "Invalid Sign-in-with-x
+    signature"}``; on ``/audio/*`` the code is in ``code``. A refused header is not spent,
+    so the same header is sent to an inference route to read its code.
+    """
     assert response.status_code == 401, response.text
-    assert response.json()["code"] == f"X402_SIGN_IN_{code}"
+    assert response.json() == {"error": "Invalid Sign-in-with-x signature"}
+    header = response.request.headers["SIGN-IN-WITH-X"]
+    api_url = str(response.request.url).split("/x402/")[0]
+    inference = client.post(
+        api_url + "/audio/retrieve",
+        headers={"SIGN-IN-WITH-X": header},
+        json={"model": "elevenlabs-music", "queue_id": "q"},
+    )
+    assert inference.status_code == 401, inference.text
+    body = inference.json()
+    assert set(body) == {"error", "code"} and isinstance(body["error"], str)
+    assert body["code"] == f"X402_SIGN_IN_{code}"
     return True
 
 

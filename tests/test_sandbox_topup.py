@@ -28,8 +28,19 @@ from .sandbox_signing import (
 
 
 def refused(response, status, code):
+    """Top-up puts the machine code in ``error`` and the words in ``message`` (§8)."""
     assert response.status_code == status, response.text
-    assert response.json()["code"] == code
+    body = response.json()
+    assert body["error"] == code and "code" not in body
+    assert isinstance(body["message"], str) and body["message"]
+    return True
+
+
+def refused_elsewhere(response, code):
+    """Every other route keeps the human message in ``error`` and the code in ``code``."""
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == code and body["error"] != code
     return True
 
 
@@ -226,6 +237,6 @@ def test_payment_headers_are_refused_elsewhere(sandbox):
             headers={**header, **siwx(wallet)},
             json={"model": "elevenlabs-music"},
         )
-        assert refused(response, 400, "PAYMENT_HEADER_NOT_ACCEPTED")
+        assert refused_elsewhere(response, "PAYMENT_HEADER_NOT_ACCEPTED")
     response = client.post(sandbox.api_url + "/audio/queue", headers={"X-PAYMENT": "x"})
-    assert refused(response, 400, "PAYMENT_HEADER_NOT_ACCEPTED")
+    assert refused_elsewhere(response, "PAYMENT_HEADER_NOT_ACCEPTED")
