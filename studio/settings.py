@@ -200,6 +200,11 @@ QUEUE_PER_MINUTE = env.int("QUEUE_PER_MINUTE", default=38)  # Venice allows 40
 if not (1 <= RETRIEVE_PER_MINUTE <= 10_000 and 1 <= QUEUE_PER_MINUTE <= 10_000):
     # Each call a minute is a database row (wallets.throttle).
     raise ImproperlyConfigured("RETRIEVE_PER_MINUTE and QUEUE_PER_MINUTE: from 1 to 10000")
+# The x402 routes' own limits per wallet (§8), kept below across processes: they answer 429
+# with no Retry-After. A ledger or balance read waits up to X402_PACE_WAIT_S for its turn.
+BALANCE_PER_MINUTE = env.int("BALANCE_PER_MINUTE", default=28)  # Venice allows 30
+TRANSACTIONS_PER_MINUTE = env.int("TRANSACTIONS_PER_MINUTE", default=18)  # Venice allows 20
+X402_PACE_WAIT_S = env.float("X402_PACE_WAIT_S", default=90.0)
 # Venice's rate-limit window; only a benchmark running the sandbox faster than life changes it.
 VENICE_RATE_WINDOW_S = env.float("VENICE_RATE_WINDOW_S", default=60.0)
 IN_FLIGHT_PER_WALLET = env.int("IN_FLIGHT_PER_WALLET", default=5)

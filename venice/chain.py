@@ -25,6 +25,18 @@ BALANCE_OF_ABI = [
         "outputs": [{"name": "", "type": "uint256"}],
     }
 ]
+AUTHORIZATION_STATE_ABI = [
+    {
+        "name": "authorizationState",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [
+            {"name": "authorizer", "type": "address"},
+            {"name": "nonce", "type": "bytes32"},
+        ],
+        "outputs": [{"name": "", "type": "bool"}],
+    }
+]
 RPC_TIMEOUT_S = 10
 
 
@@ -42,6 +54,23 @@ def usdc_balance(rpc_url: str, address: str, *, token: str = USDC_BASE) -> Decim
     except OSError as exc:  # requests' errors are OSErrors
         raise UpstreamUnavailable(f"the chain RPC at {rpc_url} failed: {exc}") from exc
     return Decimal(raw) / USDC_UNIT
+
+
+def authorization_used(rpc_url: str, payer: str, nonce: str, *, token: str = USDC_BASE) -> bool:
+    """Whether the EIP-3009 authorization ``(payer, nonce)`` was used on chain (its transfer
+    happened) or cancelled. Past its ``validBefore`` an unused one can never be used: the
+    answer is then final."""
+    contract = _web3(rpc_url).eth.contract(
+        address=Web3.to_checksum_address(token), abi=AUTHORIZATION_STATE_ABI
+    )
+    try:
+        return bool(
+            contract.functions.authorizationState(
+                Web3.to_checksum_address(payer), bytes.fromhex(nonce.removeprefix("0x"))
+            ).call()
+        )
+    except OSError as exc:  # requests' errors are OSErrors
+        raise UpstreamUnavailable(f"the chain RPC at {rpc_url} failed: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,16 @@ from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from enum import Enum
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from venice.auth import ApiKeyAuth, WalletAuth
 from venice.errors import (
+    DEFAULT_RATE_LIMIT_WAIT_S,
+    INFERENCE_ROUTE,
+    TOPUP_ROUTE,
+    WALLET_ROUTE,
     AuthFailed,
     InsufficientBalance,
     MalformedResponse,
@@ -84,6 +88,16 @@ UNPROCESSED_STATUSES = frozenset({429, 503})
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+class Pacer(Protocol):
+    """Keeps the x402 routes' own per-wallet limits (balance 30/min, transactions 20/min),
+    which answer 429 with no Retry-After: ``wait`` blocks until a call to ``route`` may go (or
+    raises ``RateLimited``), ``limited`` is told when Venice answered 429 anyway."""
+
+    def wait(self, route: str) -> None: ...
+
+    def limited(self, route: str) -> None: ...
+
+
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """One verifying TLS context per process, shared by every client: building one loads the CA
@@ -108,6 +122,7 @@ class VeniceClient:
         max_backoff_s: float = 8.0,
         max_retry_after_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        pacer: Pacer | None = None,
     ) -> None:
         """``max_retry_after_s``: if Venice asks us to wait longer than this, raise
         ``RateLimited`` at once so a worker can reschedule rather than block. ``sleep`` is
@@ -122,6 +137,7 @@ class VeniceClient:
         self._max_backoff_s = max_backoff_s
         self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
+        self._pacer = pacer
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             timeout=timeout,
@@ -268,15 +284,29 @@ class VeniceClient:
     def balance(self) -> Balance:
         wallet = self._require_wallet()
         response = self._send(
-            "GET", f"/x402/balance/{wallet.address}", auth=wallet, retry=Retry.SAFE
+            "GET",
+            f"/x402/balance/{wallet.address}",
+            auth=wallet,
+            retry=Retry.SAFE,
+            route=WALLET_ROUTE,
+            paced="balance",
         )
         return Balance.from_api(require(self._json(response), "data", "balance"))
 
     def transactions(
-        self, page_size: int = 100, stop_at: str | None = None
+        self,
+        page_size: int = 100,
+        stop_at: str | None = None,
+        *,
+        offset: int = 0,
+        on_page: Callable[[list[LedgerTransaction], int, bool], None] | None = None,
     ) -> list[LedgerTransaction]:
         """The ledger, newest first as Venice orders it: all of it, or with ``stop_at`` (the id
         of the newest row the caller already has) only the pages down to that row.
+
+        ``offset`` starts further down (resuming an interrupted read); ``on_page(rows,
+        next_offset, has_more)`` sees each page as it arrives, so a caller can keep what it
+        has read when a later page fails.
 
         Rows can arrive while we page (new rows push old ones to later offsets), so a row may
         be seen twice; it is kept once, where it was first seen.
@@ -285,7 +315,6 @@ class VeniceClient:
             raise ValueError("page_size must be between 1 and 100")
         wallet = self._require_wallet()
         seen: dict[str, LedgerTransaction] = {}
-        offset = 0
         while True:
             response = self._send(
                 "GET",
@@ -293,20 +322,25 @@ class VeniceClient:
                 params={"limit": page_size, "offset": offset},
                 auth=wallet,
                 retry=Retry.SAFE,
+                route=WALLET_ROUTE,
+                paced="transactions",
             )
             data = require(self._json(response), "data", "transactions")
             rows = require(data, "transactions", "transactions")
             if not isinstance(rows, list):
                 raise MalformedResponse("transactions: 'transactions' is not a list", body=data)
-            for row in rows:
-                entry = LedgerTransaction.from_api(row)
+            page = [LedgerTransaction.from_api(row) for row in rows]
+            for entry in page:
                 seen.setdefault(entry.id, entry)
             pagination = data.get("pagination")
             has_more = isinstance(pagination, Mapping) and pagination.get("hasMore") is True
             # An empty page that claims more would loop forever.
-            if not has_more or not rows or (stop_at is not None and stop_at in seen):
-                break
+            has_more = has_more and bool(rows)
             offset += len(rows)
+            if on_page is not None:
+                on_page(page, offset, has_more)
+            if not has_more or (stop_at is not None and stop_at in seen):
+                break
         return list(seen.values())
 
     def top_up(self, amount_usd: Decimal, policy: TopUpPolicy) -> SignedPayment:
@@ -319,7 +353,12 @@ class VeniceClient:
         """
         wallet = self._require_wallet()
         response = self._send(
-            "POST", "/x402/top-up", retry=Retry.SAFE, expect_statuses=(402,), stream=True
+            "POST",
+            "/x402/top-up",
+            retry=Retry.SAFE,
+            expect_statuses=(402,),
+            stream=True,
+            route=TOPUP_ROUTE,
         )
         if response.status_code != 402:
             response.close()
@@ -344,6 +383,7 @@ class VeniceClient:
                 "/x402/top-up",
                 headers={PAYMENT_HEADER: payment_header},
                 retry=Retry.NEVER,
+                route=TOPUP_ROUTE,
             )
         except (InsufficientBalance, AuthFailed) as exc:
             # A bare 402 here means Venice did not take the header as a payment.
@@ -387,11 +427,19 @@ class VeniceClient:
         auth: httpx.Auth | None = None,
         stream: bool = False,
         expect_statuses: Collection[int] = (),
+        route: str = INFERENCE_ROUTE,
+        paced: str | None = None,
     ) -> httpx.Response:
         """One logical request, with the retries ``retry`` allows. Returns a response below
-        400 (or with a status in ``expect_statuses``); raises the mapped VeniceError."""
+        400 (or with a status in ``expect_statuses``); raises the mapped VeniceError.
+
+        ``route`` says how its error bodies read; ``paced`` names the x402 limit the pacer
+        keeps for it. Only 429, 5xx and network errors are ever repeated: a 400, 401, 402 or
+        403 answers the same way every time and counts against Venice's error budget."""
         attempt = 0
         while True:
+            if paced and self._pacer is not None:
+                self._pacer.wait(paced)
             request = self._http.build_request(
                 method, path, json=json, params=params, headers=headers
             )
@@ -420,7 +468,15 @@ class VeniceClient:
             status = response.status_code
             if status < 400 or status in expect_statuses:
                 return response
-            error = self._error(response)
+            error = self._error(response, route)
+            if status == 429 and route != INFERENCE_ROUTE and error.retry_after is None:
+                # The x402 routes' limits answer with no Retry-After and count a minute:
+                # asking again within it only earns more 429s, so the caller waits instead.
+                if paced and self._pacer is not None:
+                    self._pacer.limited(paced)
+                if isinstance(error, RateLimited):
+                    error.retry_after = DEFAULT_RATE_LIMIT_WAIT_S
+                raise error
             retryable = status in (
                 UNPROCESSED_STATUSES if retry is Retry.UNPROCESSED else RETRY_STATUSES
             )
@@ -439,7 +495,7 @@ class VeniceClient:
                 )
             raise error
 
-    def _error(self, response: httpx.Response) -> VeniceError:
+    def _error(self, response: httpx.Response, route: str = INFERENCE_ROUTE) -> VeniceError:
         raw = bytearray()
         try:
             for chunk in response.iter_bytes():
@@ -459,6 +515,7 @@ class VeniceClient:
             body,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             text=bytes(raw[:500]).decode("utf-8", "replace"),
+            route=route,
         )
 
     def _read(self, response: httpx.Response) -> bytes:

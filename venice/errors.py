@@ -7,6 +7,7 @@ back to ``VeniceError`` for the rest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -32,6 +33,18 @@ PAYMENT_ERROR_CODES = frozenset(
         "SETTLEMENT_FAILED",
     }
 )
+
+
+# Where a route puts the machine code of an error (§8): the top-up route in `error` (with the
+# human text in `message`), the inference routes in `code` (with the human text in `error`),
+# the balance and ledger routes nowhere.
+TOPUP_ROUTE = "top-up"
+INFERENCE_ROUTE = "inference"
+WALLET_ROUTE = "wallet"
+_MACHINE_CODE = re.compile(r"^[A-Z][A-Z0-9_]{2,59}$")
+# A 429 without Retry-After: Venice's documented default wait for an overloaded model, and a
+# fair share of the minute window an x402 route's limit counts.
+DEFAULT_RATE_LIMIT_WAIT_S = 30.0
 
 
 class VeniceError(Exception):
@@ -192,21 +205,51 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _code_and_message(data: Mapping[str, Any], route: str) -> tuple[str | None, Any]:
+    """The machine code and the human message, each read where this route puts it."""
+    error, code = data.get("error"), data.get("code")
+    if route == TOPUP_ROUTE and isinstance(error, str) and _MACHINE_CODE.match(error):
+        return error, data.get("message") or error
+    code = code if isinstance(code, str) else None
+    return code, error or data.get("message")
+
+
+def _topup_error(status: int, message: str, common: dict[str, Any]) -> VeniceError | None:
+    """The top-up route's answers (§8 "Top-up outcomes"), or None for the generic mapping."""
+    if status == 409:
+        return PaymentInProgress(message, **common)
+    if status == 504 or common["code"] == "SETTLEMENT_TIMEOUT":
+        return SettlementTimeout(message, **common)
+    if status in (400, 401, 403) or common["code"] == "SETTLEMENT_FAILED":
+        # Refused for good: the same bytes get the same answer, so they are never sent again.
+        return PaymentFailed(message, **common)
+    return None
+
+
 def error_from_response(
-    status: int, body: Any, *, retry_after: float | None = None, text: str = ""
+    status: int,
+    body: Any,
+    *,
+    retry_after: float | None = None,
+    text: str = "",
+    route: str = INFERENCE_ROUTE,
 ) -> VeniceError:
     """Map an error answer to the exception a caller must handle.
 
     ``body`` is the decoded JSON (anything else when the answer was not JSON, e.g. a proxy's
     HTML page); ``text`` is a short excerpt of the raw answer for the message in that case.
+    ``route`` says where the answer puts its code (TOPUP_ROUTE, INFERENCE_ROUTE, WALLET_ROUTE).
     """
     data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
-    code = data.get("code") if isinstance(data.get("code"), str) else None
-    raw_message = data.get("error") or data.get("message") or text.strip()[:200]
+    code, raw_message = _code_and_message(data, route)
+    raw_message = raw_message or text.strip()[:200]
     message = str(raw_message) if raw_message else f"Venice answered HTTP {status}"
     common: dict[str, Any] = {"status": status, "code": code, "body": body}
+    # `details` may be a tree or a plain string (§8): only a mapping can name a field.
     details = data.get("details") if isinstance(data.get("details"), Mapping) else {}
 
+    if route == TOPUP_ROUTE and (mapped := _topup_error(status, message, common)):
+        return mapped
     if code == "SETTLEMENT_TIMEOUT":
         return SettlementTimeout(message, **common)
     if code in PAYMENT_ERROR_CODES:

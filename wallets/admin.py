@@ -416,19 +416,9 @@ class WalletAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
             elif topup.status == TopUp.Status.FAILED:
-                self.message_user(
-                    request,
-                    f"Top-up {topup.pk} failed, no funds moved: "
-                    f"{topup.last_error or topup.last_error_code}",
-                    messages.ERROR,
-                )
+                self.message_user(request, f"Top-up {topup.pk}: {topup.outcome}", messages.ERROR)
             else:
-                self.message_user(
-                    request,
-                    f"Top-up {topup.pk} was sent and is still settling; the worker will "
-                    f"re-send it (never sign another) until Venice answers.",
-                    messages.WARNING,
-                )
+                self.message_user(request, f"Top-up {topup.pk}: {topup.outcome}", messages.WARNING)
         audit.record(
             request.user,
             Action.MANUAL_TOPUP,
@@ -497,6 +487,7 @@ class TopUpAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
         money("amount_usd", "Amount"),
         money("amount_credited_usd", "Credited"),
         "status",
+        "outcome",
         "receipt",
         "short_tx",
         "requested_by",
@@ -533,6 +524,10 @@ class TopUpAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
         "last_error_code",
         "settled_at",
     )
+
+    @admin.display(description="What happened")
+    def outcome(self, topup):
+        return topup.outcome
 
     @admin.display(description="Transaction", ordering="tx_hash")
     def short_tx(self, topup):

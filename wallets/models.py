@@ -42,6 +42,9 @@ class Wallet(models.Model):
     usdc_balance = models.DecimalField(**USD, null=True, blank=True)
     usdc_checked_at = models.DateTimeField(null=True, blank=True)
     ledger_synced_at = models.DateTimeField(null=True, blank=True)
+    # Where an interrupted walk down Venice's ledger stopped (20 pages a minute): the next sync
+    # goes on from there instead of starting again. Null when no walk is unfinished.
+    ledger_resume_offset = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     # Held (by a conditional UPDATE) by the one worker allowed to top this wallet up right now.
     topup_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -115,6 +118,8 @@ class TopUp(models.Model):
     tx_hash = models.CharField(max_length=66, blank=True, db_index=True)
     receipt = models.CharField(max_length=10, choices=Receipt.choices, default=Receipt.UNCHECKED)
     receipt_note = models.CharField(max_length=200, blank=True)
+    # How the outcome became known when it was not Venice's answer (the ledger or the chain).
+    settled_from = models.CharField(max_length=300, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -131,6 +136,31 @@ class TopUp(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (self.Status.SIGNED, self.Status.SENT)
+
+    @property
+    def outcome(self) -> str:
+        """What happened to this payment, in words an operator can act on."""
+        if self.status == self.Status.CREDITED:
+            credited = self.amount_credited_usd if self.amount_credited_usd is not None else ""
+            how = f" ({self.settled_from})" if self.settled_from else ""
+            return f"Credited {credited or self.amount_usd} USD{how}."
+        if self.status == self.Status.FAILED:
+            why = " ".join(x for x in (self.last_error_code, self.last_error) if x) or "refused"
+            how = f" {self.settled_from}." if self.settled_from else ""
+            return (
+                f"Failed: {why}.{how} No funds moved; this payment is never sent again, and a new "
+                f"top-up signs a new one."
+            )
+        last = (
+            f" Last answer: {self.last_error_code or self.last_error}." if self.last_error else ""
+        )
+        if self.settled_from:  # expired, and neither the ledger nor the chain could tell yet
+            return f"No definite answer yet. {self.settled_from}{last}"
+        return (
+            f"Sent {self.attempts} time(s) with no definite answer yet: re-sent as is (never "
+            f"signed anew) until it is valid no more ({self.valid_before:%Y-%m-%d %H:%M} UTC), "
+            f"then settled from the chain and Venice's ledger.{last}"
+        )
 
 
 class LedgerEntry(models.Model):

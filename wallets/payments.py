@@ -20,9 +20,10 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from venice import TopUpPolicy, VeniceClient, errors
-from venice.chain import check_transfer, usdc_balance
+from venice.chain import authorization_used, check_transfer, usdc_balance
 
-from .models import TopUp, Wallet
+from . import ledger
+from .models import LedgerEntry, TopUp, Wallet
 from .venice import client_for
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,11 @@ MINIMUM_TOPUP_USD = Decimal("5")
 LEASE = datetime.timedelta(seconds=90)
 # How long a known credit figure may stand in for asking Venice (30 balance calls/min allowed).
 CREDIT_FRESH_FOR = datetime.timedelta(seconds=60)
+# A signed authorization can settle only before its validBefore. This long after it, whatever
+# Venice did with it shows on chain and in its ledger, so the payment is settled from those.
+EXPIRY_MARGIN = datetime.timedelta(seconds=60)
+# A top-up row of Venice's ledger this much older than our signature cannot be our payment.
+LEDGER_SLACK = datetime.timedelta(seconds=30)
 
 
 class TopUpNotAllowed(Exception):
@@ -98,7 +104,22 @@ def topup_lease(wallet: Wallet, wait_s: float = 20.0) -> Iterator[None]:
 
 
 def refresh_credit(wallet: Wallet, client: VeniceClient) -> Decimal:
-    balance = client.balance()
+    try:
+        balance = client.balance()
+    except errors.InsufficientBalance as exc:
+        # A wallet Venice has never credited may be answered with a 402 instead of a zero
+        # balance: that is a known credit too (what it says, else none), not an error.
+        if (
+            exc.current_balance_usd is None
+            and wallet.topups.filter(status=TopUp.Status.CREDITED).exists()
+        ):
+            raise
+        amount = exc.current_balance_usd or Decimal("0")
+        Wallet.objects.filter(pk=wallet.pk).update(
+            credit_usd=amount, credit_checked_at=timezone.now()
+        )
+        wallet.credit_usd = amount
+        return amount
     Wallet.objects.filter(pk=wallet.pk).update(
         credit_usd=balance.balance_usd, credit_checked_at=timezone.now()
     )
@@ -171,7 +192,7 @@ def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> 
 
 def _require_credited(topup: TopUp) -> None:
     if topup.status == TopUp.Status.FAILED:
-        raise TopUpFailed(f"Venice refused the top-up: {topup.last_error or topup.last_error_code}")
+        raise TopUpFailed(f"Top-up {topup.pk}: {topup.outcome}")
     if topup.status != TopUp.Status.CREDITED:
         raise TopUpPending(f"top-up {topup.pk} is still settling")
 
@@ -214,18 +235,125 @@ def _sign(
     )
 
 
+def expired(topup: TopUp) -> bool:
+    """Past its validBefore (and the margin): it can no longer settle, only have settled."""
+    return timezone.now() > topup.valid_before + EXPIRY_MARGIN
+
+
 def settle_open_topups(wallet: Wallet, client: VeniceClient) -> None:
-    """Re-send every payment without a definite answer; TopUpPending if one stays open."""
+    """Bring every payment without a definite answer to one: re-send it while it can still
+    settle, settle it from the ledger and the chain once it cannot. TopUpPending while one may
+    still land (signing another then could pay twice); an expired one whose outcome the chain
+    cannot tell yet no longer blocks, since nothing can happen to it any more."""
+    still_open = None
     for topup in wallet.topups.filter(status__in=[TopUp.Status.SIGNED, TopUp.Status.SENT]):
+        if expired(topup):
+            settle_expired(topup, client)
+            continue
         send(topup, client)
+        if topup.is_open and topup.status == TopUp.Status.SENT:
+            # "Already processed or still settling": only the ledger says which.
+            settle_from_ledger(topup, client)
         if topup.is_open:
-            raise TopUpPending(f"top-up {topup.pk} is still settling")
+            still_open = topup
+    if still_open is not None:
+        raise TopUpPending(f"top-up {still_open.pk} is still settling")
+
+
+def settle_from_ledger(topup: TopUp, client: VeniceClient) -> bool:
+    """Credited if Venice's ledger holds a top-up of its amount, newer than its signature, that
+    no other payment of ours has claimed. True when that settled it."""
+    try:
+        ledger.sync(topup.wallet, client)
+    except errors.VeniceError as exc:
+        log.warning("top-up %s: Venice's ledger could not be read: %s", topup.pk, exc)
+        return False
+    claimed = LedgerEntry.objects.filter(topup__isnull=False).values("topup_id")
+    entry = (
+        LedgerEntry.objects.filter(
+            wallet_id=topup.wallet_id,
+            type=LedgerEntry.Type.TOP_UP,
+            topup__isnull=True,
+            amount_usd=topup.amount_usd,
+            created_at__gte=topup.created_at - LEDGER_SLACK,
+        )
+        .exclude(topup_id__in=claimed)
+        .order_by("created_at", "pk")
+        .first()
+    )
+    if entry is None:
+        return False
+    with transaction.atomic():
+        moved = TopUp.objects.filter(
+            pk=topup.pk, status__in=[TopUp.Status.SIGNED, TopUp.Status.SENT]
+        ).update(
+            status=TopUp.Status.CREDITED,
+            amount_credited_usd=entry.amount_usd,
+            settled_at=entry.created_at,
+            settled_from=f"found in Venice's ledger, row {entry.venice_id}"[:300],
+        )
+        if moved:
+            LedgerEntry.objects.filter(pk=entry.pk).update(topup=topup)
+    topup.refresh_from_db()
+    forget_credit(topup.wallet)
+    log.info("top-up %s credited per Venice's ledger row %s", topup.pk, entry.venice_id)
+    return bool(moved)
+
+
+def settle_expired(topup: TopUp, client: VeniceClient) -> TopUp:
+    """A payment past its validBefore with no definite answer: the ledger, then the chain's
+    ``authorizationState`` decide. Never sent again (it would only be refused)."""
+    if settle_from_ledger(topup, client):
+        return topup
+    try:
+        used = authorization_used(settings.CHAIN_RPC_URL, topup.payer, topup.nonce)
+    except errors.VeniceError as exc:
+        note = (
+            f"It expired at {topup.valid_before:%Y-%m-%d %H:%M} UTC; the chain could not be "
+            f"read ({exc.message[:120]}), so it is settled on a later sync. It does not block "
+            f"new top-ups."
+        )
+        TopUp.objects.filter(pk=topup.pk).update(settled_from=note[:300])
+        topup.settled_from = note[:300]
+        log.warning("top-up %s expired unsettled; the chain could not be read", topup.pk)
+        return topup
+    now = timezone.now()
+    if used:
+        fields = {
+            "status": TopUp.Status.CREDITED,
+            "amount_credited_usd": topup.amount_usd,
+            "settled_at": now,
+            "settled_from": "settled from the chain: its authorization was used; Venice's "
+            "ledger does not show it yet, reconciliation will",
+        }
+    else:
+        fields = {
+            "status": TopUp.Status.FAILED,
+            "settled_at": now,
+            "last_error_code": "EXPIRED_UNUSED",
+            "last_error": "no definite answer came before it expired, and the chain shows "
+            "its authorization unused",
+            "settled_from": "Settled from the chain and Venice's ledger",
+        }
+    TopUp.objects.filter(pk=topup.pk, status__in=[TopUp.Status.SIGNED, TopUp.Status.SENT]).update(
+        **fields
+    )
+    topup.refresh_from_db()
+    forget_credit(topup.wallet)
+    log.info("top-up %s settled from the chain: %s", topup.pk, topup.status)
+    return topup
 
 
 def send(topup: TopUp, client: VeniceClient, *, settle_wait_s: float = 15.0) -> TopUp:
-    """Send (or re-send) the stored payment until Venice answers definitely or time runs out."""
+    """Send (or re-send) the stored payment until Venice answers definitely or time runs out.
+
+    Definite: 200 (credited) or a refusal (400 with its code in `error`, 402
+    SETTLEMENT_FAILED, 401, 403), which is recorded and never sent again. Open: 409, 429, 503,
+    504 and no answer, re-sent a few times and then left for a later sync."""
+    if expired(topup):
+        return topup  # too late to settle: settle_expired decides it from the chain
     deadline = time.monotonic() + settle_wait_s
-    delay = 0.25
+    delay = 1.0  # the top-up route allows 10 calls a minute per IP
     while True:
         TopUp.objects.filter(pk=topup.pk).update(
             status=TopUp.Status.SENT, attempts=F("attempts") + 1, sent_at=timezone.now()
@@ -240,11 +368,18 @@ def send(topup: TopUp, client: VeniceClient, *, settle_wait_s: float = 15.0) -> 
             errors.RateLimited,
         ) as exc:
             _note_error(topup, exc)
-        except errors.PaymentFailed as exc:
+        except errors.VeniceError as exc:
+            # PaymentFailed, or any other 4xx: the same bytes would get the same answer.
+            if not isinstance(exc, errors.PaymentFailed) and not (
+                exc.status and 400 <= exc.status < 500
+            ):
+                raise
             _note_error(topup, exc)
-            TopUp.objects.filter(pk=topup.pk).update(status=TopUp.Status.FAILED)
-            topup.status = TopUp.Status.FAILED
-            log.warning("top-up %s failed: %s", topup.pk, exc)
+            TopUp.objects.filter(pk=topup.pk).update(
+                status=TopUp.Status.FAILED, settled_at=timezone.now()
+            )
+            topup.refresh_from_db()
+            log.warning("top-up %s refused: %s", topup.pk, exc)
             return topup
         else:
             _credit(topup, result)
@@ -257,7 +392,11 @@ def send(topup: TopUp, client: VeniceClient, *, settle_wait_s: float = 15.0) -> 
 
 def _note_error(topup: TopUp, exc: errors.VeniceError) -> None:
     code = getattr(exc, "code", "") or type(exc).__name__
-    TopUp.objects.filter(pk=topup.pk).update(last_error_code=code[:60], last_error=str(exc)[:2000])
+    message = exc.message if exc.status is None else f"{exc.message} (HTTP {exc.status})"
+    topup.last_error_code, topup.last_error = code[:60], message[:2000]
+    TopUp.objects.filter(pk=topup.pk).update(
+        last_error_code=topup.last_error_code, last_error=topup.last_error
+    )
 
 
 def _credit(topup: TopUp, result) -> None:

@@ -99,10 +99,15 @@ class _FetchOnce:
         self._client = client
         self.rows: list | None = None
 
-    def transactions(self, page_size: int = 100, stop_at: str | None = None) -> list:
-        # Always the whole ledger: reconciliation compares every row.
+    def transactions(
+        self, page_size: int = 100, stop_at: str | None = None, *, offset: int = 0, on_page=None
+    ) -> list:
+        # Always the whole ledger: reconciliation compares every row. Each page is handed to
+        # the sync as it arrives, so a read cut short keeps what it got and resumes later.
         if self.rows is None:
-            self.rows = self._client.transactions(page_size)
+            self.rows = self._client.transactions(page_size, on_page=on_page)
+        elif on_page is not None:
+            on_page(self.rows, len(self.rows), False)
         return self.rows
 
 

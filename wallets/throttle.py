@@ -143,3 +143,9 @@ def take_rate_slot(wallet_id: int, endpoint: str, per_minute: int) -> float:
             return max(0.01, (oldest + window - now).total_seconds())
         # A slot came free, or another process made the rows, since we looked: look again.
     return 0.05  # others keep taking the free slots first
+
+
+def fill_window(wallet_id: int, endpoint: str) -> None:
+    """Venice answered 429 although our count allowed the call (another client, a clock
+    apart): count the whole window as used, so no process asks again before it ends."""
+    RateSlot.objects.filter(wallet_id=wallet_id, endpoint=endpoint).update(used_at=timezone.now())

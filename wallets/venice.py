@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
-from venice import ApiKeyAuth, VeniceClient, WalletAuth
+from venice import ApiKeyAuth, VeniceClient, WalletAuth, errors
 from venice.client import tls_context
 
-from . import crypto
+from . import crypto, throttle
 from .models import Wallet
 from .throttle import InFlightTransport
+
+
+class WalletPacer:
+    """Keeps one wallet's balance and ledger reads under Venice's per-minute limits, counted in
+    the shared rate windows (wallets.throttle) so every process and thread sees the same count.
+    A long ledger is read at the limit's pace: 20 pages a minute, however many minutes."""
+
+    def __init__(self, wallet_id: int) -> None:
+        self.wallet_id = wallet_id
+
+    def _limit(self, route: str) -> int:
+        return {
+            "balance": settings.BALANCE_PER_MINUTE,
+            "transactions": settings.TRANSACTIONS_PER_MINUTE,
+        }[route]
+
+    def wait(self, route: str) -> None:
+        deadline = time.monotonic() + settings.X402_PACE_WAIT_S
+        while delay := throttle.take_rate_slot(self.wallet_id, route, self._limit(route)):
+            if time.monotonic() + delay > deadline:
+                raise errors.RateLimited(
+                    f"the wallet's {route} calls for this minute are used up", retry_after=delay
+                )
+            time.sleep(delay)
+
+    def limited(self, route: str) -> None:
+        throttle.fill_window(self.wallet_id, route)
 
 
 @sensitive_variables("secret")
@@ -25,6 +54,7 @@ def client_for(wallet: Wallet, *, max_retries: int = 3) -> VeniceClient:
         timeout=settings.VENICE_TIMEOUT_S,
         max_retries=max_retries,
         transport=InFlightTransport(wallet, verify=tls_context()),
+        pacer=WalletPacer(wallet.pk) if wallet.is_evm else None,
     )
 
 

@@ -88,12 +88,12 @@ def top_up(request):
     except (
         payments.TopUpNotAllowed,
         payments.TopUpPending,
+        payments.TopUpFailed,
         payments.WalletBusy,
         errors.VeniceError,
     ) as exc:
         messages.error(request, f"No top-up: {exc}")
     else:
-        messages.success(
-            request, f"Top-up of ${topup.amount_usd:.2f}: {topup.get_status_display().lower()}."
-        )
+        report = messages.success if topup.status == topup.Status.CREDITED else messages.error
+        report(request, f"Top-up of ${topup.amount_usd:.2f}: {topup.outcome}")
     return redirect("wallets:wallet")

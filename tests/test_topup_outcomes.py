@@ -1,0 +1,151 @@
+"""Every top-up ends definite (issue 11, item 2): credited, refused for good with Venice's own
+code and words, or, when no answer came before its validBefore, settled from the ledger and the
+chain. A refused payment is never sent again, and an open one never blocks new ones forever."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from venice.chain import authorization_used
+from wallets import keys, payments
+from wallets.models import LedgerEntry, TopUp
+from wallets.venice import client_for
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE_RPC = "http://127.0.0.1:9/rpc"  # the discard port: connection refused
+
+
+def credit(wallet) -> Decimal:
+    with client_for(wallet) as client:
+        return client.balance().balance_usd
+
+
+def sign(wallet, amount="10") -> TopUp:
+    with client_for(wallet) as client:
+        return payments._sign(wallet, client, Decimal(amount), reason="test")
+
+
+def tampered(header: str) -> str:
+    """The same payment with one byte of its signature changed: Venice's verification fails."""
+    payload = json.loads(base64.b64decode(header))
+    signature = payload["payload"]["signature"]
+    payload["payload"]["signature"] = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def expire(topup: TopUp) -> None:
+    TopUp.objects.filter(pk=topup.pk).update(
+        valid_before=timezone.now() - payments.EXPIRY_MARGIN - datetime.timedelta(seconds=5)
+    )
+    topup.refresh_from_db()
+
+
+def test_a_refusal_in_the_error_field_fails_the_top_up_with_venices_code_and_words(wallet):
+    topup = sign(wallet)
+    TopUp.objects.filter(pk=topup.pk).update(payment_header=tampered(topup.payment_header))
+    topup.refresh_from_db()
+    with client_for(wallet) as client:
+        payments.send(topup, client)
+    assert topup.status == TopUp.Status.FAILED
+    assert topup.last_error_code == "PAYMENT_VERIFICATION_FAILED"
+    assert "signature" in topup.last_error  # Venice's `message`, not its code twice
+    assert "never sent again" in topup.outcome and "PAYMENT_VERIFICATION_FAILED" in topup.outcome
+    assert payments.spent_today(wallet) == 0
+
+
+def test_a_refused_top_up_is_never_sent_again_and_the_next_one_credits_once(wallet):
+    """The issue's bug: `topup --usd 10` refused, then `topup --usd 10` credited 20."""
+    refused = sign(wallet)
+    TopUp.objects.filter(pk=refused.pk).update(payment_header=tampered(refused.payment_header))
+    refused.refresh_from_db()
+    with client_for(wallet) as client:
+        payments.send(refused, client)
+    second = payments.manual_top_up(wallet, Decimal("10"))
+    assert second.status == TopUp.Status.CREDITED
+    refused.refresh_from_db()
+    assert refused.status == TopUp.Status.FAILED and refused.attempts == 1, "not sent again"
+    assert credit(wallet) == Decimal("10")
+
+
+def test_topup_command_twice_after_a_settlement_failure_credits_only_the_second(venice, db):
+    poor = keys.create_evm_wallet("poor", make_default=True)  # no USDC yet: settlement fails
+    with pytest.raises(CommandError, match="SETTLEMENT_FAILED.*No funds moved"):
+        call_command("topup", wallet="poor", usd="10")
+    venice.faucet(poor.address, "100")
+    call_command("topup", wallet="poor", usd="10")
+    first, second = TopUp.objects.order_by("pk")
+    assert first.status == TopUp.Status.FAILED and first.attempts == 1
+    assert second.status == TopUp.Status.CREDITED
+    assert credit(poor) == Decimal("10"), "10 credited for the one payment that went through"
+
+
+def test_a_409_for_a_payment_already_credited_is_settled_from_the_ledger(wallet, venice):
+    topup = sign(wallet)
+    with client_for(wallet) as client:
+        client.send_payment(topup.payment_header)  # credited, but the answer never recorded
+    venice.set_fault("top-up", mode="credited_conflict")
+    with client_for(wallet) as client:
+        payments.settle_open_topups(wallet, client)
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.CREDITED
+    assert "ledger" in topup.settled_from and "ledger" in topup.outcome
+    assert LedgerEntry.objects.get(type=LedgerEntry.Type.TOP_UP).topup_id == topup.pk
+    assert credit(wallet) == Decimal("10"), "a 409 is not a reason to sign another"
+
+
+def test_an_expired_payment_that_never_landed_fails_from_the_chain(wallet):
+    topup = sign(wallet)
+    TopUp.objects.filter(pk=topup.pk).update(status=TopUp.Status.SENT)
+    expire(topup)
+    payments.ensure_credit(wallet, Decimal("1"))  # settles it, then tops up anew
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.FAILED and topup.last_error_code == "EXPIRED_UNUSED"
+    assert topup.attempts == 0, "an expired payment is not sent: it could only be refused"
+    assert TopUp.objects.filter(status=TopUp.Status.CREDITED).count() == 1
+    assert credit(wallet) == Decimal("10")
+
+
+def test_an_expired_payment_that_landed_is_credited_from_the_ledger(wallet):
+    topup = sign(wallet)
+    with client_for(wallet) as client:
+        client.send_payment(topup.payment_header)
+    expire(topup)
+    payments.ensure_credit(wallet, Decimal("1"))
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.CREDITED
+    assert TopUp.objects.count() == 1, "its credit counts: no second payment was needed"
+    assert credit(wallet) == Decimal("10")
+
+
+def test_authorization_state_reads_the_chain(wallet, venice):
+    topup = sign(wallet)
+    assert authorization_used(venice.rpc_url, topup.payer, topup.nonce) is False
+    with client_for(wallet) as client:
+        client.send_payment(topup.payment_header)
+    assert authorization_used(venice.rpc_url, topup.payer, topup.nonce) is True
+
+
+def test_an_expired_payment_the_chain_cannot_tell_does_not_block_new_ones(wallet, venice, settings):
+    topup = sign(wallet)
+    TopUp.objects.filter(pk=topup.pk).update(status=TopUp.Status.SENT)
+    expire(topup)
+    settings.CHAIN_RPC_URL = UNREACHABLE_RPC
+    second = payments.manual_top_up(wallet, Decimal("10"))
+    assert second.status == TopUp.Status.CREDITED
+    topup.refresh_from_db()
+    assert topup.is_open and "does not block" in topup.outcome
+    assert payments.spent_today(wallet) == Decimal("20"), "it may still have moved money"
+
+    settings.CHAIN_RPC_URL = venice.rpc_url
+    with client_for(wallet) as client:  # the chain is back: the next sync settles it
+        payments.settle_open_topups(wallet, client)
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.FAILED and topup.last_error_code == "EXPIRED_UNUSED"
