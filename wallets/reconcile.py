@@ -89,6 +89,8 @@ class WalletCheck:
     # again are cleared. (Receipts are left out when the chain could not be read.)
     checked: set[str] = field(default_factory=lambda: set(WALLET_KINDS))
     errors: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    chain_down: bool = False
 
 
 class _FetchOnce:
@@ -129,6 +131,7 @@ def check_wallet(
         ledger.sync(wallet, fetch, full=True)  # type: ignore[arg-type]  # only .transactions()
         accounting.apply_ledger(wallet)
         rows = fetch.rows or []
+        result.rows_read = len(rows)
         try:
             payments.refresh_credit(wallet, client)
         except errors.VeniceError as exc:
@@ -145,6 +148,7 @@ def check_wallet(
         result.found += check_receipts(wallet, all_receipts=all_receipts)
     except errors.VeniceError as exc:
         result.checked -= RECEIPT_KINDS
+        result.chain_down = True
         result.errors.append(f"{wallet.name}: the chain could not be read ({exc})")
     return result
 
@@ -654,7 +658,8 @@ def run(
             started_by=started_by if getattr(started_by, "pk", None) else None
         )
         problems: list[str] = []
-        found = new = cleared = 0
+        found = new = cleared = rows_read = 0
+        chain_down = venice_failed = False
         targets = list(wallets) if wallets is not None else Wallet.objects.order_by("pk")
         evm = [wallet for wallet in targets if wallet.is_evm]
         for wallet in evm:
@@ -664,7 +669,11 @@ def run(
             except (errors.VeniceError, SecretUnreadable) as exc:
                 log.warning("reconciling wallet %s failed: %s", wallet.name, exc)
                 problems.append(f"{wallet.name}: not reconciled ({exc})")
+                venice_failed = True
                 continue
+            rows_read += result.rows_read
+            chain_down = chain_down or result.chain_down
+            venice_failed = venice_failed or len(result.errors) > (1 if result.chain_down else 0)
             added, gone = store(result.found, wallet=wallet, kinds=result.checked, since=since)
             found, new, cleared = found + len(result.found), new + added, cleared + gone
             problems += result.errors
@@ -685,6 +694,10 @@ def run(
             errors="\n".join(problems),
         )
         record.refresh_from_db()
+        # What this run saw, for the command line (not stored: the run's errors say it).
+        record.ledger_rows_read = rows_read
+        record.chain_down = chain_down
+        record.venice_failed = venice_failed
     finally:
         drop_lease(LEASE_NAME, holder)
     if record.started_by_id:
