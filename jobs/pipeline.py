@@ -373,7 +373,9 @@ def poll(job: Job, client: VeniceClient) -> Job:
         from . import tasks  # tasks imports this module
 
         tasks.enqueue_credit_check(job.wallet_id)
-        return _poll_again(job, 3.0, error=True)
+        # Backing off: a 402 that a top-up does not fix (DIEM, a refused payment) answers the
+        # same every time, and each one counts against Venice's error budget.
+        return _poll_again(job, _error_backoff(job), error=True)
     except errors.UpstreamUnavailable as exc:
         # A transient failure clears on the next try; a failed generation answers the same way
         # every time, and ends the job once it has done so MAX_POLL_ERRORS times in a row.

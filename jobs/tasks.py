@@ -44,7 +44,11 @@ def enqueue_credit_check(wallet_id: int) -> None:
 
 
 def top_up_if_needed(wallet_id: int) -> None:
-    payments.ensure_credit(Wallet.objects.get(pk=wallet_id), Decimal("0"))
+    wallet = Wallet.objects.get(pk=wallet_id)
+    try:
+        payments.ensure_credit(wallet, Decimal("0"))
+    except STEP_ERRORS + (payments.TopUpNotAllowed,) as exc:
+        log.warning("wallet %s: no top-up now: %s", wallet.name, exc)
 
 
 def sweep() -> None:

@@ -128,7 +128,7 @@ def test_the_periodic_sync_reads_only_new_pages(wallet, member, venice):
     first = venice.stats(wallet.address)["calls"]["transactions"] - calls
 
     real = client.transactions
-    client.transactions = lambda **kw: real(page_size=1, **kw)  # one row a page
+    client.transactions = lambda page_size=100, **kw: real(page_size=1, **kw)  # one row a page
     before = venice.stats(wallet.address)["calls"]["transactions"]
     assert ledger.sync(wallet, client) == 0
     assert venice.stats(wallet.address)["calls"]["transactions"] - before == 1, (

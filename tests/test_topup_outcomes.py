@@ -149,3 +149,18 @@ def test_an_expired_payment_the_chain_cannot_tell_does_not_block_new_ones(wallet
         payments.settle_open_topups(wallet, client)
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.FAILED and topup.last_error_code == "EXPIRED_UNUSED"
+
+
+def test_after_a_refusal_the_worker_signs_no_new_payment_for_a_while(venice, db):
+    poor = keys.create_evm_wallet("poor", make_default=True)  # no USDC: settlement fails
+    with pytest.raises(payments.TopUpFailed, match="SETTLEMENT_FAILED"):
+        payments.ensure_credit(poor, Decimal("1"))
+    with pytest.raises(payments.TopUpFailed, match="signs no new one"):
+        payments.ensure_credit(poor, Decimal("1"))
+    assert TopUp.objects.count() == 1, "no second payment signed, none re-sent"
+    assert TopUp.objects.get().attempts == 1
+
+    TopUp.objects.update(settled_at=timezone.now() - payments.REFUSAL_PAUSE)
+    venice.faucet(poor.address, "100")
+    payments.ensure_credit(poor, Decimal("1"))  # the pause is over: a new payment
+    assert TopUp.objects.filter(status=TopUp.Status.CREDITED).count() == 1

@@ -40,13 +40,13 @@ def sync(wallet: Wallet, client: VeniceClient, *, full: bool = False) -> int:
     if full and resume is None:
         newest = None
     saved = _Saver(wallet, walking=newest is None)
-    client.transactions(stop_at=newest, on_page=saved.page)
+    client.transactions(page_size=PAGE, stop_at=newest, on_page=saved.page)
     if resume is not None and newest is not None:
         # Rows that arrived since pushed the unread part down; a page of overlap covers the
         # rows that arrived while the interrupted walk was under way.
         saved.walking = True
         offset = max(0, resume + saved.new - PAGE)
-        client.transactions(offset=offset, on_page=saved.page)
+        client.transactions(page_size=PAGE, offset=offset, on_page=saved.page)
     match_topups(wallet)
     Wallet.objects.filter(pk=wallet.pk).update(ledger_synced_at=started)
     wallet.ledger_synced_at = started

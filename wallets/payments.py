@@ -39,6 +39,13 @@ CREDIT_FRESH_FOR = datetime.timedelta(seconds=60)
 EXPIRY_MARGIN = datetime.timedelta(seconds=60)
 # A top-up row of Venice's ledger this much older than our signature cannot be our payment.
 LEDGER_SLACK = datetime.timedelta(seconds=30)
+# After Venice refuses a payment the worker signs no new one for this long: the cause (too
+# little USDC, a wrong setting) is rarely gone a second later, and each refusal counts against
+# Venice's error budget. An operator's own top-up is not held back.
+REFUSAL_PAUSE = datetime.timedelta(minutes=5)
+
+
+EXPIRED_UNUSED = "EXPIRED_UNUSED"
 
 
 class TopUpNotAllowed(Exception):
@@ -167,6 +174,7 @@ def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
         credit = refresh_credit(wallet, client)
         # Each round buys the policy's amount; the daily cap (checked before signing) bounds it.
         while not _enough(wallet, credit, needed_usd):
+            _pause_after_refusal(wallet)
             amount = max(wallet.topup_amount_usd, MINIMUM_TOPUP_USD)
             topup = _sign(wallet, client, amount, reason="credit below policy threshold")
             send(topup, client)
@@ -188,6 +196,22 @@ def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> 
         topup = _sign(wallet, client, amount, reason="manual", requested_by=requested_by)
         send(topup, client)
     return topup
+
+
+def _pause_after_refusal(wallet: Wallet) -> None:
+    refused = (
+        wallet.topups.filter(
+            status=TopUp.Status.FAILED, settled_at__gte=timezone.now() - REFUSAL_PAUSE
+        )
+        .exclude(last_error_code=EXPIRED_UNUSED)
+        .order_by("-settled_at")
+        .first()
+    )
+    if refused is not None:
+        raise TopUpFailed(
+            f"Top-up {refused.pk} was refused at {refused.settled_at:%H:%M} UTC; the worker "
+            f"signs no new one for {REFUSAL_PAUSE.seconds // 60} minutes. {refused.outcome}"
+        )
 
 
 def _require_credited(topup: TopUp) -> None:
@@ -330,7 +354,7 @@ def settle_expired(topup: TopUp, client: VeniceClient) -> TopUp:
         fields = {
             "status": TopUp.Status.FAILED,
             "settled_at": now,
-            "last_error_code": "EXPIRED_UNUSED",
+            "last_error_code": EXPIRED_UNUSED,
             "last_error": "no definite answer came before it expired, and the chain shows "
             "its authorization unused",
             "settled_from": "Settled from the chain and Venice's ledger",
