@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from eth_utils import is_hex_address, to_checksum_address
 
@@ -36,6 +36,7 @@ from sandbox.faults import (
 )
 from sandbox.limits import CallRecord, ErrorBudget, InFlightGate, RateLimiter, Stats
 from sandbox.money import atomic_from_usd, json_number, usd, usd_from_atomic
+from sandbox.mp3 import Mp3Stream
 from sandbox.state import Caller, EntryType, Failure, Job, LedgerRow, SandboxState
 from sandbox.validation import parse_media, parse_queue, parse_quote
 
@@ -436,7 +437,13 @@ class SandboxApp:
             media_retention_s=config.scaled(config.media_retention_s),
             failure=planned_failure(audio.prompt),
         )
-        self.state.accept(job, catalogue.installments(entry, audio.quote()), now)
+        if catalogue.charged_on_completion(entry):
+            job.reserved = audio.quote()
+            job.completion_charge = catalogue.completion_charge(entry, seconds)
+            charges = []
+        else:
+            charges = catalogue.installments(entry, audio.quote())
+        self.state.accept(job, charges, now)
         return json_response(
             200, {"model": audio.model_id, "queue_id": queue_id, "status": "QUEUED"}
         )
@@ -479,17 +486,23 @@ class SandboxApp:
                 str(job.audio_seconds),
             )
         )
-        wav = WavStream(seed, job.audio_seconds * audio_scale, run["sample_rate"], run["channels"])
+        spec = entry["model_spec"]
+        mp3 = spec["default_format"] == "mp3"
+        stream = (Mp3Stream if mp3 else WavStream)(
+            seed, job.audio_seconds * audio_scale, run["sample_rate"], run["channels"]
+        )
         headers = {
-            "Content-Type": "audio/wav",
-            "x-venice-audio-format": "wav",
+            "Content-Type": "audio/mpeg" if mp3 else "audio/wav",
+            "x-venice-audio-format": spec["default_format"],
             "x-venice-inference-time": f"{job.run_s:.3f}",
             "x-venice-model-id": entry["id"],
-            "x-venice-model-name": entry["model_spec"]["name"],
+            "x-venice-model-name": spec["name"],
         }
-        if run["reports_audio_duration"]:
+        if run["reports_audio_duration"]:  # Seed Audio only (reference §8)
             headers["x-venice-audio-duration"] = f"{job.audio_seconds:g}"
-        response = Response(200, wav.chunks(), wav.content_length, headers)
+            # The words it voiced; percent-encoded so that any language fits in a header.
+            headers["x-venice-audio-subtitle"] = quote(audio.prompt, safe=" ,.!?'")
+        response = Response(200, stream.chunks(), stream.content_length, headers)
         if delete_when_sent:
 
             def delete_once_delivered(sent: bool) -> None:

@@ -32,7 +32,7 @@ def _little_endian(samples: array) -> bytes:
 
 
 @lru_cache(maxsize=16)
-def _phrase(seed: bytes, sample_rate: int, channels: int) -> bytes:
+def phrase(seed: bytes, sample_rate: int, channels: int) -> bytes:
     """One phrase of interleaved PCM frames; the seed picks the notes."""
     note_frames = int(sample_rate * _NOTE_SECONDS)
     attack = max(1, sample_rate // 200)
@@ -99,9 +99,9 @@ class WavStream:
     def chunks(self) -> Iterator[bytes]:
         """The whole file, header first, in chunks of at most ``CHUNK_BYTES``."""
         yield self.header()
-        phrase = _phrase(self._seed, self.sample_rate, self.channels)
+        notes = phrase(self._seed, self.sample_rate, self.channels)
         # Enough repeats that any chunk can be cut from one place without wrapping.
-        loop = phrase * (2 + CHUNK_BYTES // len(phrase))
+        loop = notes * (2 + CHUNK_BYTES // len(notes))
         fade_bytes = min(
             self._data_bytes, round(_FADE_OUT_SECONDS * self.sample_rate) * self._block_align
         )
@@ -109,22 +109,24 @@ class WavStream:
         position = 0
         while position < steady_end:
             size = min(CHUNK_BYTES, steady_end - position)
-            start = position % len(phrase)
+            start = position % len(notes)
             yield loop[start : start + size]
             position += size
         if fade_bytes:
-            start = position % len(phrase)
-            yield self._faded(loop[start : start + fade_bytes])
+            start = position % len(notes)
+            yield faded(loop[start : start + fade_bytes], self.channels)
 
-    def _faded(self, tail: bytes) -> bytes:
-        samples = array("h")
-        samples.frombytes(tail)
-        if sys.byteorder == "big":
-            samples.byteswap()
-        frames = len(samples) // self.channels
-        for frame in range(frames):
-            gain = (frames - frame) / frames
-            for channel in range(self.channels):
-                index = frame * self.channels + channel
-                samples[index] = int(samples[index] * gain)
-        return _little_endian(samples)
+
+def faded(tail: bytes, channels: int) -> bytes:
+    """``tail`` (interleaved 16-bit PCM) with a linear fade to silence."""
+    samples = array("h")
+    samples.frombytes(tail)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    frames = len(samples) // channels
+    for frame in range(frames):
+        gain = (frames - frame) / frames
+        for channel in range(channels):
+            index = frame * channels + channel
+            samples[index] = int(samples[index] * gain)
+    return _little_endian(samples)

@@ -28,100 +28,53 @@ _NOTHING_SUPPORTED: dict[str, Any] = {
     "supports_speed": False,
     "voices": [],
     "supports_custom_voice_id": False,
-    "supported_formats": ["wav"],
-    "default_format": "wav",
+    "supported_formats": ["mp3"],
+    "default_format": "mp3",
     "offline": False,
     "beta": False,
     "voice_changer": False,
 }
+_WAV = {"supported_formats": ["wav"], "default_format": "wav"}
 
-MUSIC_MODELS: tuple[dict[str, Any], ...] = (
-    {
-        "id": "elevenlabs-music",
-        "created": 1_754_006_400,
+# How the sandbox renders each kind of output (never served).
+_MUSIC_AUDIO = {"sample_rate": 44_100, "channels": 2, "reports_audio_duration": False}
+_SPEECH_AUDIO = {"sample_rate": 24_000, "channels": 1, "reports_audio_duration": False}
+
+
+def _tiers(*tiers: tuple[str, float, int, int]) -> dict[str, Any]:
+    return {
+        "durations": {
+            name: {"usd": usd, "diem": usd, "min_seconds": low, "max_seconds": high}
+            for name, usd, low, high in tiers
+        }
+    }
+
+
+def _flat(kind: str, amount: float) -> dict[str, Any]:
+    return {kind: {"usd": amount, "diem": amount}}
+
+
+def _music(
+    model_id: str, created: int, spec: dict[str, Any], run: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "created": created,
+        "model_spec": {**_NOTHING_SUPPORTED, **spec},
+        "sandbox": {**_MUSIC_AUDIO, **run},
+    }
+
+
+def _speech(model_id: str, created: int, name: str, rate: float, **spec: Any) -> dict[str, Any]:
+    """An ElevenLabs TTS model: priced per thousand characters, voices and speed."""
+    return {
+        "id": model_id,
+        "created": created,
         "model_spec": {
             **_NOTHING_SUPPORTED,
-            "name": "ElevenLabs Music",
-            "description": "Studio-grade songs and instrumentals from a text prompt.",
-            "pricing": {
-                "durations": {
-                    "up_to_60s": {"usd": 0.5, "diem": 0.5, "min_seconds": 10, "max_seconds": 60},
-                    "up_to_180s": {"usd": 1.2, "diem": 1.2, "min_seconds": 61, "max_seconds": 180},
-                    "up_to_300s": {"usd": 2.0, "diem": 2.0, "min_seconds": 181, "max_seconds": 300},
-                }
-            },
-            "supports_force_instrumental": True,
-            "min_duration": 10,
-            "max_duration": 300,
-            "default_duration": 60,
-            "min_prompt_length": 10,
-            "prompt_character_limit": 2000,
-        },
-        "sandbox": {
-            "p80_base_s": 75.0,
-            "p80_per_audio_s": 0.35,
-            "sample_rate": 44_100,
-            "channels": 2,
-            "reports_audio_duration": True,
-        },
-    },
-    {
-        "id": "minimax-music-v25",
-        "created": 1_758_240_000,
-        # No min_prompt_length or duration metadata: clients must fall back to the defaults.
-        "model_spec": {
-            **_NOTHING_SUPPORTED,
-            "name": "MiniMax Music 2.5",
-            "description": "Full songs with vocals: bring lyrics, let the optimizer write them, "
-            "or ask for an instrumental.",
-            "pricing": {"generation": {"usd": 0.69, "diem": 0.69}},
-            "supports_lyrics": True,
-            "lyrics_character_limit": 3500,
-            "supports_lyrics_optimizer": True,
-            "supports_force_instrumental": True,
-            "prompt_character_limit": 2000,
-        },
-        "sandbox": {
-            "p80_base_s": 150.0,
-            "p80_per_audio_s": 0.0,
-            "sample_rate": 44_100,
-            "channels": 2,
-            "reports_audio_duration": False,
-            # Songs come out 90..180 s long, chosen by the prompt.
-            "song_seconds": (90, 180),
-        },
-    },
-    {
-        "id": "elevenlabs-sound-effects-v2",
-        "created": 1_751_328_000,
-        "model_spec": {
-            **_NOTHING_SUPPORTED,
-            "name": "ElevenLabs Sound Effects v2",
-            "description": "Short sound effects and loops.",
-            "pricing": {"per_second": {"usd": 0.006, "diem": 0.006}},
-            "supports_loop": True,
-            "min_duration": 1,
-            "max_duration": 22,
-            "default_duration": 5,
-            "min_prompt_length": 3,
-            "prompt_character_limit": 450,
-        },
-        "sandbox": {
-            "p80_base_s": 8.0,
-            "p80_per_audio_s": 0.2,
-            "sample_rate": 44_100,
-            "channels": 2,
-            "reports_audio_duration": True,
-        },
-    },
-    {
-        "id": "elevenlabs-tts-v4",
-        "created": 1_756_684_800,
-        "model_spec": {
-            **_NOTHING_SUPPORTED,
-            "name": "ElevenLabs TTS v4",
-            "description": "Expressive text to speech; the prompt is the text to speak.",
-            "pricing": {"per_thousand_characters": {"usd": 0.18, "diem": 0.18}},
+            "name": name,
+            "description": "Text to speech; the prompt is the text to speak.",
+            "pricing": _flat("per_thousand_characters", rate),
             "voices": _TTS_VOICES,
             "default_voice": "Rachel",
             "supports_custom_voice_id": True,
@@ -132,33 +85,168 @@ MUSIC_MODELS: tuple[dict[str, Any], ...] = (
             "supports_language_code": True,
             "min_prompt_length": 1,
             "prompt_character_limit": 5000,
+            **spec,
         },
         "sandbox": {
+            **_SPEECH_AUDIO,
             "p80_base_s": 5.0,
             "p80_per_character_s": 0.003,
-            "sample_rate": 24_000,
-            "channels": 1,
-            "reports_audio_duration": False,
             "characters_per_second": 15.0,
         },
-    },
-    {
-        "id": "ace-step-v15",
-        "created": 1_759_276_800,
-        "model_spec": {
-            **_NOTHING_SUPPORTED,
+    }
+
+
+_MINIMAX = {
+    "supports_lyrics": True,
+    "lyrics_character_limit": 3500,
+    "prompt_character_limit": 2000,
+    "pricing": _flat("generation", 0.69),
+}
+# MiniMax songs come out 90..180 s long, chosen by the prompt.
+_MINIMAX_RUN = {"p80_base_s": 150.0, "song_seconds": (90, 180)}
+
+
+def _lyrics_rule(minimum: int, *unless: str) -> dict[str, Any]:
+    """Lyrics of at least ``minimum`` characters, unless one of the ``unless`` flags is set."""
+    return {"lyrics_rule": {"min_characters": minimum, "unless": unless}}
+
+
+MUSIC_MODELS: tuple[dict[str, Any], ...] = (
+    _music(
+        "elevenlabs-music",
+        1_754_006_400,
+        {
+            "name": "ElevenLabs Music",
+            "description": "Studio-grade songs and instrumentals from a text prompt.",
+            "pricing": _tiers(
+                ("up_to_60s", 0.5, 10, 60),
+                ("up_to_180s", 1.2, 61, 180),
+                ("up_to_300s", 2.0, 181, 300),
+            ),
+            "supports_force_instrumental": True,
+            "min_duration": 10,
+            "max_duration": 300,
+            "default_duration": 60,
+            "min_prompt_length": 10,
+            "prompt_character_limit": 2000,
+        },
+        {"p80_base_s": 75.0, "p80_per_audio_s": 0.35},
+    ),
+    _music(
+        "elevenlabs-music-v2-5",
+        1_761_955_200,
+        {
+            "name": "ElevenLabs Music v2.5",
+            "description": "Songs and instrumentals, with sharper vocals.",
+            "pricing": _tiers(
+                ("up_to_60s", 0.6, 10, 60),
+                ("up_to_180s", 1.4, 61, 180),
+                ("up_to_300s", 2.4, 181, 300),
+            ),
+            "supports_force_instrumental": True,
+            "min_duration": 10,
+            "max_duration": 300,
+            "default_duration": 60,
+            "min_prompt_length": 10,
+            "prompt_character_limit": 2000,
+        },
+        {"p80_base_s": 70.0, "p80_per_audio_s": 0.3},
+    ),
+    _music(
+        "lyria-3-pro",
+        1_762_473_600,
+        {
+            **_WAV,
+            "name": "Lyria 3 Pro",
+            "description": "Instrumental pieces from a text prompt, about 30 seconds each.",
+            "pricing": _flat("generation", 0.4),
+            "prompt_character_limit": 2000,
+        },
+        {"sample_rate": 48_000, "p80_base_s": 40.0, "song_seconds": (30, 30)},
+    ),
+    _music(
+        "sonilo-v1-1-music",
+        1_760_659_200,
+        {
+            "name": "Sonilo v1.1 Music",
+            "description": "Instrumental music billed by the second.",
+            "pricing": _flat("per_second", 0.004),
+            "min_duration": 5,
+            "max_duration": 180,
+            "default_duration": 30,
+            "min_prompt_length": 5,
+            "prompt_character_limit": 1000,
+        },
+        {"p80_base_s": 20.0, "p80_per_audio_s": 0.2},
+    ),
+    _music(
+        "stable-audio-25",
+        1_746_057_600,
+        # Listed but offline: clients must learn to hide it.
+        {
+            **_WAV,
+            "name": "Stable Audio 2.5",
+            "description": "Instrumental music and soundscapes (currently offline).",
+            "pricing": _flat("generation", 0.2),
+            "min_duration": 1,
+            "max_duration": 190,
+            "default_duration": 30,
+            "min_prompt_length": 10,
+            "prompt_character_limit": 2000,
+            "offline": True,
+        },
+        {"p80_base_s": 30.0},
+    ),
+    _music(
+        "minimax-music-v25",
+        1_758_240_000,
+        # No min_prompt_length or duration metadata: clients must fall back to the defaults.
+        # Lyrics of 10+ characters are required unless force_instrumental or the optimizer:
+        # a rule model_spec does not spell out (reference §8).
+        {
+            **_MINIMAX,
+            "name": "MiniMax Music 2.5",
+            "description": "Full songs with vocals: bring lyrics, let the optimizer write them, "
+            "or ask for an instrumental.",
+            "supports_lyrics_optimizer": True,
+            "supports_force_instrumental": True,
+        },
+        {**_MINIMAX_RUN, **_lyrics_rule(10, "force_instrumental", "lyrics_optimizer")},
+    ),
+    _music(
+        "minimax-music-v26",
+        1_763_337_600,
+        # Lyrics of 10+ characters unless force_instrumental (reference §8).
+        {
+            **_MINIMAX,
+            "name": "MiniMax Music 2.6",
+            "description": "Full songs with vocals from your lyrics, or an instrumental.",
+            "supports_force_instrumental": True,
+        },
+        {**_MINIMAX_RUN, **_lyrics_rule(10, "force_instrumental")},
+    ),
+    _music(
+        "minimax-music-v2",
+        1_748_736_000,
+        # Needs a non-blank lyrics_prompt (reference §8); lyrics_required is not set.
+        {**_MINIMAX, "name": "MiniMax Music 2", "description": "Songs from your lyrics."},
+        {**_MINIMAX_RUN, **_lyrics_rule(1)},
+    ),
+    _music(
+        "ace-step-15",
+        1_759_276_800,
+        {
+            **_WAV,
             "name": "ACE-Step 1.5",
-            "description": "Songs from a style prompt and your own lyrics, in fixed lengths.",
-            "pricing": {
-                "durations": {
-                    "30s": {"usd": 0.15, "diem": 0.15, "min_seconds": 30, "max_seconds": 30},
-                    "60s": {"usd": 0.25, "diem": 0.25, "min_seconds": 60, "max_seconds": 60},
-                    "120s": {"usd": 0.45, "diem": 0.45, "min_seconds": 120, "max_seconds": 120},
-                    "240s": {"usd": 0.8, "diem": 0.8, "min_seconds": 240, "max_seconds": 240},
-                }
-            },
+            "description": "Songs from a style prompt, with or without your lyrics, in fixed "
+            "lengths.",
+            "pricing": _tiers(
+                ("30s", 0.15, 30, 30),
+                ("60s", 0.25, 60, 60),
+                ("120s", 0.45, 120, 120),
+                ("240s", 0.8, 240, 240),
+            ),
             "supports_lyrics": True,
-            "lyrics_required": True,
             "duration_options": [30, 60, 120, 240],
             "min_duration": 30,
             "max_duration": 240,
@@ -167,45 +255,96 @@ MUSIC_MODELS: tuple[dict[str, Any], ...] = (
             "prompt_character_limit": 1000,
             "beta": True,
         },
+        {"p80_base_s": 45.0, "p80_per_audio_s": 0.25},
+    ),
+    _music(
+        "elevenlabs-sound-effects-v2",
+        1_751_328_000,
+        {
+            "name": "ElevenLabs Sound Effects v2",
+            "description": "Short sound effects and loops.",
+            "pricing": _flat("per_second", 0.006),
+            "supports_loop": True,
+            "min_duration": 1,
+            "max_duration": 22,
+            "default_duration": 5,
+            "min_prompt_length": 3,
+            "prompt_character_limit": 450,
+        },
+        {"p80_base_s": 8.0, "p80_per_audio_s": 0.2},
+    ),
+    _music(
+        "sonilo-v1-1-sound-effects",
+        1_760_659_200,
+        {
+            **_WAV,
+            "name": "Sonilo v1.1 Sound Effects",
+            "description": "Sound effects billed by the second.",
+            "pricing": _flat("per_second", 0.003),
+            "min_duration": 1,
+            "max_duration": 30,
+            "default_duration": 5,
+            "min_prompt_length": 3,
+            "prompt_character_limit": 500,
+        },
+        {"p80_base_s": 6.0, "p80_per_audio_s": 0.1},
+    ),
+    _music(
+        "mmaudio-v2-text-to-audio",
+        1_757_030_400,
+        {
+            **_WAV,
+            "name": "MMAudio v2",
+            "description": "Ambient sound and foley from a text prompt.",
+            "pricing": _flat("generation", 0.05),
+            "min_duration": 1,
+            "max_duration": 10,
+            "default_duration": 8,
+            "min_prompt_length": 3,
+            "prompt_character_limit": 500,
+        },
+        {"sample_rate": 16_000, "channels": 1, "p80_base_s": 10.0},
+    ),
+    _speech("elevenlabs-tts-v4", 1_756_684_800, "ElevenLabs TTS v4", 0.18),
+    _speech("elevenlabs-tts-v4-turbo", 1_756_684_800, "ElevenLabs TTS v4 Turbo", 0.09),
+    _speech("elevenlabs-tts-v3", 1_743_465_600, "ElevenLabs TTS v3", 0.18),
+    _speech("elevenlabs-tts-multilingual-v2", 1_725_148_800, "ElevenLabs Multilingual v2", 0.18),
+    {
+        "id": "seed-audio-1-0",
+        "created": 1_762_905_600,
+        # Takes no duration_seconds: it reserves its 120 s output cap when queued and is
+        # charged on completion for the real length (reference §8).
+        "model_spec": {
+            **_NOTHING_SUPPORTED,
+            "name": "Seed Audio 1.0",
+            "description": "Speech and sung narration; the prompt is the text to voice.",
+            "pricing": _flat("per_second", 0.002),
+            "min_prompt_length": 1,
+            "prompt_character_limit": 1500,
+        },
         "sandbox": {
-            "p80_base_s": 45.0,
-            "p80_per_audio_s": 0.25,
-            "sample_rate": 44_100,
-            "channels": 2,
+            **_SPEECH_AUDIO,
             "reports_audio_duration": True,
+            "output_cap_s": 120,
+            "p80_base_s": 12.0,
+            "p80_per_character_s": 0.01,
+            "characters_per_second": 14.0,
         },
     },
     {
         "id": "elevenlabs-voice-changer",
         "created": 1_751_328_000,
+        # Re-voices an upload: served by another endpoint (400 here), and unpriced here.
         "model_spec": {
             **_NOTHING_SUPPORTED,
             "name": "ElevenLabs Voice Changer",
             "description": "Re-voices an uploaded recording (served by the voice changer API).",
-            "pricing": {"per_second": {"usd": 0.005, "diem": 0.005}},
             "voices": _TTS_VOICES,
             "default_voice": "Adam",
             "voice_changer": True,
             "min_duration": 1,
             "max_duration": 300,
             "default_duration": 30,
-        },
-        "sandbox": {},
-    },
-    {
-        "id": "stable-audio-25",
-        "created": 1_746_057_600,
-        # Offline and unpriced: listed so clients learn to hide it.
-        "model_spec": {
-            **_NOTHING_SUPPORTED,
-            "name": "Stable Audio 2.5",
-            "description": "Instrumental music and soundscapes (currently offline).",
-            "min_duration": 1,
-            "max_duration": 190,
-            "default_duration": 30,
-            "min_prompt_length": 10,
-            "prompt_character_limit": 2000,
-            "offline": True,
         },
         "sandbox": {},
     },
@@ -281,8 +420,9 @@ def price_usd(entry: dict[str, Any], duration: int | None, characters: int | Non
     if "generation" in pricing:
         return usd(pricing["generation"]["usd"])
     if "per_second" in pricing:
-        assert duration is not None
-        return usd(Decimal(str(pricing["per_second"]["usd"])) * duration)
+        # Seed Audio takes no duration: its quote is for the output cap it reserves.
+        seconds = duration if duration is not None else entry["sandbox"]["output_cap_s"]
+        return usd(Decimal(str(pricing["per_second"]["usd"])) * seconds)
     if "per_thousand_characters" in pricing:
         assert characters is not None
         rate = Decimal(str(pricing["per_thousand_characters"]["usd"]))
@@ -312,7 +452,8 @@ def audio_seconds(
     if duration is not None:
         return float(duration)
     if "characters_per_second" in run:
-        return max(1.0, len(prompt) / run["characters_per_second"] / (speed or 1.0))
+        seconds = max(1.0, len(prompt) / run["characters_per_second"] / (speed or 1.0))
+        return round(min(seconds, run.get("output_cap_s", seconds)), 2)
     shortest, longest = run["song_seconds"]
     return float(shortest + int(_unit_interval(entry["id"], prompt) * (longest - shortest + 1)))
 
@@ -335,6 +476,16 @@ def execution_s(p80_s: float, queue_id: str, fastest: float = 0.5) -> float:
     """
     slowest = fastest + (1 - fastest) / 0.8
     return p80_s * (fastest + (slowest - fastest) * _unit_interval("run", queue_id))
+
+
+def charged_on_completion(entry: dict[str, Any]) -> bool:
+    """Seed Audio reserves its cap at queue time and is charged for the real length later."""
+    return "output_cap_s" in entry["sandbox"]
+
+
+def completion_charge(entry: dict[str, Any], seconds: float) -> Decimal:
+    rate = Decimal(str(entry["model_spec"]["pricing"]["per_second"]["usd"]))
+    return usd(rate * Decimal(str(seconds)))
 
 
 def installments(entry: dict[str, Any], total: Decimal) -> list[Decimal]:

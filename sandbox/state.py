@@ -45,7 +45,7 @@ class Caller:
 class LedgerRow:
     id: str
     type: EntryType
-    # Always positive; the type says which way it moved the balance.
+    # Kept positive here; served negative for a CHARGE (reference §8).
     amount: Decimal
     balance_after: Decimal
     created_at: datetime
@@ -55,7 +55,7 @@ class LedgerRow:
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "amount": json_number(self.amount),
+            "amount": json_number(-self.amount if self.type is EntryType.CHARGE else self.amount),
             "balanceAfter": json_number(self.balance_after),
             "type": str(self.type),
             "createdAt": self.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -68,6 +68,9 @@ class LedgerRow:
 class Account:
     balance: Decimal = Decimal(0)
     ledger: list[LedgerRow] = field(default_factory=list)
+    # Held for queued jobs that are charged on completion (Seed Audio's 120 s cap): not a
+    # ledger row, but not available to the next job either.
+    reserved: Decimal = Decimal(0)
 
     def post(
         self, kind: EntryType, amount: Decimal, request_id: str | None, model_id: str | None
@@ -109,6 +112,9 @@ class Job:
     media_retention_s: float
     failure: Failure | None
     media_deleted: bool = False
+    # Seed Audio: what it holds while running, and what it is charged when it ends.
+    reserved: Decimal = Decimal(0)
+    completion_charge: Decimal | None = None
 
     @property
     def model_id(self) -> str:
@@ -132,20 +138,28 @@ class SandboxState:
         self._lock = threading.Lock()
         self._accounts: dict[str, Account] = {}
         self._jobs: dict[str, Job] = {}
-        self._failing: list[Job] = []
+        # Jobs with something to settle when they end: a refund, or a charge on completion.
+        self._ending: list[Job] = []
 
     def _account(self, owner: str) -> Account:
         return self._accounts.setdefault(owner, Account())
 
     def _refund_failed_jobs(self, now: float) -> None:
-        """Failures are refunded the moment the job ends, whether or not anyone is polling."""
-        due = [job for job in self._failing if job.finished(now)]
+        """Settle jobs that have ended, whether or not anyone is polling.
+
+        A failure is refunded the sum of its charges; a job charged on completion releases
+        its reservation and, if it succeeded, is charged for its real length.
+        """
+        due = [job for job in self._ending if job.finished(now)]
         for job in due:
             account = self._account(job.owner)
-            account.post(
-                EntryType.REFUND, account.charged_for(job.queue_id), job.queue_id, job.model_id
-            )
-            self._failing.remove(job)
+            account.reserved -= job.reserved
+            charged = account.charged_for(job.queue_id)
+            if job.failure is not None and charged:
+                account.post(EntryType.REFUND, charged, job.queue_id, job.model_id)
+            elif job.failure is None and job.completion_charge is not None:
+                account.post(EntryType.CHARGE, job.completion_charge, job.queue_id, job.model_id)
+            self._ending.remove(job)
 
     def create_api_key(self, amount: Decimal) -> str:
         key = "vsk_" + secrets.token_hex(16)
@@ -189,17 +203,19 @@ class SandboxState:
             return page, offset + limit < len(newest_first), account.balance
 
     def accept(self, job: Job, installments: list[Decimal], now: float) -> None:
-        """Charge for ``job`` and keep it, or refuse with 402 if the balance cannot cover it."""
+        """Charge for ``job`` (or reserve for it) and keep it, or refuse with 402."""
         with self._lock:
             self._refund_failed_jobs(now)
             account = self._account(job.owner)
-            if account.balance < sum(installments, Decimal(0)):
+            needed = sum(installments, Decimal(0)) + job.reserved
+            if account.balance - account.reserved < needed:
                 raise ApiError(402, "Insufficient USD or Diem balance to complete this request")
             for amount in installments:
                 account.post(EntryType.CHARGE, amount, job.queue_id, job.model_id)
+            account.reserved += job.reserved
             self._jobs[job.queue_id] = job
-            if job.failure is not None:
-                self._failing.append(job)
+            if job.failure is not None or job.completion_charge is not None:
+                self._ending.append(job)
 
     def job(self, owner: str, model_id: str, queue_id: str, now: float) -> Job:
         with self._lock:

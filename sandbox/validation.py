@@ -173,6 +173,7 @@ def parse_queue(body: Any) -> AudioRequest:
             "lyrics_prompt must be empty when lyrics_optimizer is true", field="lyrics_prompt"
         )
     instrumental = _boolean(body, "force_instrumental") if "force_instrumental" in body else False
+    _check_lyrics_rule(entry, lyrics, force_instrumental=instrumental, lyrics_optimizer=optimizer)
 
     voice = spec.get("default_voice") if spec["voices"] else None
     if "voice" in body:
@@ -218,12 +219,28 @@ def parse_queue(body: Any) -> AudioRequest:
     )
 
 
+def _check_lyrics_rule(entry: dict[str, Any], lyrics: str, **flags: bool) -> None:
+    """The MiniMax lyrics rules that ``model_spec`` does not spell out (reference §8)."""
+    rule = entry["sandbox"].get("lyrics_rule")
+    if rule is None or any(flags[name] for name in rule["unless"]):
+        return
+    if len(lyrics) < rule["min_characters"]:
+        exempt = " or ".join(rule["unless"])
+        raise bad_request(
+            f"lyrics_prompt must be at least {rule['min_characters']} characters for model "
+            f"{entry['id']}" + (f" unless {exempt} is set" if exempt else ""),
+            field="lyrics_prompt",
+        )
+
+
 def parse_quote(body: Any) -> Decimal:
     """The USD quote for a ``/audio/quote`` body."""
     body = _object(body)
     _reject_unknown(body, QUOTE_FIELDS)
     entry = serving_model(_required_string(body, "model"))
     spec = entry["model_spec"]
+    if spec["offline"]:
+        raise bad_request(f"Model {entry['id']} is offline", field="model")
     if "duration_seconds" in body and not has_duration_metadata(spec):
         raise bad_request(
             f"duration_seconds is not supported by model {entry['id']}", field="duration_seconds"

@@ -111,5 +111,5 @@ def test_a_charge_never_takes_the_balance_below_zero(sandbox):
         },
     )
 
-    assert response.json()["transaction"]["amount"] == 3
+    assert response.json()["transaction"]["amount"] == -3  # collects what is left, negative
     assert ledger(sandbox, wallet)["currentBalance"] == 0

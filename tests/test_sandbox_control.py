@@ -94,7 +94,7 @@ def test_ledger_rows_can_be_forced_into_a_wallet(sandbox):
     assert data["currentBalance"] == 8.5
     assert [(r["type"], r["amount"], r["requestId"]) for r in data["transactions"]] == [
         ("REFUND", 1, "q-1"),
-        ("CHARGE", 2.5, "q-1"),
+        ("CHARGE", -2.5, "q-1"),
         ("TOP_UP", 10, None),
     ]
     bad = control(

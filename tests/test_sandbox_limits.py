@@ -115,7 +115,7 @@ def test_the_sixth_request_in_flight_is_refused(sandbox):
 def test_a_streaming_body_is_in_flight_until_sent(sandbox):
     wallet = Account.create()
     credit(sandbox, wallet, "5")
-    model = "ace-step-v15"  # 240 s of stereo audio: about 42 MB, far beyond socket buffers
+    model = "ace-step-15"  # 240 s of stereo audio: about 42 MB, far beyond socket buffers
     queue_id = queue(
         sandbox,
         wallet,

@@ -15,7 +15,7 @@ def quote(sandbox, **body):
         ({"model": "elevenlabs-music"}, 0.5),  # default 60 s: first tier
         ({"model": "elevenlabs-music", "duration_seconds": 120}, 1.2),
         ({"model": "elevenlabs-music", "duration_seconds": "300"}, 2.0),
-        ({"model": "ace-step-v15", "duration_seconds": 240}, 0.8),
+        ({"model": "ace-step-15", "duration_seconds": 240}, 0.8),
         ({"model": "minimax-music-v25"}, 0.69),
         ({"model": "elevenlabs-sound-effects-v2", "duration_seconds": 10}, 0.06),
         ({"model": "elevenlabs-sound-effects-v2"}, 0.03),  # default 5 s
@@ -38,7 +38,7 @@ def test_quotes_follow_each_pricing_shape(sandbox, body, price):
         ({"model": "elevenlabs-music", "character_count": 10}, 400, "character_count"),
         ({"model": "minimax-music-v25", "duration_seconds": 60}, 400, "duration_seconds"),
         ({"model": "elevenlabs-music", "duration_seconds": 5}, 400, "duration_seconds"),
-        ({"model": "ace-step-v15", "duration_seconds": 45}, 400, "duration_seconds"),
+        ({"model": "ace-step-15", "duration_seconds": 45}, 400, "duration_seconds"),
         ({"model": "elevenlabs-voice-changer"}, 400, "model"),
         ({"model": "stable-audio-25"}, 400, "model"),  # offline, and no pricing published
         ({"duration_seconds": 30}, 400, "model"),

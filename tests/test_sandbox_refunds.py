@@ -27,7 +27,7 @@ def test_content_policy_is_422_with_a_suggestion_and_refunded(sandbox):
     assert failed.json()["suggested_prompt"] == "a sea shanty about rum"
     rows = rows_for(ledger(sandbox, wallet), queue_id)
     assert [row["type"] for row in rows] == ["REFUND", "CHARGE"]
-    assert rows[0]["amount"] == rows[1]["amount"] == 0.69
+    assert rows[0]["amount"] == -rows[1]["amount"] == 0.69  # a CHARGE is negative
     assert ledger(sandbox, wallet)["currentBalance"] == 5
 
 
@@ -49,7 +49,7 @@ def test_inference_failure_is_500_and_refunds_every_charge(sandbox):
     charges = [row["amount"] for row in rows if row["type"] == "CHARGE"]
     refunds = [row["amount"] for row in rows if row["type"] == "REFUND"]
     assert len(charges) == 2
-    assert refunds == [round(sum(charges), 6)]
+    assert refunds == [-round(sum(charges), 6)]
     assert ledger(sandbox, wallet)["currentBalance"] == 5
 
 
@@ -94,4 +94,4 @@ def test_trigger_words_only_count_as_whole_words(sandbox):
     done = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
 
     assert done.status_code == 200
-    assert done.headers["content-type"] == "audio/wav"
+    assert done.headers["content-type"] == "audio/mpeg"
