@@ -26,7 +26,8 @@ from wallets.models import LedgerEntry, Wallet
 from wallets.money import format_usd
 from wallets.venice import client_for, public_client
 
-from . import accounting, catalogue, schedule
+from . import accounting, audio_file, catalogue, schedule
+from .audio_file import AudioFacts
 from .models import Job, JobEvent
 
 log = logging.getLogger(__name__)
@@ -432,7 +433,9 @@ def _progress(job: Job, status: Processing) -> Job:
     return job
 
 
-def _extension(result: AudioResult) -> str:
+def _extension(result: AudioResult, facts: AudioFacts) -> str:
+    if facts.format:  # the file itself says what it is
+        return facts.format
     if result.audio_format:
         return result.audio_format.lower().strip(".")[:8]
     guessed = mimetypes.guess_extension(result.content_type or "") or ".bin"
@@ -446,12 +449,12 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
         for chunk in result.iter_bytes(64 * 1024):
             spool.write(chunk)
             size += len(chunk)
-        spool.seek(0)
-        name = job.audio.field.generate_filename(job, f"job-{job.pk}.{_extension(result)}")
+        facts = audio_file.inspect(spool)
+        name = job.audio.field.generate_filename(job, f"job-{job.pk}.{_extension(result, facts)}")
         stored = default_storage.save(name, File(spool, name=name))
 
     try:
-        moved = _record_audio(job, stored, size, result)
+        moved = _record_audio(job, stored, size, result, facts)
     except Exception:
         _discard_unless_recorded(job, stored)  # the next poll saves the audio anew
         raise
@@ -464,19 +467,23 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
     return job
 
 
-def _record_audio(job: Job, stored: str, size: int, result: AudioResult) -> bool:
-    """COMPLETED, pointing at the stored audio, and the money settled: all or nothing."""
+def _record_audio(job: Job, stored: str, size: int, result: AudioResult, facts: AudioFacts) -> bool:
+    """COMPLETED, pointing at the stored audio, and the money settled: all or nothing. Format
+    and length are the file's own (Venice's headers only when the file cannot say)."""
+    audio_format = facts.format or (result.audio_format or "").lower().strip(".")[:20]
+    seconds = facts.seconds or result.audio_duration_s
+    length = f", {seconds:.1f} s" if seconds else ""
     with transaction.atomic():
         moved = _move(
             job,
             [State.QUEUED, State.PROCESSING],
             State.COMPLETED,
-            note=f"Saved {size:,} bytes of {result.audio_format or result.content_type}",
+            note=f"Saved {size:,} bytes of {audio_format or result.content_type}{length}",
             audio=stored,
             audio_bytes=size,
-            audio_content_type=result.content_type or "",
-            audio_format=result.audio_format or "",
-            audio_duration_s=result.audio_duration_s,
+            audio_content_type=facts.content_type or result.content_type or "",
+            audio_format=audio_format,
+            audio_duration_s=seconds,
             inference_time_s=result.inference_time_s,
             finished_at=timezone.now(),
             next_poll_at=None,

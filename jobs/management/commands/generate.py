@@ -79,6 +79,9 @@ class Command(BaseCommand):
                     "status": job.state,
                     "cost_usd": str(cost),
                     "seconds": round(time.monotonic() - started, 2),
+                    # What the saved file is (read from it), empty until the job completes.
+                    "format": job.audio_format or None,
+                    "audio_seconds": job.audio_duration_s,
                     **({"error": job.error_message} if job.error_message else {}),
                     **({"suggested_prompt": job.suggested_prompt} if job.suggested_prompt else {}),
                     **({"out": o["out"]} if o["out"] and job.state == Job.State.COMPLETED else {}),
