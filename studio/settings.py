@@ -166,7 +166,6 @@ else:
 
 # --- Venice -----------------------------------------------------------------------------------
 VENICE_API_BASE = env.str("VENICE_API_BASE", default="http://127.0.0.1:8402/api/v1")
-CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="http://127.0.0.1:8402/sandbox/rpc")
 VENICE_TIMEOUT_S = env.float("VENICE_TIMEOUT_S", default=30.0)
 
 
@@ -182,6 +181,11 @@ def _is_loopback(url: str) -> bool:
 
 # The "Sandbox" banner: shown whenever Studio talks to the local simulator rather than Venice.
 VENICE_IS_SANDBOX = _is_loopback(VENICE_API_BASE)
+# The chain that proves top-ups. Only the sandbox has a default (its own local chain); with the
+# real Venice it must be set, or `manage.py check` fails (studio/checks.py): receipts checked
+# against the sandbox's chain would prove nothing.
+_SANDBOX_RPC = VENICE_API_BASE.rstrip("/").removesuffix("/api/v1") + "/sandbox/rpc"
+CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default=_SANDBOX_RPC if VENICE_IS_SANDBOX else "")
 
 # Fernet keys for secrets at rest, newest first; older keys still decrypt until rotated away.
 # The default only exists so a fresh checkout runs; production.py refuses it.

@@ -51,3 +51,28 @@ def test_a_rate_limit_out_of_range_is_refused_at_start():
     env = {**os.environ, "QUEUE_PER_MINUTE": "100000"}
     result = manage("check", env=env)
     assert result.returncode != 0 and "QUEUE_PER_MINUTE: from 1 to 10000" in result.stderr
+
+
+def test_venice_api_base_must_be_venice_or_loopback():
+    env = {**os.environ, "VENICE_API_BASE": "https://venice.example.com/api/v1"}
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "VENICE_API_BASE" in result.stderr
+    assert "studio.E101" in result.stderr
+
+
+def test_the_real_venice_needs_chain_rpc_url_set():
+    env = {**os.environ, "VENICE_API_BASE": "https://api.venice.ai/api/v1"}
+    env.pop("CHAIN_RPC_URL", None)
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "CHAIN_RPC_URL is not set" in result.stderr
+
+    env["CHAIN_RPC_URL"] = "https://mainnet.base.org"
+    result = manage("check", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_sandbox_keeps_its_chain_default():
+    env = {**os.environ, "VENICE_API_BASE": "http://127.0.0.1:8402/api/v1"}
+    env.pop("CHAIN_RPC_URL", None)
+    result = manage("check", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr

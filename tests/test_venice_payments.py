@@ -152,6 +152,15 @@ def test_signed_payment_round_trips_through_json():
         (challenge(accept(amount="20000000000")), "10000 USD"),
         (challenge(accept(maxTimeoutSeconds=86400 * 365)), "authorization valid"),
         (challenge(accept(payTo="not-an-address")), "not an address"),
+        (challenge(accept(extra={"name": "USDC", "version": "2"})), "token domain"),
+        (challenge(accept(extra={"name": "USD Coin", "version": "1"})), "token domain"),
+        (challenge(accept(extra={})), "token domain"),
+        (
+            challenge(
+                accept(extra={"name": "USD Coin", "version": "2", "assetTransferMethod": "permit2"})
+            ),
+            "EIP-3009 only",
+        ),
     ],
 )
 def test_unsafe_challenges_are_refused_before_signing(signatures, response, why):
@@ -294,17 +303,54 @@ def test_send_payment_sends_the_exact_bytes_and_reads_the_settlement():
     assert result.network == "eip155:8453"
 
 
+# The top-up route's error bodies as §8 gives them: the code is in `error`.
 @pytest.mark.parametrize(
-    ("status", "body", "kind"),
+    ("status", "body", "kind", "code"),
     [
-        (409, {"error": "settling", "code": "PAYMENT_IN_PROGRESS"}, errors.PaymentInProgress),
-        (504, {"error": "timeout", "code": "SETTLEMENT_TIMEOUT"}, errors.SettlementTimeout),
-        (402, {"error": "failed", "code": "SETTLEMENT_FAILED"}, errors.PaymentFailed),
-        (400, {"error": "bad", "code": "INVALID_PAYMENT_RECIPIENT"}, errors.PaymentFailed),
-        (402, {"x402Version": 2, "accepts": [accept()]}, errors.PaymentFailed),
+        (
+            409,
+            {
+                "error": "PAYMENT_IN_PROGRESS",
+                "message": "Payment already processed or still settling",
+                "details": {"walletAddress": RECEIVER},
+            },
+            errors.PaymentInProgress,
+            "PAYMENT_IN_PROGRESS",
+        ),
+        (
+            504,
+            {"error": "SETTLEMENT_TIMEOUT", "message": "timeout"},
+            errors.SettlementTimeout,
+            "SETTLEMENT_TIMEOUT",
+        ),
+        (
+            402,
+            {"error": "SETTLEMENT_FAILED", "message": "Settlement failed"},
+            errors.PaymentFailed,
+            "SETTLEMENT_FAILED",
+        ),
+        (
+            400,
+            {"error": "PAYMENT_VERIFICATION_FAILED", "message": "signature does not match"},
+            errors.PaymentFailed,
+            "PAYMENT_VERIFICATION_FAILED",
+        ),
+        (
+            400,
+            {"error": "INVALID_PAYMENT_RECIPIENT", "message": "payTo is not Venice's receiver"},
+            errors.PaymentFailed,
+            "INVALID_PAYMENT_RECIPIENT",
+        ),
+        (
+            503,
+            {"error": "X402_NOT_CONFIGURED", "message": "down"},
+            errors.UpstreamUnavailable,
+            None,
+        ),
+        (402, {"x402Version": 2, "accepts": [accept()]}, errors.PaymentFailed, None),
     ],
 )
-def test_send_payment_failures(status, body, kind):
+def test_send_payment_failures(status, body, kind, code):
     client = VeniceClient(
         auth=WalletAuth(Account.create().key),
         transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body)),
@@ -312,3 +358,5 @@ def test_send_payment_failures(status, body, kind):
     with pytest.raises(kind) as caught:
         client.send_payment("exact-bytes")
     assert type(caught.value) is kind
+    if code is not None:
+        assert caught.value.code == code and caught.value.message == body["message"]

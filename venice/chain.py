@@ -41,6 +41,8 @@ RPC_TIMEOUT_S = 10
 
 
 def _web3(rpc_url: str) -> Web3:
+    if not rpc_url:
+        raise UpstreamUnavailable("no chain RPC is configured (CHAIN_RPC_URL)")
     return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
 
 

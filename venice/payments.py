@@ -44,6 +44,11 @@ MAX_TOP_UP_USD = Decimal(10_000)
 # The SDK makes the authorization valid for maxTimeoutSeconds. Venice asks for 300; a
 # challenge asking for much longer would leave a signed transfer usable for too long.
 MAX_AUTHORIZATION_SECONDS = 3600
+# The EIP-712 domain of USDC on Base (§8): a challenge naming another is not Venice's, and a
+# signature over another domain would be worthless or, worse, valid somewhere else.
+USDC_DOMAIN = ("USD Coin", "2")
+# The one transfer this client signs: an EIP-3009 transferWithAuthorization.
+TRANSFER_METHOD = "eip3009"
 
 Challenge = PaymentRequired | PaymentRequiredV1
 Requirement = PaymentRequirements | PaymentRequirementsV1
@@ -135,6 +140,23 @@ def _is_usdc_on_base(version: int, requirement: Requirement) -> bool:
     )
 
 
+def check_extra(requirement: Requirement) -> None:
+    """Refuse a requirement whose EIP-712 domain is not USDC's, or that asks for another
+    transfer than EIP-3009 (e.g. Permit2): it is not what Venice asks for."""
+    extra = requirement.extra if isinstance(requirement.extra, dict) else {}
+    domain = (str(extra.get("name")), str(extra.get("version")))
+    if domain != USDC_DOMAIN:
+        raise PaymentRefused(
+            f"the challenge's token domain is {extra.get('name')!r} version "
+            f"{extra.get('version')!r}, not USDC's {USDC_DOMAIN[0]!r} version {USDC_DOMAIN[1]!r}"
+        )
+    method = extra.get("assetTransferMethod")
+    if method is not None and str(method).lower() != TRANSFER_METHOD:
+        raise PaymentRefused(
+            f"the challenge asks for a {method!r} transfer; this client signs EIP-3009 only"
+        )
+
+
 @dataclass(frozen=True)
 class Offer:
     """The one requirement the client will sign, taken from a vetted challenge."""
@@ -180,6 +202,7 @@ def choose_offer(challenges: list[Challenge]) -> Offer:
             "refusing to pick one"
         )
     challenge, requirement = candidates[0]
+    check_extra(requirement)
     if not Web3.is_address(requirement.pay_to):
         raise PaymentRefused(f"payTo {requirement.pay_to!r} is not an address")
     raw_minimum = requirement.get_amount()
