@@ -8,20 +8,21 @@ in-flight cap, the route's rate limit, injected faults, then the 0.10 USD admiss
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from eth_utils import is_hex_address, to_checksum_address
 
-from sandbox import catalogue, payments, siwx
+from sandbox import catalogue, control, payments, siwx
 from sandbox.audio import WavStream
 from sandbox.chain import LocalChain
 from sandbox.config import ServerConfig
@@ -35,7 +36,8 @@ from sandbox.faults import (
     suggested_prompt,
 )
 from sandbox.limits import CallRecord, ErrorBudget, InFlightGate, RateLimiter, Stats
-from sandbox.money import atomic_from_usd, json_number, usd, usd_from_atomic
+from sandbox.messages import Request, Response, json_response
+from sandbox.money import atomic_from_usd, json_number, usd
 from sandbox.mp3 import Mp3Stream
 from sandbox.state import Caller, EntryType, Failure, Job, LedgerRow, SandboxState
 from sandbox.validation import parse_media, parse_queue, parse_quote
@@ -71,50 +73,6 @@ _TOP_UP_FAULTS = {
         "SETTLEMENT_TIMEOUT",
     ),
 }
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: str
-    # Any case-insensitive mapping with ``get`` (the transport passes http.client's).
-    headers: Any
-    body: bytes
-    client_ip: str
-    base_url: str
-
-    @property
-    def url(self) -> str:
-        return self.base_url + self.path + (f"?{self.query}" if self.query else "")
-
-    def param(self, name: str) -> str | None:
-        values = parse_qs(self.query).get(name)
-        return values[0] if values else None
-
-    def json(self, default: Any = None) -> Any:
-        if not self.body.strip():
-            return default
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise bad_request("Request body is not valid JSON") from None
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes | Iterable[bytes]
-    content_length: int
-    headers: dict[str, str] = field(default_factory=dict)
-    # Run once the body has been sent (True) or the client went away (False).
-    after_send: list[Callable[[bool], None]] = field(default_factory=list)
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    data = json.dumps(body, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", **(headers or {})}
-    return Response(status, data, len(data), headers)
 
 
 @dataclass
@@ -154,16 +112,8 @@ class SandboxApp:
             ("POST", "/x402/top-up", "top-up", self._top_up),
         ]
         self._control_routes = [
-            ("GET", "/health", self._control_health),
-            ("POST", "/faucet", self._control_faucet),
-            ("POST", "/apikeys", self._control_api_key),
-            ("POST", "/faults", self._control_set_fault),
-            ("DELETE", "/faults", self._control_clear_faults),
-            ("POST", "/config", self._control_configure),
-            ("POST", "/reset-config", self._control_reset_config),
-            ("GET", "/stats", self._control_stats),
-            ("POST", "/ledger", self._control_ledger),
-            ("POST", "/rpc", self._control_rpc),
+            (method, path, functools.partial(handler, self))
+            for method, path, handler in control.ROUTES
         ]
 
     @property
@@ -175,11 +125,11 @@ class SandboxApp:
     def faucet(self, address: str, usdc: Decimal | str) -> str:
         if not is_hex_address(address):
             raise ValueError("address must be a 0x-prefixed EVM address")
-        amount = _positive_usd(usdc, "usdc")
+        amount = control.positive_usd(usdc, "usdc")
         return self.chain.mint(address, atomic_from_usd(amount))
 
     def create_api_key(self, amount: Decimal | str | int | float) -> str:
-        value = usd(_decimal(amount, "usd"))
+        value = usd(control.decimal_of(amount, "usd"))
         if value < 0:
             raise ValueError("usd must not be negative")
         return self.state.create_api_key(value)
@@ -232,7 +182,7 @@ class SandboxApp:
             entry_type = EntryType(kind)
         except ValueError:
             raise ValueError(f"type must be one of {', '.join(EntryType)}") from None
-        value = _positive_usd(amount, "amount")
+        value = control.positive_usd(amount, "amount")
         return self.state.post(
             Caller(wallet=wallet).owner, entry_type, value, request_id, model_id, time.monotonic()
         )
@@ -579,69 +529,6 @@ class SandboxApp:
         receipt = self.desk.top_up(header, config)
         return json_response(200, receipt.body, receipt.headers)
 
-    # -- control routes --------------------------------------------------------------------
-
-    def _control_health(self, request: Request) -> dict[str, Any]:
-        return {"ok": True, "apiUrl": self.api_url, "rpcUrl": self.base_url + "/sandbox/rpc"}
-
-    def _control_faucet(self, request: Request) -> dict[str, Any]:
-        body = _control_body(request, required=("address", "usdc"))
-        transaction = self.faucet(body["address"], str(body["usdc"]))
-        balance = self.chain.balance_of(body["address"])
-        return {
-            "transaction": transaction,
-            "address": to_checksum_address(body["address"]),
-            "balanceUsdc": str(usd_from_atomic(balance)),
-        }
-
-    def _control_api_key(self, request: Request) -> dict[str, Any]:
-        body = _control_body(request, required=("usd",))
-        return {"apiKey": self.create_api_key(str(body["usd"]))}
-
-    def _control_set_fault(self, request: Request) -> dict[str, Any]:
-        body = _control_body(request, required=("route",))
-        options = {"status", "rate", "count", "delay_ms", "settlement_timeout", "code", "mode"}
-        unknown = set(body) - options - {"route"}
-        if unknown:
-            raise ValueError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
-        self.set_fault(body["route"], **{k: v for k, v in body.items() if k in options})
-        return {"ok": True}
-
-    def _control_clear_faults(self, request: Request) -> dict[str, Any]:
-        self.clear_faults()
-        return {"ok": True}
-
-    def _control_configure(self, request: Request) -> dict[str, Any]:
-        return {"config": asdict(self.configure(**_control_body(request)))}
-
-    def _control_reset_config(self, request: Request) -> dict[str, Any]:
-        return {"config": asdict(self.reset_config())}
-
-    def _control_stats(self, request: Request) -> dict[str, Any]:
-        return self.stats(request.param("wallet"))
-
-    def _control_ledger(self, request: Request) -> dict[str, Any]:
-        body = _control_body(request, required=("wallet", "type", "amount"))
-        row = self.append_ledger(
-            body["wallet"],
-            body["type"],
-            str(body["amount"]),
-            body.get("requestId"),
-            body.get("modelId"),
-        )
-        return {"transaction": row.as_json()}
-
-    def _control_rpc(self, request: Request) -> Any:
-        try:
-            payload = json.loads(request.body)
-        except ValueError:
-            return {
-                "jsonrpc": "2.0",
-                "id": None,
-                "error": {"code": -32700, "message": "Parse error"},
-            }
-        return self.chain.rpc(payload)
-
 
 def _is_json(request: Request) -> bool:
     """A POST body must be declared JSON. A top-up carries no body, so it may declare none."""
@@ -650,35 +537,6 @@ def _is_json(request: Request) -> bool:
         return not request.body and request.path.endswith("/x402/top-up")
     media_type = content_type.split(";")[0].strip().lower()
     return media_type == "application/json" or media_type.endswith("+json")
-
-
-def _decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"{name} must be a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{name} must be a number")
-    return number
-
-
-def _positive_usd(value: Any, name: str) -> Decimal:
-    amount = usd(_decimal(value, name))
-    if amount <= 0:
-        raise ValueError(f"{name} must be positive")
-    return amount
-
-
-def _control_body(request: Request, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    body = request.json(default={})
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    missing = [name for name in required if name not in body]
-    if missing:
-        raise ValueError(f"missing field(s): {', '.join(missing)}")
-    return body
 
 
 def _query_int(request: Request, name: str, default: int, lowest: int, highest: int | None) -> int:

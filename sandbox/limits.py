@@ -22,10 +22,12 @@ class Allowance:
     reset_s: int
 
     def headers(self) -> dict[str, str]:
+        # Venice reports the reset as a moment, in Unix milliseconds (reference §8).
+        reset_at_ms = round((time.time() + self.reset_s) * 1000)
         headers = {
             "x-ratelimit-limit-requests": str(self.limit),
             "x-ratelimit-remaining-requests": str(self.remaining),
-            "x-ratelimit-reset-requests": f"{self.reset_s}s",
+            "x-ratelimit-reset-requests": str(reset_at_ms),
         }
         if not self.allowed:
             headers["Retry-After"] = str(self.reset_s)

@@ -13,7 +13,8 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sandbox.app import Request, Response, SandboxApp, json_response
+from sandbox.app import SandboxApp
+from sandbox.messages import Request, Response, json_response
 
 logger = logging.getLogger("sandbox")
 

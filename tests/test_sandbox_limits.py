@@ -20,6 +20,9 @@ def limited(response, limit):
     assert int(response.headers["Retry-After"]) >= 1
     assert response.headers["x-ratelimit-limit-requests"] == str(limit)
     assert response.headers["x-ratelimit-remaining-requests"] == "0"
+    # The reset is a moment in Unix milliseconds, within the next minute (§8).
+    reset_ms = int(response.headers["x-ratelimit-reset-requests"])
+    assert time.time() * 1000 < reset_ms <= (time.time() + 61) * 1000
     return True
 
 
