@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from sandbox.errors import bad_request
+from sandbox.errors import ApiError
 
 
 @dataclass
@@ -35,8 +35,9 @@ class Request:
             return default
         try:
             return json.loads(self.body)
-        except ValueError:
-            raise bad_request("Request body is not valid JSON") from None
+        except ValueError as error:
+            # Venice's schema errors may carry `details` as a plain string, not a tree.
+            raise ApiError(400, "Request body is not valid JSON", details=str(error)) from None
 
 
 @dataclass

@@ -82,7 +82,12 @@ def _object(body: Any) -> dict[str, Any]:
 def _reject_unknown(body: dict[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise bad_request(f"Unrecognized field(s): {', '.join(unknown)}", unknown_fields=unknown)
+        error = bad_request(f"Unrecognized field(s): {', '.join(unknown)}", unknown_fields=unknown)
+        # Schema errors may also list `issues` (a zod-style list) beside `details`.
+        error.fields["issues"] = [
+            {"code": "unrecognized_keys", "keys": unknown, "path": [], "message": error.message}
+        ]
+        raise error
 
 
 def _string(body: dict[str, Any], field: str) -> str:

@@ -280,3 +280,21 @@ def test_a_charge_collects_what_is_left(sandbox):
         ("CHARGE", -0.3, 0.2),
         ("TOP_UP", 0.5, 0.5),
     ]
+
+
+def test_schema_errors_may_carry_details_as_a_string_and_issues(sandbox):
+    garbled = client.post(
+        sandbox.api_url + "/audio/quote",
+        headers={"Content-Type": "application/json"},
+        content=b"{not json",
+    )
+    unknown = client.post(
+        sandbox.api_url + "/audio/quote", json={"model": "elevenlabs-music", "seed": 4}
+    )
+
+    assert garbled.status_code == 400
+    assert isinstance(garbled.json()["error"], str)
+    assert isinstance(garbled.json()["details"], str)  # a plain string, not a tree
+    assert unknown.status_code == 400
+    assert isinstance(unknown.json()["details"], dict)
+    assert isinstance(unknown.json()["issues"], list) and unknown.json()["issues"]
