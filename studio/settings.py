@@ -209,6 +209,9 @@ if not (1 <= RETRIEVE_PER_MINUTE <= 10_000 and 1 <= QUEUE_PER_MINUTE <= 10_000):
 BALANCE_PER_MINUTE = env.int("BALANCE_PER_MINUTE", default=28)  # Venice allows 30
 TRANSACTIONS_PER_MINUTE = env.int("TRANSACTIONS_PER_MINUTE", default=18)  # Venice allows 20
 X402_PACE_WAIT_S = env.float("X402_PACE_WAIT_S", default=90.0)
+# After Venice refuses a top-up, the worker signs no new one for this long (wallets.payments).
+TOPUP_REFUSAL_PAUSE_S = env.float("TOPUP_REFUSAL_PAUSE_S", default=300.0)
+TOPUP_SETTLEMENT_FAILED_PAUSE_S = env.float("TOPUP_SETTLEMENT_FAILED_PAUSE_S", default=30.0)
 # Venice's rate-limit window; only a benchmark running the sandbox faster than life changes it.
 VENICE_RATE_WINDOW_S = env.float("VENICE_RATE_WINDOW_S", default=60.0)
 IN_FLIGHT_PER_WALLET = env.int("IN_FLIGHT_PER_WALLET", default=5)

@@ -39,7 +39,12 @@ TENFOLD_LIMITS = {
     "transactions_per_minute": 200,
     "top_up_per_minute": 100,
 }
-TENFOLD_PACING = {"RETRIEVE_PER_MINUTE": "1100", "QUEUE_PER_MINUTE": "380"}
+TENFOLD_PACING = {
+    "RETRIEVE_PER_MINUTE": "1100",
+    "QUEUE_PER_MINUTE": "380",
+    "BALANCE_PER_MINUTE": "280",
+    "TRANSACTIONS_PER_MINUTE": "180",
+}
 
 
 def database_url() -> str:
@@ -276,6 +281,26 @@ def audio_files(media: Path) -> set[Path]:
     return {path for path in (Path(media) / "audio").rglob("*") if path.is_file()}
 
 
+def audio_problem(path: str, expected_bytes: int | None, duration_s: float | None) -> str | None:
+    """None if the file is complete, playable audio (WAV or MP3) of the stated size and length."""
+    if not path.endswith(".mp3"):
+        return wav_problem(path, expected_bytes, duration_s)
+    import mutagen.mp3
+
+    size = os.path.getsize(path)
+    if expected_bytes is not None and size != expected_bytes:
+        return f"{size} bytes on disk, {expected_bytes} recorded"
+    try:
+        length = mutagen.mp3.MP3(path).info.length
+    except mutagen.MutagenError as exc:
+        return f"not a readable MP3: {exc}"
+    if length <= 0:
+        return "no audio"
+    if duration_s is not None and abs(length - duration_s) > 0.05:
+        return f"{length:.2f} s of audio, {duration_s} s recorded"
+    return None
+
+
 def wav_problem(path: str, expected_bytes: int | None, duration_s: float | None) -> str | None:
     """None if the file is a complete, playable PCM WAV of the stated size and length."""
     size = os.path.getsize(path)
@@ -306,6 +331,7 @@ def expected_audio_digest(job) -> str:
 
     from sandbox import catalogue
     from sandbox.audio import WavStream
+    from sandbox.mp3 import Mp3Stream
 
     entry = next(e for e in catalogue.MUSIC_MODELS if e["id"] == job.model_id)
     spec, run = entry["model_spec"], entry["sandbox"]
@@ -314,7 +340,8 @@ def expected_audio_digest(job) -> str:
     seconds = catalogue.audio_seconds(entry, job.duration_seconds, job.prompt, speed)
     seed = "\n".join((entry["id"], job.prompt, job.lyrics_prompt, str(voice), str(seconds)))
     digest = hashlib.sha256()
-    for chunk in WavStream(seed, seconds, run["sample_rate"], run["channels"]).chunks():
+    stream = Mp3Stream if spec.get("default_format") == "mp3" else WavStream
+    for chunk in stream(seed, seconds, run["sample_rate"], run["channels"]).chunks():
         digest.update(chunk)
     return digest.hexdigest()
 
@@ -452,7 +479,7 @@ def find_violations(wallet, sandbox, job_ids: Iterable[int], *, allow_review: bo
     for job in jobs:
         if job.state != Job.State.COMPLETED:
             continue
-        problem = wav_problem(job.audio.path, job.audio_bytes, job.audio_duration_s)
+        problem = audio_problem(job.audio.path, job.audio_bytes, job.audio_duration_s)
         if not problem:
             digest = file_digest(job.audio.path)
             if digest != expected[job.pk]:
@@ -561,3 +588,52 @@ def record(scenario: str, checked: str, *, result: str = "pass", **figures) -> N
     if path:
         with open(path, "a") as out:
             out.write(json.dumps(line, default=str) + "\n")
+
+
+class SwitchableRpc:
+    """A loopback proxy in front of the sandbox's chain RPC that can be cut off, as an RPC
+    provider's outage would be: while down, every connection is dropped unanswered."""
+
+    def __init__(self, target: str):
+        import http.server
+        import threading
+
+        import httpx
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.down:
+                    proxy.refused += 1
+                    self.close_connection = True
+                    return  # no answer at all
+                answer = httpx.post(
+                    target, content=body, headers={"Content-Type": "application/json"}
+                )
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format, *args):
+                pass
+
+        self.down = False
+        self.refused = 0
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/rpc"
+
+    def start(self) -> SwitchableRpc:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -155,12 +155,35 @@ def test_after_a_refusal_the_worker_signs_no_new_payment_for_a_while(venice, db)
     poor = keys.create_evm_wallet("poor", make_default=True)  # no USDC: settlement fails
     with pytest.raises(payments.TopUpFailed, match="SETTLEMENT_FAILED"):
         payments.ensure_credit(poor, Decimal("1"))
-    with pytest.raises(payments.TopUpFailed, match="signs no new one"):
+    with pytest.raises(payments.TopUpPaused, match="signs no new one"):
         payments.ensure_credit(poor, Decimal("1"))
     assert TopUp.objects.count() == 1, "no second payment signed, none re-sent"
     assert TopUp.objects.get().attempts == 1
 
-    TopUp.objects.update(settled_at=timezone.now() - payments.REFUSAL_PAUSE)
+    TopUp.objects.update(settled_at=timezone.now() - payments.refusal_pause("SETTLEMENT_FAILED"))
     venice.faucet(poor.address, "100")
     payments.ensure_credit(poor, Decimal("1"))  # the pause is over: a new payment
     assert TopUp.objects.filter(status=TopUp.Status.CREDITED).count() == 1
+
+
+def test_a_job_waits_while_top_ups_are_paused_after_a_refusal(venice, member):
+    from jobs import pipeline
+    from jobs.models import Job
+
+    from .jobs_helpers import MUSIC
+
+    keys.create_evm_wallet("poor", make_default=True)  # no USDC: settlement fails
+    first = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+    pipeline.submit(first.pk)
+    first.refresh_from_db()
+    assert first.state == Job.State.FAILED and first.error_code == "topup_failed"
+    assert "SETTLEMENT_FAILED" in first.error_message
+
+    second = pipeline.create_job(
+        user=member, model_id="elevenlabs-music", fields={**MUSIC, "prompt": "another one"}
+    )
+    pipeline.submit(second.pk)
+    second.refresh_from_db()
+    assert second.state == Job.State.PENDING, "it waits for the pause to end"
+    assert "signs no new one" in second.events.order_by("-pk").first().note
+    assert TopUp.objects.count() == 1

@@ -39,10 +39,21 @@ CREDIT_FRESH_FOR = datetime.timedelta(seconds=60)
 EXPIRY_MARGIN = datetime.timedelta(seconds=60)
 # A top-up row of Venice's ledger this much older than our signature cannot be our payment.
 LEDGER_SLACK = datetime.timedelta(seconds=30)
-# After Venice refuses a payment the worker signs no new one for this long: the cause (too
-# little USDC, a wrong setting) is rarely gone a second later, and each refusal counts against
-# Venice's error budget. An operator's own top-up is not held back.
-REFUSAL_PAUSE = datetime.timedelta(minutes=5)
+# After Venice refuses a payment the worker signs no new one for a while (settings
+# TOPUP_REFUSAL_PAUSE_S; TOPUP_SETTLEMENT_FAILED_PAUSE_S after a 402 SETTLEMENT_FAILED, which
+# may sign anew sooner): the cause (too little USDC, a wrong setting) is rarely gone a second
+# later, and each refusal counts against Venice's error budget. An operator's own top-up is not
+# held back.
+SETTLEMENT_FAILED = "SETTLEMENT_FAILED"
+
+
+def refusal_pause(code: str) -> datetime.timedelta:
+    seconds = (
+        settings.TOPUP_SETTLEMENT_FAILED_PAUSE_S
+        if code == SETTLEMENT_FAILED
+        else settings.TOPUP_REFUSAL_PAUSE_S
+    )
+    return datetime.timedelta(seconds=seconds)
 
 
 EXPIRED_UNUSED = "EXPIRED_UNUSED"
@@ -58,6 +69,11 @@ class TopUpFailed(Exception):
 
 class TopUpPending(Exception):
     """A payment is still settling; whether it landed is not known yet. Try again later."""
+
+
+class TopUpPaused(TopUpPending):
+    """Venice refused a payment moments ago: no new one is signed until the pause is over.
+    A kind of TopUpPending, so that work needing credit waits and tries again later."""
 
 
 class WalletBusy(Exception):
@@ -199,18 +215,21 @@ def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> 
 
 
 def _pause_after_refusal(wallet: Wallet) -> None:
+    longest = max(refusal_pause(""), refusal_pause(SETTLEMENT_FAILED))
+    now = timezone.now()
     refused = (
-        wallet.topups.filter(
-            status=TopUp.Status.FAILED, settled_at__gte=timezone.now() - REFUSAL_PAUSE
-        )
+        wallet.topups.filter(status=TopUp.Status.FAILED, settled_at__gte=now - longest)
         .exclude(last_error_code=EXPIRED_UNUSED)
         .order_by("-settled_at")
         .first()
     )
-    if refused is not None:
-        raise TopUpFailed(
-            f"Top-up {refused.pk} was refused at {refused.settled_at:%H:%M} UTC; the worker "
-            f"signs no new one for {REFUSAL_PAUSE.seconds // 60} minutes. {refused.outcome}"
+    if refused is None:
+        return
+    until = refused.settled_at + refusal_pause(refused.last_error_code)
+    if until > now:
+        raise TopUpPaused(
+            f"Top-up {refused.pk} was refused at {refused.settled_at:%H:%M:%S} UTC; the worker "
+            f"signs no new one before {until:%H:%M:%S} UTC. {refused.outcome}"
         )
 
 
