@@ -17,6 +17,7 @@ from wallets import payments
 from wallets.models import LedgerEntry, TopUp
 
 from .jobs_helpers import MUSIC, run_to_end
+from .reliability_helpers import record
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,11 @@ def test_topup_with_the_chain_down_is_credited_and_its_receipt_left_unchecked(wa
     assert line["status"] == "credited" and line["receipt"] == "unchecked"
     assert "Credited" in line["outcome"]
     assert "unchecked" in err and "Traceback" not in err
+    record(
+        "`topup` with the chain RPC unreachable (issue 11)",
+        "Venice credits the payment: the command exits 0 with the credit, the receipt left "
+        "unchecked and a one-line note, no traceback",
+    )
 
 
 def test_the_wallet_sync_runs_the_venice_side_while_the_chain_is_down(
@@ -60,6 +66,11 @@ def test_the_wallet_sync_runs_the_venice_side_while_the_chain_is_down(
     report = tasks.sync_wallet(wallet.pk)
     assert not report.failed and report.receipts_verified == 1
     assert TopUp.objects.get().receipt == TopUp.Receipt.VERIFIED
+    record(
+        "Wallet sync with the chain RPC unreachable (issue 11)",
+        "the ledger is read and the charge settled; only the USDC balance and receipts steps fail,"
+        " one log line each, no traceback; the next sync with the chain back verifies the receipt",
+    )
 
 
 def test_reconcile_command_exits_0_when_only_the_chain_is_down(wallet, settings):
@@ -70,6 +81,11 @@ def test_reconcile_command_exits_0_when_only_the_chain_is_down(wallet, settings)
     assert line["ledger_rows_read"] == 1
     assert line["receipts_unchecked"] == 1 and line["receipts_verified"] == 0
     assert "chain RPC could not be read" in line["note"]
+    record(
+        "`manage.py reconcile` with only the chain down (issue 11)",
+        "one JSON line: ledger rows read, open differences, receipts verified / unchecked, "
+        "chain_rpc down with a note; exit 0",
+    )
 
 
 def test_reconcile_command_reports_the_ledger_and_receipts(wallet, member, settings):

@@ -10,6 +10,7 @@ from jobs.models import Job, JobEvent
 from wallets.models import TopUp
 
 from .jobs_helpers import MUSIC, run_to_end
+from .reliability_helpers import record
 
 pytestmark = pytest.mark.django_db
 
@@ -25,3 +26,8 @@ def test_the_first_job_on_a_fresh_wallet_tops_up_before_queueing(wallet, member,
     assert "Payment required" not in notes and "too little credit" not in notes
     assert job.attempts == 1, "queued at the first attempt"
     assert venice.stats(wallet.address)["calls"]["queue"] == 1
+    record(
+        "The first job on a fresh wallet (issue 11)",
+        "credit unknown: the worker tops up before the queue call; one queue call, no 'Payment "
+        "required' in the timeline",
+    )

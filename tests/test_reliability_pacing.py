@@ -15,6 +15,8 @@ from wallets import ledger
 from wallets.models import LedgerEntry, RateSlot, Wallet
 from wallets.venice import client_for
 
+from .reliability_helpers import record
+
 pytestmark = pytest.mark.django_db
 
 RATE_LIMITED = {"error": "Rate limit exceeded. Please try again later."}  # §8, literally
@@ -52,6 +54,11 @@ def test_a_429_without_retry_after_on_an_x402_route_is_not_asked_again_at_once()
     assert len(sent) == 1, "a header-less 429 is not retried within the same minute"
     assert caught.value.retry_after == errors.DEFAULT_RATE_LIMIT_WAIT_S
     assert pacer.waited == ["balance"] and pacer.limited_routes == ["balance"]
+    record(
+        "x402 429 without Retry-After (issue 11)",
+        "one request, not retried within the minute; the caller waits 30 s; the shared window is "
+        "marked full",
+    )
 
 
 def test_a_400_on_a_read_is_never_sent_again():
@@ -84,6 +91,11 @@ def test_balance_reads_stop_at_the_wallets_limit_before_venice_sees_them(wallet,
     with client_for(wallet) as other, pytest.raises(errors.RateLimited, match="used up"):
         other.balance()
     assert venice.stats(wallet.address)["calls"]["balance"] - before == 3
+    record(
+        "Balance reads paced across clients (issue 11)",
+        "two clients of one wallet share one per-minute window: the call over the limit waits or "
+        "is refused locally, Venice never sees it",
+    )
 
 
 def test_a_429_fills_the_shared_window(wallet, venice):
@@ -118,3 +130,8 @@ def test_a_long_ledger_read_resumes_where_it_stopped(wallet, venice, settings, m
     read = venice.stats(wallet.address)["calls"]["transactions"] - before
     assert read < 6 + 2, "resumed near where it stopped, not from the top"
     assert sum(LedgerEntry.objects.values_list("amount_usd", flat=True)) == Decimal("6")
+    record(
+        "A long ledger read resumes where it stopped (issue 11)",
+        "a full read cut off by the transactions limit keeps its pages and offset; the next sync "
+        "reads the new rows on top, then resumes near the offset, and the copy is complete",
+    )

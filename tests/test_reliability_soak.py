@@ -3,8 +3,11 @@
 For the first part of the run every route Studio's worker uses (queue, retrieve, complete,
 balance, transactions, top-up) answers 20 % of its calls with a fault, the kind rotating every
 second and a half: 429, 500, 503, a response slower than the worker's timeout (a timeout), a
-merely slow one, and, on top-up, settlement timeouts. Then the faults stop and the cluster
-drains. Bounded: STUDIO_SOAK_JOBS jobs (default 200) and SOAK_BOUND_S seconds in all.
+merely slow one, and, on top-up, settlement timeouts. Issue 11 added Venice's refusals: top-up
+400 PAYMENT_VERIFICATION_FAILED, 402 SETTLEMENT_FAILED, 409 PAYMENT_IN_PROGRESS (also for a
+payment already credited), 503 X402_NOT_CONFIGURED; retrieve 402; balance and ledger 403; and
+the chain RPC cut off for part of the run. Then the faults stop and the cluster drains.
+Bounded: STUDIO_SOAK_JOBS jobs (default 200) and SOAK_BOUND_S seconds in all.
 
 Afterwards every job must have ended COMPLETED, FAILED with a reason, or NEEDS_REVIEW (nothing
 stuck), and the invariants of reliability_helpers.check_invariants must hold: top-ups credited
@@ -27,17 +30,19 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.db.models import Sum
+from django.utils import timezone
 from django_q.tasks import async_task
 
 from jobs import pipeline, tasks
 from jobs.models import Job
-from wallets import keys
+from wallets import keys, payments
 from wallets.models import TopUp
 
 from .reliability_helpers import (
     TENFOLD_LIMITS,
     TENFOLD_PACING,
     Cluster,
+    SwitchableRpc,
     adopted_jobs,
     drive_to_the_end,
     find_violations,
@@ -64,12 +69,14 @@ TIME_SCALE = 0.005  # the session sandbox's
 # but within it; "settle": the top-up's settlement times out (504, lands later).
 FAULTS = {
     "queue": ["429", "503", "500", "timeout", "slow"],
-    "retrieve": ["500", "429", "timeout", "503", "slow"],
+    "retrieve": ["500", "429", "timeout", "503", "slow", "402"],
     "complete": ["503", "timeout", "429", "500"],
-    "balance": ["timeout", "500", "429", "503"],
-    "transactions": ["429", "503", "500", "slow"],
-    "top-up": ["settle", "503", "slow", "429", "settle", "500"],
+    "balance": ["timeout", "500", "429", "503", "403"],
+    "transactions": ["429", "503", "500", "slow", "403"],
+    "top-up": ["settle", "503", "402", "slow", "429", "400", "settle", "409", "500", "conflict"],
 }
+# The chain RPC is cut off for this part of the fault window (seconds after it starts).
+CHAIN_DOWN_S = (10.0, 40.0)
 
 
 def fault_rule(kind: str) -> dict:
@@ -80,6 +87,8 @@ def fault_rule(kind: str) -> dict:
         return {"delay_ms": int(simulated_ms * 0.3)}
     if kind == "settle":
         return {"settlement_timeout": True}
+    if kind == "conflict":  # a resend of an already credited payment answers 409
+        return {"mode": "credited_conflict"}
     return {"status": int(kind)}
 
 
@@ -170,7 +179,7 @@ def job_mix(count: int) -> list[tuple[str, dict]]:
         elif roll < 0.96:
             mix.append(
                 (
-                    "ace-step-v15",
+                    "ace-step-15",
                     {
                         "prompt": f"folk ballad about harbour lights {n}{trouble}",
                         "lyrics_prompt": "lights on the water, boats coming home",
@@ -206,17 +215,27 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
     ]
     mix = job_mix(JOBS)
     topup_answers_before = dict(venice.stats()["statuses"].get("top-up", {}))
+    lockouts_before = venice.stats()["error_budget_lockouts"]
 
+    rpc = SwitchableRpc(venice.rpc_url).start()
     cluster = Cluster(
         venice,
         media_root,
         tmp_path / "qcluster.log",
         workers=4,
-        env={"VENICE_TIMEOUT_S": str(WORKER_TIMEOUT_S), **TENFOLD_PACING},
+        env={
+            "VENICE_TIMEOUT_S": str(WORKER_TIMEOUT_S),
+            "CHAIN_RPC_URL": rpc.url,
+            # A refused payment pauses automatic top-ups; seconds here, not minutes.
+            "TOPUP_REFUSAL_PAUSE_S": "3",
+            "TOPUP_SETTLEMENT_FAILED_PAUSE_S": "1",
+            **TENFOLD_PACING,
+        },
     ).start()
     conductor = FaultConductor(venice)
     conductor.start()
-    fault_until = time.monotonic() + FAULT_WINDOW_S
+    faults_from = time.monotonic()
+    fault_until = faults_from + FAULT_WINDOW_S
 
     def submit(member_index: int) -> list[int]:
         created = []
@@ -243,6 +262,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         while time.monotonic() < deadline:
             if conductor.is_alive() and time.monotonic() > fault_until:
                 conductor.stop()
+            rpc.down = CHAIN_DOWN_S[0] <= time.monotonic() - faults_from < CHAIN_DOWN_S[1]
             count = states(job_ids)
             if not set(count) & set(Job.RUNNING):
                 break
@@ -269,6 +289,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
             conductor.stop()
         venice.clear_faults()
         cluster.stop()
+        rpc.stop()
 
     stuck = {state: n for state, n in count.items() if state in Job.RUNNING}
     assert not stuck, f"jobs still running after {SOAK_BOUND_S:.0f} s: {dict(count)}"
@@ -309,6 +330,19 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
     }
     assert topup_answers.get("504", 0) >= 1, "no settlement timed out in this run"
     assert topup_sends > figures["topups_signed"], "no payment was re-sent"
+    # Venice's refusals are final: a refused payment was sent once, never again.
+    refused = TopUp.objects.filter(status=TopUp.Status.FAILED).exclude(
+        last_error_code="EXPIRED_UNUSED"
+    )
+    assert not refused.filter(attempts__gt=1).exists(), "a refused payment was sent again"
+    assert (
+        not TopUp.objects.filter(status__in=[TopUp.Status.SIGNED, TopUp.Status.SENT])
+        .exclude(settled_from__contains="later sync")
+        .filter(valid_before__lt=timezone.now() - payments.EXPIRY_MARGIN)
+    ), "a payment left open"
+    assert rpc.refused > 0, "the chain RPC was never down"
+    lockouts = venice.stats()["error_budget_lockouts"] - lockouts_before
+    assert lockouts == 0, f"the worker tripped Venice's error budget ({lockouts} lockouts)"
     stats = venice.stats(wallet.address)
     injected = {
         route: sum(n for status, n in by_status.items() if status != "200")
@@ -333,6 +367,9 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         topups=figures["topups_credited"],
         topup_sends=topup_sends,
         topup_answers=topup_answers,
+        topups_refused=refused.count(),
+        chain_rpc_calls_refused=rpc.refused,
+        error_budget_lockouts=lockouts,
         charges_under_review=figures["charges_under_review"],
         peak_in_flight=figures["peak_in_flight"],
         submitted_s=round(submitted_s, 1),

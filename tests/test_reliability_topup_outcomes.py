@@ -18,6 +18,8 @@ from wallets import keys, payments
 from wallets.models import LedgerEntry, TopUp
 from wallets.venice import client_for
 
+from .reliability_helpers import record
+
 pytestmark = pytest.mark.django_db
 
 UNREACHABLE_RPC = "http://127.0.0.1:9/rpc"  # the discard port: connection refused
@@ -73,6 +75,12 @@ def test_a_refused_top_up_is_never_sent_again_and_the_next_one_credits_once(wall
     refused.refresh_from_db()
     assert refused.status == TopUp.Status.FAILED and refused.attempts == 1, "not sent again"
     assert credit(wallet) == Decimal("10")
+    record(
+        "A refused top-up is never sent again (issue 11)",
+        "a payment Venice refuses with a 400 whose code is in `error` "
+        "(PAYMENT_VERIFICATION_FAILED) is FAILED with that code and message after one send; the "
+        "next top-up signs anew and the wallet holds 10 USD, not 20",
+    )
 
 
 def test_topup_command_twice_after_a_settlement_failure_credits_only_the_second(venice, db):
@@ -85,6 +93,11 @@ def test_topup_command_twice_after_a_settlement_failure_credits_only_the_second(
     assert first.status == TopUp.Status.FAILED and first.attempts == 1
     assert second.status == TopUp.Status.CREDITED
     assert credit(poor) == Decimal("10"), "10 credited for the one payment that went through"
+    record(
+        "`topup --usd 10` twice after a refusal credits 10 (issue 11)",
+        "402 SETTLEMENT_FAILED: the command says why and that no funds moved; the second command "
+        "credits once; the first payment sent once",
+    )
 
 
 def test_a_409_for_a_payment_already_credited_is_settled_from_the_ledger(wallet, venice):
@@ -99,6 +112,11 @@ def test_a_409_for_a_payment_already_credited_is_settled_from_the_ledger(wallet,
     assert "ledger" in topup.settled_from and "ledger" in topup.outcome
     assert LedgerEntry.objects.get(type=LedgerEntry.Type.TOP_UP).topup_id == topup.pk
     assert credit(wallet) == Decimal("10"), "a 409 is not a reason to sign another"
+    record(
+        "A 409 for a payment already credited (issue 11)",
+        "a credited payment whose answer was lost keeps answering 409 PAYMENT_IN_PROGRESS: "
+        "Venice's ledger settles it CREDITED and links its row; nothing signed anew",
+    )
 
 
 def test_an_expired_payment_that_never_landed_fails_from_the_chain(wallet):
@@ -111,6 +129,11 @@ def test_an_expired_payment_that_never_landed_fails_from_the_chain(wallet):
     assert topup.attempts == 0, "an expired payment is not sent: it could only be refused"
     assert TopUp.objects.filter(status=TopUp.Status.CREDITED).count() == 1
     assert credit(wallet) == Decimal("10")
+    record(
+        "A payment past validBefore that never landed (issue 11)",
+        "no definite answer by validBefore + 60 s: authorizationState on chain says unused, so "
+        "FAILED EXPIRED_UNUSED without a resend; a new top-up credits once",
+    )
 
 
 def test_an_expired_payment_that_landed_is_credited_from_the_ledger(wallet):
@@ -123,6 +146,11 @@ def test_an_expired_payment_that_landed_is_credited_from_the_ledger(wallet):
     assert topup.status == TopUp.Status.CREDITED
     assert TopUp.objects.count() == 1, "its credit counts: no second payment was needed"
     assert credit(wallet) == Decimal("10")
+    record(
+        "A payment past validBefore that landed (issue 11)",
+        "sent and credited, answer lost, then expired: settled CREDITED from Venice's ledger; no "
+        "second payment",
+    )
 
 
 def test_authorization_state_reads_the_chain(wallet, venice):
@@ -149,6 +177,11 @@ def test_an_expired_payment_the_chain_cannot_tell_does_not_block_new_ones(wallet
         payments.settle_open_topups(wallet, client)
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.FAILED and topup.last_error_code == "EXPIRED_UNUSED"
+    record(
+        "An expired payment while the chain RPC is down (issue 11)",
+        "neither ledger nor chain can tell: it stays open with words saying so, blocks no new top-"
+        "up, still counts against the daily cap, and is settled FAILED once the chain answers",
+    )
 
 
 def test_after_a_refusal_the_worker_signs_no_new_payment_for_a_while(venice, db):
@@ -187,3 +220,8 @@ def test_a_job_waits_while_top_ups_are_paused_after_a_refusal(venice, member):
     assert second.state == Job.State.PENDING, "it waits for the pause to end"
     assert "signs no new one" in second.events.order_by("-pk").first().note
     assert TopUp.objects.count() == 1
+    record(
+        "Jobs after a refused top-up (issue 11)",
+        "the job whose top-up was refused fails with Venice's reason; the next one waits (PENDING,"
+        " in words) instead of signing another payment during the pause",
+    )
