@@ -1,6 +1,7 @@
 """Quote, top up, queue, poll and save one track with a fresh wallet funded by the sandbox.
 
-.venv/bin/python examples/quickstart.py http://127.0.0.1:8402/api/v1 track.wav
+.venv/bin/python examples/quickstart.py http://127.0.0.1:8402/api/v1 track
+(saved as track.mp3 or track.wav: the extension is the format Venice answered with)
 """
 
 import sys
@@ -14,7 +15,7 @@ from eth_account import Account
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from venice import AudioResult, TopUpPolicy, VeniceClient, WalletAuth  # noqa: E402
 
-api_url, out = sys.argv[1], Path(sys.argv[2] if len(sys.argv) > 2 else "track.wav")
+api_url, out = sys.argv[1], Path(sys.argv[2] if len(sys.argv) > 2 else "track")
 auth = WalletAuth(Account.create().key)
 faucet = api_url.removesuffix("/api/v1") + "/sandbox/faucet"
 httpx.post(faucet, json={"address": auth.address, "usdc": "20"}).raise_for_status()
@@ -30,6 +31,7 @@ with VeniceClient(api_url, auth=auth) as venice:
         # Sleep until Venice's P80 estimate, then poll gently: polling faster gains nothing.
         wait_ms = (result.average_execution_time_ms or 0) - result.execution_duration_ms
         time.sleep(max(0.5, wait_ms / 1000))
+    out = out.with_suffix(f".{result.audio_format or 'audio'}")  # music is usually MP3
     with result, out.open("wb") as file:
         for chunk in result.iter_bytes():
             file.write(chunk)
