@@ -33,6 +33,7 @@ from sandbox.faults import (
     FaultTable,
     at_capacity,
     planned_failure,
+    refused_at_queue,
     suggested_prompt,
 )
 from sandbox.limits import CallRecord, ErrorBudget, InFlightGate, RateLimiter, Stats
@@ -369,6 +370,9 @@ class SandboxApp:
 
     def _queue(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
         audio = parse_queue(request.json())
+        if refused_at_queue(audio.prompt):
+            # Content policy at queue time: the body's suggested_prompt is optional (§8).
+            raise ApiError(422, "The prompt was rejected by the provider's content policy.")
         if at_capacity(audio.prompt):
             raise ApiError(503, _FAULT_MESSAGES[503][0], headers={"Retry-After": "5"})
         now = time.monotonic()

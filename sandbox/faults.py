@@ -22,6 +22,8 @@ ANY_ROUTE = "*"
 CONTENT_POLICY_WORD = "contraband"  # retrieve answers 422 with suggested_prompt; refunded
 INFERENCE_FAILURE_WORD = "kaboom"  # retrieve answers 500; refunded
 CAPACITY_WORD = "stampede"  # queue answers 503 (model at capacity); nothing charged
+# queue answers 422 content policy without a suggested_prompt; nothing charged
+REFUSED_AT_QUEUE_WORD = "embargoed"
 TRIGGER_WORDS = {
     CONTENT_POLICY_WORD: Failure.CONTENT_POLICY,
     INFERENCE_FAILURE_WORD: Failure.INFERENCE,
@@ -42,6 +44,10 @@ def planned_failure(prompt: str) -> Failure | None:
 
 def at_capacity(prompt: str) -> bool:
     return _has_word(prompt, CAPACITY_WORD)
+
+
+def refused_at_queue(prompt: str) -> bool:
+    return _has_word(prompt, REFUSED_AT_QUEUE_WORD)
 
 
 def suggested_prompt(prompt: str) -> str:

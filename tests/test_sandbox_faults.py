@@ -82,6 +82,11 @@ def test_slow_responses_are_scaled_by_the_time_scale(sandbox):
         {"route": "quote"},
         {"route": "queue", "settlement_timeout": True},
         {"route": "top-up", "settlement_timeout": True, "status": 500},
+        {"route": "queue", "mode": "delete_failed"},
+        {"route": "complete", "mode": "explode"},
+        {"route": "top-up", "mode": "credited_conflict", "status": 409},
+        {"route": "quote", "code": "SOMETHING"},
+        {"route": "quote", "status": 400, "code": 7},
     ],
 )
 def test_nonsense_faults_are_refused(sandbox, fault):

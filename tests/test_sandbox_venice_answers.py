@@ -55,11 +55,11 @@ def test_a_refused_top_up_puts_its_code_in_error(sandbox):
 def test_a_refused_payment_stays_refused_when_its_bytes_are_sent_again(sandbox):
     wallet = Account.create()
     sandbox.faucet(wallet.address, "10")
-    # Not valid for another 3 s: refused now, and still refused once it would be valid.
-    not_yet = handmade_payment(wallet, valid_after=int(time.time()) + 3)
+    # Not valid for another 2 s: refused now, and still refused once it would be valid.
+    not_yet = handmade_payment(wallet, valid_after=int(time.time()) + 2)
 
     first = pay(sandbox, not_yet)
-    time.sleep(3.2)
+    time.sleep(2.2)
     again = pay(sandbox, not_yet)
 
     assert first.status_code == again.status_code == 400
@@ -224,6 +224,17 @@ def test_content_policy_is_422_with_a_suggested_prompt(sandbox):
         "error": refused.json()["error"],
         "suggested_prompt": "a song about",
     }
+
+
+def test_content_policy_at_queue_is_422_and_may_suggest_nothing(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "5")
+
+    refused = queue(sandbox, wallet, model="elevenlabs-music", prompt="an embargoed anthem")
+
+    assert refused.status_code == 422
+    assert refused.json() == {"error": refused.json()["error"]}
+    assert [row["type"] for row in ledger(sandbox, wallet)["transactions"]] == ["TOP_UP"]
 
 
 def test_x402_rate_limits_say_nothing_but_429(sandbox):
