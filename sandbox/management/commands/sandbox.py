@@ -31,6 +31,12 @@ class Command(BaseCommand):
         if time_scale <= 0:
             raise CommandError("--time-scale must be positive")
         server = SandboxServer(host=host, port=port, time_scale=time_scale)
+        # Handle both explicitly: a shell's background job inherits an ignored SIGINT, and
+        # bin/dev stops its children with SIGTERM. Installed before the banner, which tells
+        # a supervising process that it may now stop us.
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         try:
             server.start()
         except OSError as error:
@@ -40,11 +46,6 @@ class Command(BaseCommand):
             f"time scale {time_scale})"
         )
         self.stdout.write("Press Ctrl-C to stop.")
-        # Handle both explicitly: a shell's background job inherits an ignored SIGINT, and
-        # bin/dev stops its children with SIGTERM.
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
         try:
             stop.wait()
             self.stdout.write("Stopping the sandbox.")
