@@ -43,6 +43,8 @@ PAY_TO = to_checksum_address("0x2670b922ef37c7df47158725c0cc407b5382293f")
 BASE_NETWORK = "eip155:8453"
 # A second rail so clients must pick Base themselves. The sandbox cannot settle it.
 SOLANA_NETWORK = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
+# Other routes' 402 challenges name the Solana rail by its bare name (reference §8).
+SOLANA_BARE_NETWORK = "solana"
 SOLANA_USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 SOLANA_PAY_TO = "VeniceSandboxSo1anaReceiver1111111111111111"  # placeholder, not a real account
 PAYMENT_HEADERS = ("PAYMENT-SIGNATURE", "X-402-Payment", "X-PAYMENT")
@@ -70,13 +72,13 @@ def payment_header(headers: Any) -> str | None:
     return None
 
 
-def rails(amount: Decimal) -> list[PaymentRequirements]:
+def rails(amount: Decimal, solana_network: str = SOLANA_NETWORK) -> list[PaymentRequirements]:
     """One requirement per payment rail, each asking for ``amount`` USD."""
     atomic = str(atomic_from_usd(amount))
     return [
         PaymentRequirements(
             scheme="exact",
-            network=SOLANA_NETWORK,
+            network=solana_network,
             asset=SOLANA_USDC,
             amount=atomic,
             pay_to=SOLANA_PAY_TO,
@@ -95,18 +97,20 @@ def rails(amount: Decimal) -> list[PaymentRequirements]:
     ]
 
 
-def _challenge(amount: Decimal, error: str, resource_url: str) -> PaymentRequired:
+def _challenge(
+    amount: Decimal, error: str, resource_url: str, *, top_up: bool = False
+) -> PaymentRequired:
     return PaymentRequired(
         x402_version=2,
         error=error,
-        accepts=rails(amount),
+        accepts=rails(amount, SOLANA_NETWORK if top_up else SOLANA_BARE_NETWORK),
         resource={"url": resource_url, "mimeType": "application/json"},
     )
 
 
 def top_up_required(resource_url: str) -> ApiError:
     """The 402 for ``/x402/top-up`` without payment: its amount is the minimum top-up."""
-    required = _challenge(MINIMUM_TOP_UP_USD, "Payment required", resource_url)
+    required = _challenge(MINIMUM_TOP_UP_USD, "Payment required", resource_url, top_up=True)
     return ApiError.with_body(
         402,
         required.model_dump(by_alias=True, exclude_none=True),

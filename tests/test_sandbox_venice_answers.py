@@ -8,6 +8,7 @@ with each other.
 import time
 
 from eth_account import Account
+from x402.http.utils import decode_payment_required_header
 
 from .sandbox_signing import (
     client,
@@ -235,6 +236,28 @@ def test_content_policy_at_queue_is_422_and_may_suggest_nothing(sandbox):
     assert refused.status_code == 422
     assert refused.json() == {"error": refused.json()["error"]}
     assert [row["type"] for row in ledger(sandbox, wallet)["transactions"]] == ["TOP_UP"]
+
+
+def test_solana_is_caip2_on_top_up_discovery_and_bare_elsewhere(sandbox):
+    wallet = Account.create()
+    credit(sandbox, wallet, "0.05")
+
+    discovery = client.post(sandbox.api_url + "/x402/top-up").json()
+    no_credentials = client.post(
+        sandbox.api_url + "/audio/queue", json={"model": "elevenlabs-music"}
+    ).json()
+    under_floor = queue(sandbox, wallet, model="elevenlabs-music", prompt="a calm piano piece")
+
+    def networks(accepts):
+        return {rail["network"] for rail in accepts}
+
+    assert networks(discovery["accepts"]) == {
+        "eip155:8453",
+        "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
+    }
+    assert networks(no_credentials["accepts"]) == {"eip155:8453", "solana"}
+    required = decode_payment_required_header(under_floor.headers["PAYMENT-REQUIRED"])
+    assert {rail.network for rail in required.accepts} == {"eip155:8453", "solana"}
 
 
 def test_x402_rate_limits_say_nothing_but_429(sandbox):
