@@ -212,7 +212,7 @@ def test_audio_whose_recording_failed_is_not_left_in_storage(
     Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
     job = run_to_end(job)
     assert job.state == Job.State.COMPLETED
-    assert [p.name for p in tmp_path.rglob("job-*")] == [f"job-{job.pk}.wav"]
+    assert [p.name for p in tmp_path.rglob("job-*")] == [f"job-{job.pk}.mp3"]
 
 
 def test_audio_whose_commit_answer_was_lost_is_kept(

@@ -35,7 +35,7 @@ MODELS = [
     "minimax-music-v25",
     "elevenlabs-sound-effects-v2",
     "elevenlabs-tts-v4",
-    "ace-step-v15",
+    "ace-step-15",
 ]
 
 
@@ -60,7 +60,7 @@ def valid_args(model_id: str) -> list[str]:
         "minimax-music-v25": ["--prompt", "an upbeat synth pop chorus", "--instrumental"],
         "elevenlabs-sound-effects-v2": ["--prompt", "rain on a tin roof", "--duration", "4"],
         "elevenlabs-tts-v4": ["--prompt", "The render is ready.", "--voice", "Rachel"],
-        "ace-step-v15": ["--prompt", "folk ballad", "--lyrics", "lights", "--duration", "30"],
+        "ace-step-15": ["--prompt", "folk ballad", "--lyrics", "lights", "--duration", "30"],
     }[model_id]
 
 
@@ -109,7 +109,7 @@ def bad_generate(draw) -> tuple[str, list[str]]:
                     "minimax-music-v25": ["--duration=30", "--voice=Rachel", "--language=en"],
                     "elevenlabs-sound-effects-v2": ["--instrumental", "--lyrics=la"],
                     "elevenlabs-tts-v4": ["--duration=20", "--loop", "--lyrics-optimizer"],
-                    "ace-step-v15": ["--loop", "--speed=1.0", "--voice=Adam"],
+                    "ace-step-15": ["--loop", "--speed=1.0", "--voice=Adam"],
                 }[model_id]
             )
         )

@@ -68,7 +68,7 @@ FORGED_MODELS = st.one_of(
                 "minimax-music-v25",
                 "elevenlabs-sound-effects-v2",
                 "elevenlabs-tts-v4",
-                "ace-step-v15",
+                "ace-step-15",
             }
         )
     ),
@@ -82,7 +82,7 @@ def valid_fields(model_id: str) -> dict:
         "minimax-music-v25": {"prompt": "an upbeat synth pop chorus", "force_instrumental": "on"},
         "elevenlabs-sound-effects-v2": {"prompt": "rain on a tin roof", "duration_seconds": "4"},
         "elevenlabs-tts-v4": {"prompt": "The render is ready.", "voice": "Rachel", "speed": "1.0"},
-        "ace-step-v15": {
+        "ace-step-15": {
             "prompt": "folk ballad about harbour lights",
             "lyrics_prompt": "lights on the water",
             "duration_seconds": "30",
@@ -95,14 +95,14 @@ MIN_PROMPT = {
     "minimax-music-v25": 10,
     "elevenlabs-sound-effects-v2": 3,
     "elevenlabs-tts-v4": 1,
-    "ace-step-v15": 10,
+    "ace-step-15": 10,
 }
 MAX_PROMPT = {
     "elevenlabs-music": 2000,
     "minimax-music-v25": 2000,
     "elevenlabs-sound-effects-v2": 450,
     "elevenlabs-tts-v4": 5000,
-    "ace-step-v15": 1000,
+    "ace-step-15": 1000,
 }
 MODELS = st.sampled_from(list(MIN_PROMPT))
 
@@ -164,7 +164,7 @@ def bad_generate_request(draw) -> tuple[str, dict]:
             draw(st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1)))
         )
     elif kind == "duration not a number":
-        model_id = draw(st.sampled_from(["elevenlabs-music", "ace-step-v15"]))
+        model_id = draw(st.sampled_from(["elevenlabs-music", "ace-step-15"]))
         data = {"model": model_id, **valid_fields(model_id)}
         data["duration_seconds"] = draw(
             st.one_of(
@@ -172,7 +172,7 @@ def bad_generate_request(draw) -> tuple[str, dict]:
                 TEXT.filter(lambda t: t.strip() and _not_an_integer(t)),
             )
         )
-        if model_id == "ace-step-v15" and draw(st.booleans()):
+        if model_id == "ace-step-15" and draw(st.booleans()):
             data["duration_seconds"] = str(
                 draw(st.integers().filter(lambda n: n not in (30, 60, 120, 240)))
             )
@@ -206,7 +206,7 @@ def bad_generate_request(draw) -> tuple[str, dict]:
         data = {"model": "minimax-music-v25", "prompt": "an upbeat synth pop chorus"}
         data["lyrics_prompt"] = draw(WORDS) * (3500 + draw(st.integers(1, 200)))
     elif kind == "lyrics missing":
-        data = {"model": "ace-step-v15", **valid_fields("ace-step-v15")}
+        data = {"model": "ace-step-15", **valid_fields("ace-step-15")}
         data["lyrics_prompt"] = draw(st.sampled_from(["", "   ", "\n"]))
     elif kind == "library prompt not a number":
         data["library_prompt"] = draw(TEXT.filter(lambda t: t.strip() and _not_an_integer(t)))
@@ -231,7 +231,7 @@ def unsupported_option(draw) -> tuple[str, dict]:
                 ("elevenlabs-tts-v4", "duration_seconds", "20"),
                 ("elevenlabs-tts-v4", "lyrics_optimizer", "on"),
                 ("minimax-music-v25", "duration_seconds", "60"),
-                ("ace-step-v15", "loop", "on"),
+                ("ace-step-15", "loop", "on"),
             ]
         )
     )

@@ -1,9 +1,9 @@
 """A job's happy path, step by step: PENDING → SUBMITTING → QUEUED → PROCESSING → COMPLETED."""
 
-import wave
 from decimal import Decimal
 
 import httpx
+import mutagen
 import pytest
 from django.utils import timezone
 
@@ -59,10 +59,10 @@ def test_full_path_saves_playable_audio_deletes_it_upstream_and_settles(wallet, 
     assert states == ["pending", "submitting", "queued", "processing", "completed"]
     assert job.execution_duration_ms is not None and job.average_execution_time_ms > 0
 
-    with job.audio.open("rb") as audio, wave.open(audio) as wav:
-        seconds = wav.getnframes() / wav.getframerate()
-    assert abs(seconds - 30) < 1
-    assert job.audio_bytes == job.audio.size and job.audio_format
+    with job.audio.open("rb") as audio:
+        seconds = mutagen.File(audio).info.length  # music is MP3 (§8)
+    assert abs(seconds - 30) < 1 and abs(job.audio_duration_s - seconds) < 0.01
+    assert job.audio_bytes == job.audio.size and job.audio_format == "mp3"
 
     # Venice's copy is gone: retrieve now answers 404.
     assert job.media_deleted_at is not None

@@ -33,7 +33,7 @@ def form_for(client, model: str, **params) -> str:
 
 def test_page_lists_usable_models_only(signed_in):
     page = signed_in.get(reverse("jobs:generate")).content.decode()
-    assert 'value="elevenlabs-music"' in page and 'value="ace-step-v15"' in page
+    assert 'value="elevenlabs-music"' in page and 'value="ace-step-15"' in page
     assert "stable-audio-25" not in page  # offline
     assert "elevenlabs-voice-changer" not in page  # another endpoint
     assert "<html" in page  # a full page, not the fragment
@@ -48,7 +48,7 @@ def test_switching_model_re_renders_only_the_form_with_that_models_fields(signed
     assert 'name="lyrics_prompt"' not in music and 'name="voice"' not in music
     assert 'maxlength="2000"' in music
 
-    ace = form_for(signed_in, "ace-step-v15")
+    ace = form_for(signed_in, "ace-step-15")
     lyrics = ace.split('name="lyrics_prompt"')[1][:200]
     assert "required" in lyrics
     assert '<select name="duration_seconds"' in ace
@@ -75,12 +75,12 @@ def test_switching_model_re_renders_only_the_form_with_that_models_fields(signed
 def test_model_switch_keeps_the_text_and_updates_the_address(signed_in):
     response = signed_in.get(
         reverse("jobs:generate"),
-        {"model": "ace-step-v15", "prompt": "a sea shanty <b>x</b>"},
+        {"model": "ace-step-15", "prompt": "a sea shanty <b>x</b>"},
         headers=HX,
     )
     page = response.content.decode()
     assert "a sea shanty &lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
-    assert response["HX-Replace-Url"] == "/?model=ace-step-v15"
+    assert response["HX-Replace-Url"] == "/?model=ace-step-15"
 
 
 def test_every_control_has_a_label(signed_in):
@@ -90,7 +90,7 @@ def test_every_control_has_a_label(signed_in):
         "elevenlabs-music",
         "minimax-music-v25",
         "elevenlabs-tts-v4",
-        "ace-step-v15",
+        "ace-step-15",
         "elevenlabs-sound-effects-v2",
     ):
         page = form_for(signed_in, model)
@@ -199,7 +199,7 @@ def test_missing_required_lyrics_is_refused(signed_in):
     response = signed_in.post(
         reverse("jobs:generate"),
         {
-            "model": "ace-step-v15",
+            "model": "ace-step-15",
             "prompt": "an upbeat pop song",
             "duration_seconds": "60",
         },
