@@ -67,3 +67,25 @@ def test_a_40_mb_download_streams_with_bounded_memory(sandbox):
 
     assert received == length > 40_000_000
     assert peak < 10_000_000
+
+
+def test_a_long_mp3_streams_from_one_encoded_phrase():
+    from mutagen.mp3 import MP3
+
+    from sandbox.mp3 import Mp3Stream, count_frames
+
+    stream = Mp3Stream("five minutes of cinematic strings", 300, 44_100, 2)
+
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in stream.chunks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    data = b"".join(stream.chunks())
+    frames, samples_per_frame = count_frames(data)
+
+    assert total == len(data) == stream.content_length
+    assert peak < 1_000_000  # the track is about 4.8 MB; only a phrase is ever held
+    assert abs(frames * samples_per_frame / 44_100 - 300) < 0.05
+    assert abs(MP3(io.BytesIO(data)).info.length - 300) < 0.05
