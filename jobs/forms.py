@@ -11,6 +11,7 @@ from decimal import Decimal
 from django import forms
 
 from venice import Model
+from venice.validation import LYRICS_RULES
 
 # The queue body's options, in the order the form shows them, and how a refusal names one the
 # chosen model does not take.
@@ -60,9 +61,12 @@ class GenerateForm(forms.Form):
             prompt.widget.attrs["maxlength"] = spec.prompt_character_limit
 
         if spec.supports_lyrics:
+            # Some models need lyrics without saying so in their spec (venice.validation).
+            rule = LYRICS_RULES.get(model.id)
+            needed = spec.lyrics_required or (rule is not None and rule.always)
             self.fields["lyrics_prompt"] = forms.CharField(
-                label="Lyrics" if spec.lyrics_required else "Lyrics (optional)",
-                required=spec.lyrics_required,
+                label="Lyrics" if needed else "Lyrics (optional)",
+                required=needed,
                 max_length=spec.lyrics_character_limit,
                 widget=forms.Textarea(
                     attrs={

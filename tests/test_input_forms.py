@@ -206,8 +206,9 @@ def bad_generate_request(draw) -> tuple[str, dict]:
         data = {"model": "minimax-music-v25", "prompt": "an upbeat synth pop chorus"}
         data["lyrics_prompt"] = draw(WORDS) * (3500 + draw(st.integers(1, 200)))
     elif kind == "lyrics missing":
-        data = {"model": "ace-step-15", **valid_fields("ace-step-15")}
-        data["lyrics_prompt"] = draw(st.sampled_from(["", "   ", "\n"]))
+        # MiniMax 2.5 needs 10 characters of lyrics unless instrumental or optimized (§8).
+        data = {"model": "minimax-music-v25", "prompt": "an upbeat synth pop chorus"}
+        data["lyrics_prompt"] = draw(st.sampled_from(["", "   ", "\n", "la la"]))
     elif kind == "library prompt not a number":
         data["library_prompt"] = draw(TEXT.filter(lambda t: t.strip() and _not_an_integer(t)))
     # Noise on a field the mutation did not touch: anything at all in the free text.

@@ -129,8 +129,9 @@ def test_defaults_are_left_to_venice():
 
 
 def test_minimax_lyrics_optimizer_and_no_duration():
-    body = validate_queue(minimax, "minimax-music-v25", "a sea shanty", lyrics_prompt="Yo ho")
-    assert body["lyrics_prompt"] == "Yo ho"
+    lyrics = "Yo ho, yo ho, a pirate's life"
+    body = validate_queue(minimax, "minimax-music-v25", "a sea shanty", lyrics_prompt=lyrics)
+    assert body["lyrics_prompt"] == lyrics
     body = validate_queue(minimax, "minimax-music-v25", "a sea shanty", lyrics_optimizer=True)
     assert body["lyrics_optimizer"] is True
     problem = refused(minimax, lyrics_prompt="Yo ho", lyrics_optimizer=True)
@@ -201,3 +202,31 @@ def test_queue_with_spec_validates_before_any_network_call():
     with pytest.raises(errors.InvalidRequest) as caught:
         client.queue("elevenlabs-tts-v4", "Hello", voice="Morgan", spec=tts)
     assert caught.value.field == "voice"
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "allowed"),
+    [
+        # §8: minimax-music-v25 needs 10+ characters unless instrumental or optimized.
+        ("minimax-music-v25", {"lyrics_prompt": "Yo ho"}, False),
+        ("minimax-music-v25", {}, False),
+        ("minimax-music-v25", {"force_instrumental": True}, True),
+        ("minimax-music-v25", {"lyrics_optimizer": True}, True),
+        ("minimax-music-v25", {"lyrics_prompt": "Yo ho, yo ho"}, True),
+        # minimax-music-v26: the same unless instrumental (no optimizer waiver).
+        ("minimax-music-v26", {"lyrics_optimizer": True}, False),
+        ("minimax-music-v26", {"force_instrumental": True}, True),
+        # minimax-music-v2: any non-blank lyrics, always.
+        ("minimax-music-v2", {"lyrics_prompt": "   "}, False),
+        ("minimax-music-v2", {"force_instrumental": True}, False),
+        ("minimax-music-v2", {"lyrics_prompt": "la"}, True),
+    ],
+)
+def test_minimax_lyrics_rules_not_in_the_spec(model, fields, allowed):
+    spec = ModelSpec.from_api({**MINIMAX_MUSIC, "supports_force_instrumental": True})
+    if allowed:
+        assert validate_queue(spec, model, "a sea shanty", **fields)["model"] == model
+    else:
+        with pytest.raises(errors.InvalidRequest) as caught:
+            validate_queue(spec, model, "a sea shanty", **fields)
+        assert caught.value.field == "lyrics_prompt" and caught.value.status is None

@@ -9,6 +9,7 @@ so Venice applies the model's defaults.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -95,6 +96,52 @@ def _speed(spec: ModelSpec, model: str, value: Any) -> float:
     return float(speed)
 
 
+@dataclass(frozen=True)
+class LyricsRule:
+    """A model's lyrics rule that its model_spec does not show (§8): Venice answers 400 when
+    the lyrics are shorter than ``minimum`` characters, unless a waiver is switched on."""
+
+    minimum: int
+    waived_by_instrumental: bool = False
+    waived_by_optimizer: bool = False
+
+    @property
+    def always(self) -> bool:
+        return not (self.waived_by_instrumental or self.waived_by_optimizer)
+
+
+LYRICS_RULES = {
+    "minimax-music-v25": LyricsRule(10, waived_by_instrumental=True, waived_by_optimizer=True),
+    "minimax-music-v26": LyricsRule(10, waived_by_instrumental=True),
+    "minimax-music-v2": LyricsRule(1),
+}
+
+
+def _check_lyrics_rule(
+    model: str, lyrics: str | None, instrumental: bool | None, optimizer: bool | None
+) -> None:
+    rule = LYRICS_RULES.get(model)
+    if rule is None or len(lyrics or "") >= rule.minimum:
+        return
+    if (rule.waived_by_instrumental and instrumental is True) or (
+        rule.waived_by_optimizer and optimizer is True
+    ):
+        return
+    unless = [
+        name
+        for name, on in (
+            ("instrumental only", rule.waived_by_instrumental),
+            ("the lyrics optimizer", rule.waived_by_optimizer),
+        )
+        if on
+    ]
+    need = "lyrics" if rule.minimum == 1 else f"lyrics of at least {rule.minimum} characters"
+    raise _refuse(
+        "lyrics_prompt",
+        f"{model} needs {need}" + (f" (or {' or '.join(unless)})" if unless else "") + ".",
+    )
+
+
 def validate_queue(
     spec: ModelSpec,
     model: str,
@@ -168,6 +215,7 @@ def validate_queue(
 
     if spec.lyrics_required and not lyrics:
         raise _refuse("lyrics_prompt", f"{model} needs lyrics; write some.")
+    _check_lyrics_rule(model, lyrics, body.get("force_instrumental"), body.get("lyrics_optimizer"))
 
     if duration_seconds is not None:
         body["duration_seconds"] = _duration(spec, model, duration_seconds)
