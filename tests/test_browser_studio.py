@@ -136,7 +136,7 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     shot(page, "job-detail")
     download = page.get_by_role("link", name="Download")
     assert re.search(
-        r"elevenlabs-sound-effects-v2-a-wooden-door-creaking-open-slowly-\d+\.wav",
+        r"elevenlabs-sound-effects-v2-a-wooden-door-creaking-open-slowly-\d+\.mp3",
         _download_name(page, download),
     )
 
