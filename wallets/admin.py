@@ -948,14 +948,26 @@ class SpendAdmin(ReadOnlyAdmin):
             return HttpResponseNotAllowed(["POST"])
         from .venice import client_for
 
+        failed = False
         for wallet in Wallet.objects.filter(kind=Wallet.Kind.EVM):
+            # Venice and the chain are separate parties: one being down does not stop the other.
             try:
                 with client_for(wallet) as client:
                     payments.refresh_credit(wallet, client)
-                payments.refresh_usdc(wallet)
             except (venice_errors.VeniceError, SecretUnreadable) as exc:
-                self.message_user(request, f"{wallet.name}: {exc}", messages.ERROR)
-        self.message_user(request, "Balances refreshed.", messages.SUCCESS)
+                failed = True
+                self.message_user(
+                    request, f"{wallet.name}: Venice credit not read: {exc}", messages.ERROR
+                )
+            try:
+                payments.refresh_usdc(wallet)
+            except venice_errors.VeniceError as exc:
+                failed = True
+                self.message_user(
+                    request, f"{wallet.name}: USDC balance not read: {exc}", messages.WARNING
+                )
+        if not failed:
+            self.message_user(request, "Balances refreshed.", messages.SUCCESS)
         return HttpResponseRedirect(_admin_url("wallets_spend_changelist"))
 
 
