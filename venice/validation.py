@@ -215,7 +215,6 @@ def validate_queue(
 
     if spec.lyrics_required and not lyrics:
         raise _refuse("lyrics_prompt", f"{model} needs lyrics; write some.")
-    _check_lyrics_rule(model, lyrics, body.get("force_instrumental"), body.get("lyrics_optimizer"))
 
     if duration_seconds is not None:
         body["duration_seconds"] = _duration(spec, model, duration_seconds)
@@ -253,4 +252,6 @@ def validate_queue(
             raise _unsupported("loop", "looping", model)
         body["loop"] = _check_bool("loop", loop)
 
+    # Last, as Venice checks them: the schema first, then the model's own rules.
+    _check_lyrics_rule(model, lyrics, body.get("force_instrumental"), body.get("lyrics_optimizer"))
     return body
