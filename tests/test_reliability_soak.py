@@ -405,8 +405,11 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
     record(
         "200 jobs, 10 members, 20 % faults",
         "429/500/503/timeouts/slow answers on queue, retrieve, complete, balance, transactions "
-        "and top-up, plus settlement timeouts; every job COMPLETED, FAILED with a reason or "
-        "NEEDS_REVIEW; invariants as for the kill points; reconciliation names every difference",
+        "and top-up, plus settlement timeouts; Venice's refusals (top-up 400/402/409/503, 409 for "
+        "a credited payment, retrieve 402, balance and ledger 403) and the chain RPC cut off for "
+        "30 s; every job COMPLETED, FAILED with a reason or NEEDS_REVIEW; invariants as for the "
+        "kill points; a refused payment sent once; the error budget never tripped; "
+        "reconciliation names every difference",
         result=f"known bug: {len(known)} charges adopted by the wrong job" if known else "pass",
         jobs=JOBS,
         members=MEMBERS,
