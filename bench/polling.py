@@ -48,7 +48,7 @@ WARM_UP_EACH = 12
 # (model, durations) with Venice-style estimates from ~10 s to ~3 min in the sandbox.
 MIX = [
     ("elevenlabs-sound-effects-v2", [2, 5, 10, 15, 20], 35),
-    ("ace-step-v15", [30, 60], 25),
+    ("ace-step-15", [30, 60], 25),
     ("elevenlabs-music", [10, 30, 60], 30),
     ("elevenlabs-music", [150, 200, 300], 10),
 ]
@@ -83,7 +83,7 @@ def _peak_per_window(times: list[float], window: float) -> int:
 
 def _fields(model: str, duration: int, prompt: str) -> dict:
     fields = {"prompt": prompt, "duration_seconds": duration}
-    if model == "ace-step-v15":  # a lyrics-required model
+    if model == "ace-step-15":  # a lyrics-required model
         fields["lyrics_prompt"] = "la la la, the night is long"
     return fields
 

@@ -49,7 +49,7 @@ MODELS = [
     ("minimax-music-v25", Decimal("0.69"), 0.15, 1),
     ("elevenlabs-sound-effects-v2", Decimal("0.024"), 0.25, 2),
     ("elevenlabs-tts-v4", Decimal("0.0216"), 0.15, 1),
-    ("ace-step-v15", Decimal("1.20"), 0.05, 1),
+    ("ace-step-15", Decimal("1.20"), 0.05, 1),
 ]
 
 
