@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django_q.tasks import async_task
 
+from ops import logs, record
 from venice import errors
 from wallets import ledger, payments
 from wallets.models import TopUp, Wallet
@@ -24,7 +25,9 @@ def enqueue_submit(job_id: int) -> None:
 
 
 def submit_job(job_id: int) -> None:
-    pipeline.submit(job_id)
+    wallet = Job.objects.filter(pk=job_id).values_list("wallet__name", flat=True).first()
+    with logs.bound(job_id=job_id, wallet=wallet):
+        pipeline.submit(job_id)
     ensure_poll_loop()
 
 
@@ -47,6 +50,7 @@ def top_up_if_needed(wallet_id: int) -> None:
 
 def sweep() -> None:
     """Every minute: recover what a dead worker left, and make sure the poll loop runs."""
+    record.beat()  # /healthz reads its age: the scheduler and a worker are alive
     pipeline.recover_stale()
     if poller.has_work():
         ensure_poll_loop()
@@ -64,7 +68,7 @@ def sync_wallet(wallet_id: int) -> None:
     """Balances, Venice's ledger, receipts, unknown submissions and leftover upstream media."""
     wallet = Wallet.objects.get(pk=wallet_id)
     client = client_for(wallet)
-    with client:
+    with client, logs.bound(wallet=wallet.name):
         if wallet.is_evm:
             try:  # a payment whose settlement timed out gets its definite answer here
                 with payments.topup_lease(wallet, wait_s=0):
@@ -83,4 +87,5 @@ def sync_wallet(wallet_id: int) -> None:
         for job in Job.objects.filter(
             wallet=wallet, state=Job.State.COMPLETED, media_deleted_at__isnull=True
         ):
-            pipeline.delete_upstream_media(job, client)
+            with logs.bound(job_id=job.pk):
+                pipeline.delete_upstream_media(job, client)
