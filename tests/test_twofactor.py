@@ -10,18 +10,14 @@ import pytest
 from django.contrib import admin
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from wallets.models import TopUp
 
+from .twofactor_helpers import current_code
+
 pytestmark = pytest.mark.django_db
-
-
-def current_code(device: TOTPDevice) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():0{device.digits}d}"
 
 
 def wait_out_the_throttle(device) -> None:
