@@ -99,3 +99,8 @@ def test_a_database_outage_is_degraded_not_a_500(client, monkeypatch):
     assert status == 503
     assert body["checks"]["database"] == {"status": "degraded", "error": "OperationalError"}
     assert "10.0.0.5" not in json.dumps(body)
+
+
+def test_a_degraded_answer_is_not_logged_as_an_error_each_poll(client, caplog):
+    assert healthz(client)[0] == 503
+    assert not [r for r in caplog.records if r.name == "django.request"]
