@@ -155,3 +155,26 @@ def test_next_only_returns_to_this_site(staff, enrolled):
         "/twofactor/verify/", {"code": current_code(enrolled), "next": "https://evil.example/"}
     )
     assert response["Location"] == "/admin/"
+
+
+def test_the_admin_lists_devices_but_never_their_secrets(
+    staff_client, admin_user, django_user_model
+):
+    other = django_user_model.objects.create_user("ops", password="ops-pass-123", is_staff=True)
+    device = TOTPDevice.objects.create(user=other, name="Authenticator", confirmed=True)
+    call_command("twofactor", "codes", "ops", stdout=io.StringIO(), stderr=io.StringIO())
+    codes = list(StaticToken.objects.filter(device__user=other).values_list("token", flat=True))
+    pages = [
+        staff_client.get("/admin/otp_totp/totpdevice/"),
+        staff_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/"),
+        staff_client.get("/admin/otp_static/staticdevice/"),
+        staff_client.get(
+            f"/admin/otp_static/staticdevice/{StaticDevice.objects.get(user=other).pk}/change/"
+        ),
+    ]
+    assert [page.status_code for page in pages] == [200] * 4
+    shown = "".join(page.content.decode() for page in pages)
+    assert "ops" in shown
+    assert device.key not in shown and not any(code in shown for code in codes)
+    assert staff_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code != 200
+    assert staff_client.get("/admin/otp_totp/totpdevice/987654/config/").status_code < 500
