@@ -235,6 +235,8 @@ HEALTH_WORKER_MAX_AGE_S = env.int("HEALTH_WORKER_MAX_AGE_S", default=180)
 HEALTH_SYNC_MAX_AGE_S = env.int("HEALTH_SYNC_MAX_AGE_S", default=900)
 # The issuer name in the authenticator app.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Studio")
+# Where collectstatic gathers files for whitenoise (a server's own folder, or a test's).
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(STATIC_ROOT))
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING["filters"] = {"context": {"()": "ops.logs.ContextFilter"}}
 LOGGING["handlers"]["console"]["filters"] = ["context"]

@@ -149,6 +149,7 @@ def test_production_end_to_end(settings, venice, member, tmp_path, media_root):
             "POLL_LOOP_SECONDS": "5",
             "POLL_DETECT_SECONDS": "0.25",
             "LOG_FORMAT": "json",
+            "STATIC_ROOT": str(tmp_path / "static"),  # not the checkout's staticfiles/
         }
         deploy = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
