@@ -28,8 +28,12 @@ def age(name: str = WORKER) -> datetime.timedelta | None:
 
 
 def bump(name: str, wallet_id: int | None = None, by: int = 1) -> None:
-    """Add to a counter: an insert that does nothing when the row exists, then an UPDATE, so
-    several processes counting at once never lose a count."""
-    wallet_id = wallet_id or 0
-    Counter.objects.bulk_create([Counter(name=name, wallet_id=wallet_id)], ignore_conflicts=True)
-    Counter.objects.filter(name=name, wallet_id=wallet_id).update(value=F("value") + by)
+    """Add to a counter with one UPDATE; the first time, an insert that does nothing if another
+    process made the row meanwhile, then the UPDATE: concurrent counts are never lost."""
+    rows = Counter.objects.filter(name=name, wallet_id=wallet_id or 0)
+    if rows.update(value=F("value") + by):
+        return
+    Counter.objects.bulk_create(
+        [Counter(name=name, wallet_id=wallet_id or 0)], ignore_conflicts=True
+    )
+    rows.update(value=F("value") + by)

@@ -9,9 +9,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from jobs import pipeline
 from jobs.models import Job
 from ops import record
+from ops.models import Counter
 from wallets.models import TopUp
 
-from .jobs_helpers import MUSIC, run_to_end
+from .jobs_helpers import MUSIC, race, run_to_end
 
 pytestmark = pytest.mark.django_db
 TOKEN = "metrics-token-for-tests-5b1f"
@@ -82,3 +83,14 @@ def test_a_scrape_after_a_job_with_429s(client, settings, member, wallet, venice
     assert 0 <= got[("studio_worker_heartbeat_age_seconds", ())] < 60
     assert got[("studio_pending_job_wait_seconds", ())] == 0
     assert got[("studio_broker_queue_size", ())] >= 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counts_made_at_once_are_not_lost():
+    def count():
+        for _ in range(20):
+            record.bump("queue_calls", 7)
+        return True
+
+    assert race(count, n=6) == [True] * 6
+    assert Counter.objects.get(name="queue_calls", wallet_id=7).value == 120
