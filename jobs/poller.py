@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from ops import logs
 from venice import VeniceClient
 from wallets.throttle import take_rate_slot
 from wallets.venice import client_for
@@ -139,7 +140,8 @@ class Loop:
             if job.state in POLLED:
                 if job.wallet_id not in self.clients:
                     self.clients[job.wallet_id] = client_for(job.wallet, max_retries=0)
-                pipeline.poll(job, self.clients[job.wallet_id])
+                with logs.bound(job_id=job.pk, wallet=job.wallet.name):
+                    pipeline.poll(job, self.clients[job.wallet_id])
                 self.polls += 1
         except Exception:
             log.exception("polling job %s failed", job_id)

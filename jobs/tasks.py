@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django_q.tasks import async_task
 
+from ops import logs, record
 from venice import errors
 from wallets import ledger, payments
 from wallets.crypto import SecretUnreadable
@@ -26,7 +27,9 @@ def enqueue_submit(job_id: int) -> None:
 
 
 def submit_job(job_id: int) -> None:
-    pipeline.submit(job_id)
+    wallet = Job.objects.filter(pk=job_id).values_list("wallet__name", flat=True).first()
+    with logs.bound(job_id=job_id, wallet=wallet):
+        pipeline.submit(job_id)
     ensure_poll_loop()
 
 
@@ -53,6 +56,7 @@ def top_up_if_needed(wallet_id: int) -> None:
 
 def sweep() -> None:
     """Every minute: recover what a dead worker left, and make sure the poll loop runs."""
+    record.beat()  # /healthz reads its age: the scheduler and a worker are alive
     pipeline.recover_stale()
     if poller.has_work():
         ensure_poll_loop()
@@ -114,7 +118,7 @@ def sync_wallet(wallet_id: int) -> SyncReport:
     wallet = Wallet.objects.get(pk=wallet_id)
     report = SyncReport()
     client = client_for(wallet)
-    with client:
+    with client, logs.bound(wallet=wallet.name):
         if wallet.is_evm:
             _step(report, wallet, "open top-ups", lambda: _settle_topups(wallet, client))
             _step(report, wallet, "credit", lambda: payments.refresh_credit(wallet, client))
@@ -130,7 +134,8 @@ def sync_wallet(wallet_id: int) -> SyncReport:
         for job in Job.objects.filter(
             wallet=wallet, state=Job.State.COMPLETED, media_deleted_at__isnull=True
         ):
-            pipeline.delete_upstream_media(job, client)
+            with logs.bound(job_id=job.pk):
+                pipeline.delete_upstream_media(job, client)
     return report
 
 

@@ -44,3 +44,6 @@ class PromptAdmin(CsvExportMixin, admin.ModelAdmin):
     @admin.display(description="Tags", ordering="tags")
     def tags_shown(self, prompt):
         return " ".join(f"#{tag}" for tag in prompt.tag_list)
+
+
+from . import admin_otp  # noqa: E402, F401  (second-factor devices: studio/admin_otp.py)

@@ -224,3 +224,34 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+
+# --- operations: health, metrics, logs, second factor (issue 16) ------------------------------
+INSTALLED_APPS += [
+    "ops",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+]
+# The request id first, so every later line carries it; the second factor right after sign-in.
+MIDDLEWARE.insert(0, "ops.middleware.RequestIdMiddleware")
+_AUTH_AT = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+MIDDLEWARE[_AUTH_AT + 1 : _AUTH_AT + 1] = [
+    "django_otp.middleware.OTPMiddleware",
+    "studio.twofactor.StaffSecondFactorMiddleware",
+]
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is switched off.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /healthz calls the worker degraded when its heartbeat (written by the every-minute sweep) is
+# older than this, and the wallet sync (every 5 minutes) when a wallet's is.
+HEALTH_WORKER_MAX_AGE_S = env.int("HEALTH_WORKER_MAX_AGE_S", default=180)
+HEALTH_SYNC_MAX_AGE_S = env.int("HEALTH_SYNC_MAX_AGE_S", default=900)
+# The issuer name in the authenticator app.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Studio")
+# Where collectstatic gathers files for whitenoise (a server's own folder, or a test's).
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(STATIC_ROOT))
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING["filters"] = {"context": {"()": "ops.logs.ContextFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["context"]
+LOGGING["formatters"]["json"] = {"()": "ops.logs.JsonFormatter"}
+if LOG_FORMAT == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"

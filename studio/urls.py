@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import health, metrics, twofactor, views
 
 library_urls = (
     [
@@ -19,6 +19,9 @@ library_urls = (
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
+    path("twofactor/", include(twofactor.urls)),
     path("admin/", admin.site.urls),
     path("library/", include(library_urls)),
     path("wallet/", include("wallets.urls")),

@@ -131,3 +131,12 @@ def worker(venice, transactional_db, media_root):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    """The test client signed in as ``admin_user`` with the second factor verified, as after
+    entering a TOTP code: what every admin page and staff wallet action requires."""
+    from .twofactor_helpers import sign_in_staff
+
+    return sign_in_staff(client, admin_user)

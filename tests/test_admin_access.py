@@ -175,9 +175,8 @@ def test_a_visitor_is_sent_to_sign_in(client, records):
         assert "login" in response["Location"], name
 
 
-def test_staff_reach_the_spend_review(client, admin_user, records):
+def test_staff_reach_the_spend_review(staff_client, client, admin_user, records):
     urls = admin_urls(records)
-    client.force_login(admin_user)
     for name in (
         "wallets_spend_changelist",
         "wallets_wallet_add",

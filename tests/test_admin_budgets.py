@@ -29,9 +29,8 @@ def budget(member):
 
 
 @pytest.fixture
-def staff(client, admin_user):
-    client.force_login(admin_user)
-    return client
+def staff(staff_client):
+    return staff_client
 
 
 def test_change_a_limit_audited_without_touching_reserved_or_spent(staff, admin_user, budget):

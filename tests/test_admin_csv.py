@@ -86,13 +86,12 @@ LEDGER = "/admin/wallets/ledgerentry/"
         {"created_at__gte": "__week_ago__", "type__in": "CHARGE,REFUND"},
     ],
 )
-def test_ledger_export_matches_the_filtered_list(client, admin_user, ledger, params):
+def test_ledger_export_matches_the_filtered_list(staff_client, client, admin_user, ledger, params):
     params = dict(params)
     if params.get("member") == "ana":
         params["member"] = str(ledger["ana"].pk)
     if params.get("created_at__gte") == "__week_ago__":
         params["created_at__gte"] = str(timezone.now() - datetime.timedelta(days=7))
-    client.force_login(admin_user)
     shown = listed(client, LEDGER, params)
     exported = rows_of(client.get(LEDGER + "export.csv", params))
     assert [row["id"] for row in exported] == [str(entry.pk) for entry in shown]  # same order
@@ -102,8 +101,7 @@ def test_ledger_export_matches_the_filtered_list(client, admin_user, ledger, par
         assert row["member"] == (entry.job.user.username if entry.job else "")
 
 
-def test_the_list_page_links_its_own_export(client, admin_user, ledger):
-    client.force_login(admin_user)
+def test_the_list_page_links_its_own_export(staff_client, client, admin_user, ledger):
     page = client.get(LEDGER, {"type__exact": "REFUND", "q": "q10"}).content.decode()
     href = html.unescape(re.search(r'href="([^"]*export\.csv[^"]*)"', page).group(1))
     path, _, query = href.partition("?")
@@ -111,8 +109,9 @@ def test_the_list_page_links_its_own_export(client, admin_user, ledger):
     assert parse_qs(query) == {"type__exact": ["REFUND"], "q": ["q10"]}
 
 
-def test_job_export_matches_the_filtered_and_searched_list(client, admin_user, ledger):
-    client.force_login(admin_user)
+def test_job_export_matches_the_filtered_and_searched_list(
+    staff_client, client, admin_user, ledger
+):
     params = {"state__exact": "completed", "q": '"prompt number 1"', "o": "-1"}
     shown = listed(client, "/admin/jobs/job/", params)
     exported = rows_of(client.get("/admin/jobs/job/export.csv", params))
@@ -121,7 +120,7 @@ def test_job_export_matches_the_filtered_and_searched_list(client, admin_user, l
     assert {row["state"] for row in exported} == {"completed"}
 
 
-def test_differences_export_only_the_open_ones_by_default(client, admin_user, ledger):
+def test_differences_export_only_the_open_ones_by_default(staff_client, client, admin_user, ledger):
     now = timezone.now()
     for i, resolved in enumerate([None, now, None]):
         Difference.objects.create(
@@ -131,15 +130,13 @@ def test_differences_export_only_the_open_ones_by_default(client, admin_user, le
             last_seen_at=now,
             resolved_at=resolved,
         )
-    client.force_login(admin_user)
     exported = rows_of(client.get("/admin/wallets/difference/export.csv"))
     assert sorted(row["detail"] for row in exported) == ["d0", "d2"]
     everything = rows_of(client.get("/admin/wallets/difference/export.csv", {"status": "all"}))
     assert len(everything) == 3
 
 
-def test_export_of_selected_rows(client, admin_user, ledger):
-    client.force_login(admin_user)
+def test_export_of_selected_rows(staff_client, client, admin_user, ledger):
     picked = list(LedgerEntry.objects.order_by("pk").values_list("pk", flat=True)[:3])
     response = client.post(
         LEDGER, {"action": "export_selected_csv", "_selected_action": picked, "index": 0}
@@ -147,16 +144,14 @@ def test_export_of_selected_rows(client, admin_user, ledger):
     assert sorted(int(row["id"]) for row in rows_of(response)) == picked
 
 
-def test_a_cell_that_would_be_a_formula_is_defused(client, admin_user, ledger):
+def test_a_cell_that_would_be_a_formula_is_defused(staff_client, client, admin_user, ledger):
     job = Job.objects.first()
     Job.objects.filter(pk=job.pk).update(prompt='=HYPERLINK("http://evil.example","x")')
-    client.force_login(admin_user)
     exported = rows_of(client.get("/admin/jobs/job/export.csv", {"q": str(job.pk)}))
     assert exported[0]["prompt"].startswith("'=HYPERLINK")
     assert exported[0]["quoted_usd"] == "0.500000"  # numbers stay numbers
 
 
-def test_bad_filters_send_back_to_the_list(client, admin_user, ledger):
-    client.force_login(admin_user)
+def test_bad_filters_send_back_to_the_list(staff_client, client, admin_user, ledger):
     response = client.get(LEDGER + "export.csv", {"created_at__gte": "not a date"})
     assert response.status_code == 302 and response["Location"].endswith("?e=1")

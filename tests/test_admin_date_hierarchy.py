@@ -40,8 +40,7 @@ def test_the_same_periods_as_djangos(rows, kind, filters):
     assert expected  # the case is not empty
 
 
-def test_the_ledger_list_uses_it(client, admin_user, rows):
-    client.force_login(admin_user)
+def test_the_ledger_list_uses_it(staff_client, client, admin_user, rows):
     page = client.get("/admin/wallets/ledgerentry/").content.decode()
     assert "?created_at__year=2024" in page and "?created_at__year=2026" in page
     months = client.get("/admin/wallets/ledgerentry/", {"created_at__year": 2025}).content

@@ -129,9 +129,10 @@ def test_ranges_follow_utc_days(wallet, member):
     assert days[0].spend == Decimal("2.000002") and days[-1].spend == Decimal("0.25")
 
 
-def test_the_page_shows_totals_budgets_wallets_and_warnings(client, admin_user, spent, member):
+def test_the_page_shows_totals_budgets_wallets_and_warnings(
+    staff_client, client, admin_user, spent, member
+):
     Budget.objects.filter(user=member).update(limit_usd=F("spent_usd") / Decimal("0.9"))
-    client.force_login(admin_user)
     response = client.get(URL)
     assert response.status_code == 200
     page = response.content.decode()
@@ -148,8 +149,7 @@ def test_the_page_shows_totals_budgets_wallets_and_warnings(client, admin_user, 
     assert "team" in page  # the wallet
 
 
-def test_a_chosen_range_and_wallet(client, admin_user, spent, wallet):
-    client.force_login(admin_user)
+def test_a_chosen_range_and_wallet(staff_client, client, admin_user, spent, wallet):
     day = spent - datetime.timedelta(days=3)
     response = client.get(URL, {"start": day, "end": day, "wallet": wallet.pk})
     overview = response.context["overview"]
@@ -159,8 +159,7 @@ def test_a_chosen_range_and_wallet(client, admin_user, spent, wallet):
     assert "The range starts after it ends." in bad.content.decode()
 
 
-def test_drilldown_links_lead_to_the_same_rows(client, admin_user, spent):
-    client.force_login(admin_user)
+def test_drilldown_links_lead_to_the_same_rows(staff_client, client, admin_user, spent):
     links = client.get(URL).context["links"]
     for line, link in links["members"]:
         listed = client.get(link)
@@ -172,8 +171,7 @@ def test_drilldown_links_lead_to_the_same_rows(client, admin_user, spent):
         assert total == line.spend, link
 
 
-def test_the_admin_index_links_the_overview(client, admin_user, spent):
-    client.force_login(admin_user)
+def test_the_admin_index_links_the_overview(staff_client, client, admin_user, spent):
     page = client.get(reverse("admin:index")).content.decode()
     assert URL in page and "1 open difference" in page
     assert Difference.objects.count() == 1

@@ -40,9 +40,8 @@ def everything_shown(client, response, wallet=None) -> str:
 
 
 @pytest.fixture
-def staff(client, admin_user):
-    client.force_login(admin_user)
-    return client
+def staff(staff_client):
+    return staff_client
 
 
 def test_the_form_never_renders_a_secret(staff):

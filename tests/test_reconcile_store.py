@@ -99,9 +99,8 @@ def test_resolving_with_a_note(job, wallet, venice, admin_user):
     assert Difference.objects.count() == 1 and spend.open_differences().count() == 0
 
 
-def test_the_admin_button_and_resolve_page(client, admin_user, job, wallet, venice):
+def test_the_admin_button_and_resolve_page(staff_client, client, admin_user, job, wallet, venice):
     stray_charge(venice, wallet)
-    client.force_login(admin_user)
     response = client.post(
         "/admin/wallets/difference/reconcile/", {"next": "/admin/wallets/spend/"}
     )
@@ -125,12 +124,11 @@ def test_the_admin_button_and_resolve_page(client, admin_user, job, wallet, veni
     assert list(resolved.result_list) == [difference]
 
 
-def test_resolving_several_at_once(client, admin_user, job, wallet, venice):
+def test_resolving_several_at_once(staff_client, client, admin_user, job, wallet, venice):
     for request_id in ("one", "two", "three"):
         stray_charge(venice, wallet, request_id=request_id)
     reconcile.run()
     picked = list(Difference.objects.values_list("pk", flat=True)[:2])
-    client.force_login(admin_user)
     form = client.post(
         "/admin/wallets/difference/",
         {"action": "resolve_selected", "_selected_action": picked, "index": 0},
@@ -150,13 +148,12 @@ def test_resolving_several_at_once(client, admin_user, job, wallet, venice):
     assert spend.open_differences().count() == 1
 
 
-def test_one_reconciliation_at_a_time(client, admin_user, wallet):
+def test_one_reconciliation_at_a_time(staff_client, client, admin_user, wallet):
     assert take_lease(reconcile.LEASE_NAME, "someone-else", datetime.timedelta(minutes=5))
     try:
         assert tasks.reconcile_wallets() is None
         with pytest.raises(reconcile.ReconcileBusy):
             reconcile.run()
-        client.force_login(admin_user)
         response = client.post("/admin/wallets/difference/reconcile/", follow=True)
         assert "already running" in response.content.decode()
     finally:
@@ -214,8 +211,7 @@ def test_a_charge_a_lost_submission_may_still_adopt_waits(job, wallet, venice, m
     assert not Difference.objects.exists()
 
 
-def test_the_button_only_returns_to_this_site(client, admin_user, wallet):
-    client.force_login(admin_user)
+def test_the_button_only_returns_to_this_site(staff_client, client, admin_user, wallet):
     for target in ("https://evil.example/admin/", "//evil.example/admin/"):
         response = client.post("/admin/wallets/difference/reconcile/", {"next": target})
         assert response["Location"] == "/admin/wallets/difference/"

@@ -110,16 +110,16 @@ def test_pages_give_htmx_the_token_and_a_request_carrying_it_passes(records, adm
 
 
 @pytest.mark.django_db
-def test_no_get_changes_anything(client, records, admin_user, venice):
+def test_no_get_changes_anything(staff_client, client, records, admin_user, venice):
     """A state change behind a GET would need no CSRF token: none changes a row, on any URL."""
-    client.force_login(admin_user)
     client.get("/")
     client.get("/wallet/")  # the month's budgets are made on the first page, once
     before = fingerprint()
     routes = all_routes()
     for url, name in routes:
         response = client.get(url)
-        assert response.status_code < 500, (name, url, response.status_code)
+        healthz = name == "healthz"  # 503 here: no worker runs in this test
+        assert response.status_code < 500 or healthz, (name, url, response.status_code)
         assert fingerprint() == before, (name, url)
     record(
         "No state change behind a GET",

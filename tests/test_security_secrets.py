@@ -34,6 +34,7 @@ from .reliability_helpers import (
     wait_for_jobs,
     wait_until,
 )
+from .twofactor_helpers import sign_in_staff
 
 PASSWORD = "member-pass-123"
 
@@ -147,7 +148,7 @@ def test_the_wallet_key_appears_in_no_page_log_dump_or_task(
             )
             assert answer.status_code == 302
         wait_for_jobs(Job.objects.values_list("pk", flat=True), timeout=60)
-        client.force_login(admin)
+        sign_in_staff(client, admin)
         assert client.post("/wallet/top-up/", {"amount_usd": "10"}).status_code == 302
         admin_topup = f"/admin/wallets/wallet/{wallet.pk}/top-up/"
         assert client.post(admin_topup, {"amount": "10"}).status_code == 302
@@ -171,7 +172,7 @@ def test_the_wallet_key_appears_in_no_page_log_dump_or_task(
     member_urls += [f"/jobs/{pk}/" for pk in job_ids] + [f"/jobs/{pk}/timeline/" for pk in job_ids]
     for url in member_urls:
         pages[f"member {url}"] = body(client.get(url))
-    client.force_login(admin)
+    sign_in_staff(client, admin)
     for url in [*member_urls, *admin_pages()]:
         response = client.get(url)
         assert response.status_code < 500, url
@@ -216,12 +217,13 @@ def test_the_wallet_key_appears_in_no_page_log_dump_or_task(
 
 
 @pytest.mark.django_db
-def test_the_key_is_not_on_the_development_error_page_either(client, admin_user, settings):
+def test_the_key_is_not_on_the_development_error_page_either(
+    staff_client, client, admin_user, settings
+):
     account = Account.create()
     keys.import_evm_wallet("team", account.key.hex(), make_default=True)
     settings.DEBUG = True
     settings.VENICE_API_BASE = "http://venice.invalid/api/v1"
-    client.force_login(admin_user)
     client.raise_request_exception = False
     page = client.post("/wallet/top-up/", {"amount_usd": "10"}).content.decode()
     assert "Traceback" in page

@@ -60,14 +60,12 @@ def test_admin_actions_are_refused_to_members_by_the_server(client, member, payi
     assert paying.topups.count() == 1
 
 
-def test_admins_see_the_actions(client, admin_user, paying):
-    client.force_login(admin_user)
+def test_admins_see_the_actions(staff_client, client, admin_user, paying):
     page = client.get(reverse("wallets:wallet")).content.decode()
     assert "Top up now" in page and "Check balances now" in page
 
 
-def test_admin_top_up_amount_is_checked(client, admin_user, paying):
-    client.force_login(admin_user)
+def test_admin_top_up_amount_is_checked(staff_client, client, admin_user, paying):
     response = client.post(reverse("wallets:top_up"), {"amount_usd": "1"}, follow=True)
     assert "A top-up is between $5 and $10,000." in response.content.decode()
     assert paying.topups.count() == 1

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ops import record
+
 from .models import InFlightSlot, RateSlot, Wallet
 
 # Longer than any single call may take (timeouts are 30 s); a dead holder's slot frees after it.
@@ -86,7 +88,20 @@ class InFlightTransport(httpx.HTTPTransport):
             release(token)
             raise
         response.stream = _ReleasingStream(response.stream, token)
+        _count(self.wallet.pk, request.url.path, response.status_code)
         return response
+
+
+# The calls /metrics reports, counted per HTTP request (retries included) in the database.
+COUNTED = {"/audio/queue": "queue", "/audio/retrieve": "retrieve"}
+
+
+def _count(wallet_id: int, path: str, status: int) -> None:
+    endpoint = next((name for end, name in COUNTED.items() if path.endswith(end)), None)
+    if endpoint:
+        record.bump(f"{endpoint}_calls", wallet_id)
+        if status == 429:
+            record.bump(f"{endpoint}_429", wallet_id)
 
 
 class _ReleasingStream(httpx.SyncByteStream):

@@ -51,5 +51,10 @@ class Command(BaseCommand):
         response.raise_for_status()
         self.stdout.write(self.style.SUCCESS("Studio demo is ready on http://127.0.0.1:8000"))
         self.stdout.write(f"  admin  / {password}   (staff: spend review at /admin/)")
+        self.stdout.write(
+            "    first admin sign-in: scan the QR code with an authenticator app (any TOTP app)"
+            " and keep the ten recovery codes it shows; lost them? "
+            "`manage.py twofactor codes admin`"
+        )
         self.stdout.write(f"  member / {password}")
         self.stdout.write(f"  wallet {wallet.name} {wallet.address} funded with 1000 test USDC")

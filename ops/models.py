@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class Heartbeat(models.Model):
+    """The last time a process proved it was alive and doing its work (one row per name)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    at = models.DateTimeField()
+    holder = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Counter(models.Model):
+    """A monotonic count kept in the database, so every process adds to the same number and
+    /metrics reads one total whichever process serves the scrape. ``wallet_id`` 0 means none."""
+
+    name = models.CharField(max_length=50)
+    wallet_id = models.BigIntegerField(default=0)
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "wallet_id"], name="one_counter_per_wallet")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.wallet_id}] = {self.value}"
