@@ -399,28 +399,43 @@ class _Slice:
         self.file.close()
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only (RFC 9110's DIGIT; `\d` would take any script's), matched whole (`$` would
+# let a trailing newline through).
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# No file is this large, and no HTTP stack counts bytes past it. Checked on the digits, before
+# int(): Python refuses to convert more than 4,300 digits, which used to answer 500.
+_MAX_POSITION = 2**63 - 1
+
+
+def _position(digits: str) -> int | None:
+    """A byte position from a header, or None if it is beyond any file."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(_MAX_POSITION)) or int(digits) > _MAX_POSITION:
+        return None
+    return int(digits)
 
 
 def parse_range(header: str | None, size: int):
     """One `bytes=` range as (start, end) inclusive; None to send it all; False if unsatisfiable.
 
-    Several ranges or a malformed header are answered with the whole file, as RFC 9110 allows.
+    Several ranges or a malformed header are answered with the whole file, as RFC 9110 allows;
+    a position beyond any file (more than 2**63 - 1) is unsatisfiable.
     """
-    match = _RANGE.match((header or "").strip())
+    match = _RANGE.fullmatch((header or "").strip(" \t"))
     if not match or match.groups() == ("", ""):
         return None
-    first, last = match.groups()
-    if first == "":  # the last N bytes
-        length = int(last)
-        if length == 0 or size == 0:
-            return False
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    start_digits, end_digits = match.groups()
+    start = _position(start_digits) if start_digits else None
+    end = _position(end_digits) if end_digits else None
+    if (start_digits and start is None) or (end_digits and end is None):
         return False
-    return start, end
+    if start is None:  # the last N bytes
+        if end == 0 or size == 0:
+            return False
+        return max(0, size - end), size - 1
+    if start >= size or (end is not None and end < start):
+        return False
+    return start, size - 1 if end is None else min(end, size - 1)
 
 
 def audio(request, pk: int):
