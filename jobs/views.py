@@ -247,13 +247,15 @@ def job_list(request):
 
 
 def signature(job: Job) -> str:
-    """What the live view shows of a running job, as text: id, state and Venice's progress.
+    """What the live view shows of a running job, as text: id, state and Venice's progress, and
+    ":u" while Venice is unreachable (the page says so, and says so no more once it answers).
 
     Not `updated_at`: the worker moves jobs with queryset UPDATEs, which leave it alone. Venice's
     estimate (average_execution_time) is written together with the progress, so it needs no part.
     """
     exec_ms = "" if job.execution_duration_ms is None else job.execution_duration_ms
-    return f"{job.pk}:{job.state}:{exec_ms}"
+    unreachable = ":u" if job.venice_unreachable_since else ""
+    return f"{job.pk}:{job.state}:{exec_ms}{unreachable}"
 
 
 def changed_jobs(user, shown: dict[int, str]) -> list[Job]:
@@ -277,7 +279,9 @@ def changed_jobs(user, shown: dict[int, str]) -> list[Job]:
         f'JOIN "{user_table}" u ON u.id = j.user_id '
         f"WHERE j.id IN ({ids}) AND (%s OR j.user_id = %s OR NOT j.private) "
         f"AND (CAST(j.id AS VARCHAR(20)) || ':' || j.state || ':' || "
-        f"COALESCE(CAST(j.execution_duration_ms AS VARCHAR(20)), '')) NOT IN ({signatures})"
+        f"COALESCE(CAST(j.execution_duration_ms AS VARCHAR(20)), '') || "
+        f"CASE WHEN j.venice_unreachable_since IS NULL THEN '' ELSE ':u' END) "
+        f"NOT IN ({signatures})"
     )
     params = [*shown, bool(user.is_staff), user.pk, *shown.values()]
     return list(Job.objects.raw(sql, params))
@@ -292,7 +296,7 @@ def _live_poll(jobs, view: str, known: dict[int, str] | None = None) -> dict | N
     return {"signatures": ",".join(running), "view": view} if running else None
 
 
-_SIGNATURE = re.compile(r"^\d{1,18}:[a-z_]{1,15}:\d{0,10}$")
+_SIGNATURE = re.compile(r"\d{1,18}:[a-z_]{1,15}:\d{0,10}(:u)?")
 
 
 @require_GET
@@ -307,7 +311,7 @@ def live(request):
     """
     known = {}
     for sig in request.GET.get("s", "").split(",")[:LIVE_MAX_IDS]:
-        if _SIGNATURE.match(sig):
+        if _SIGNATURE.fullmatch(sig):
             known[int(sig.split(":", 1)[0])] = sig
     if not known:
         return HttpResponse(status=204)
