@@ -48,17 +48,33 @@ POLLED = [Job.State.QUEUED, Job.State.PROCESSING]
 LIVE = [Job.State.PENDING, Job.State.SUBMITTING, *POLLED]
 
 
+# Long leases (e.g. the reconciliation's 30 minutes) this process holds, renewed by its heartbeat.
+_renewed: dict[tuple[str, str], leases.Lease] = {}
+
+
 def take_lease(name: str, holder: str, duration: datetime.timedelta) -> bool:
+    """A named lease for `duration`. One longer than leases.TERM is taken for the TERM and
+    renewed by this process's heartbeat, so that it ends soon after a killed holder."""
     WorkerLease.objects.bulk_create([WorkerLease(name=name)], ignore_conflicts=True)
     now = timezone.now()
-    return bool(
-        WorkerLease.objects.filter(
-            Q(until__isnull=True) | Q(until__lt=now) | Q(holder=holder), name=name
-        ).update(holder=holder, until=now + duration)
-    )
+    until = now + min(duration, leases.TERM)
+    taken = WorkerLease.objects.filter(
+        Q(until__isnull=True) | Q(until__lt=now) | Q(holder=holder), name=name
+    ).update(holder=holder, until=until)
+    if taken and duration > leases.TERM:
+        previous = _renewed.pop((name, holder), None)
+        if previous is not None:
+            previous.forget()
+        _renewed[(name, holder)] = leases.hold(
+            WorkerLease, {"name": name, "holder": holder}, "until", until, duration
+        )
+    return bool(taken)
 
 
 def drop_lease(name: str, holder: str) -> None:
+    lease = _renewed.pop((name, holder), None)
+    if lease is not None:
+        lease.forget()
     WorkerLease.objects.filter(name=name, holder=holder).update(until=None, holder="")
 
 

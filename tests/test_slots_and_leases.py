@@ -4,11 +4,13 @@ and leases do not hold other work back.
 When all of a wallet's in-flight slots are busy the throttle raises NoSlot before anything is
 sent: the job goes back to PENDING, using no attempt. Slots and leases are held for a short term
 that the holder's heartbeat renews (wallets.leases): a killed worker's run out within that term,
-not after the 180 s (slot) or 90 s (top-up) a call may take at most.
+not after the 180 s (slot) or 90 s (top-up) a call may take at most, nor the 30 minutes of a
+reconciliation.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import subprocess
@@ -20,6 +22,7 @@ from django.utils import timezone
 
 from jobs import pipeline
 from jobs.models import Job
+from jobs.poller import drop_lease, take_lease
 from wallets import keys, leases, payments, throttle
 from wallets.models import InFlightSlot
 
@@ -112,13 +115,15 @@ def test_a_lease_taken_over_meanwhile_is_not_revived(wallet):
 
 
 HOLDER = """
-import sys, time, django
+import datetime, sys, time, django
 django.setup()
+from jobs.poller import take_lease
 from wallets import leases, payments, throttle
 from wallets.models import Wallet
 wallet = Wallet.objects.get(pk=int(sys.argv[1]))
 tokens = [throttle.try_acquire(wallet) for _ in range(5)]
 assert all(tokens), tokens
+assert take_lease("reconcile", "dead-holder", datetime.timedelta(minutes=30))
 with payments.topup_lease(wallet, wait_s=0):
     time.sleep(leases.TERM.total_seconds() + 2 * leases.BEAT_S)  # outlives one term: renewed
     print("holding", flush=True)
@@ -149,6 +154,7 @@ def test_a_killed_workers_slots_and_top_up_lease_free_within_the_short_term(veni
         assert line.strip() == "holding", line + holder.stdout.read()
         # Alive past its first term, its heartbeat has kept everything.
         assert throttle.try_acquire(wallet) is None
+        assert not take_lease("reconcile", "me", datetime.timedelta(minutes=30))
         with pytest.raises(payments.WalletBusy), payments.topup_lease(wallet, wait_s=0):
             pass
         os.killpg(holder.pid, signal.SIGKILL)
@@ -161,6 +167,12 @@ def test_a_killed_workers_slots_and_top_up_lease_free_within_the_short_term(veni
         )
         with payments.topup_lease(wallet, wait_s=5):
             pass
+        wait_until(
+            lambda: take_lease("reconcile", "me", datetime.timedelta(minutes=30)),
+            timeout=10,
+            what="the dead reconciliation's lease to free",
+        )
+        drop_lease("reconcile", "me")
         freed_after = time.monotonic() - killed_at
         assert freed_after < throttle.SLOT_LEASE.total_seconds() / 4
     finally:
