@@ -173,12 +173,12 @@ def submit(job_id: int) -> Job | None:
         return None  # another worker has it, or it is not due yet
     lease = leases.hold(Job, {"pk": job_id}, "lease_until", until, SUBMIT_LEASE)
     try:
-        return _submit_claimed(Job.objects.select_related("wallet").get(pk=job_id))
+        return _submit_claimed(Job.objects.select_related("wallet").get(pk=job_id), lease)
     finally:
         lease.forget()
 
 
-def _submit_claimed(job: Job) -> Job:
+def _submit_claimed(job: Job, lease: leases.Lease) -> Job:
     wait = throttle.take_rate_slot(job.wallet_id, "queue", settings.QUEUE_PER_MINUTE)
     if wait:
         return _wait_for_rate(job, wait)
@@ -210,7 +210,9 @@ def _submit_claimed(job: Job) -> Job:
     except catalogue.CatalogueUnavailable:
         model = None  # Venice validates the body anyway; the local check is a courtesy here
     # From this write on, Venice may have the job even if we never hear back (NEEDS_REVIEW).
-    Job.objects.filter(pk=job.pk).update(queue_sent_at=timezone.now())
+    if not _mark_sending(job, lease):
+        log.warning("job %s: its lease ran out before the queue call; not sending it", job.pk)
+        return job
     try:
         with client_for(job.wallet) as client:
             spec = model.spec if model else None
@@ -232,6 +234,18 @@ def _submit_claimed(job: Job) -> Job:
         log.exception("queue call for job %s ended unexpectedly", job.pk)
         return needs_review(job, f"The queue call ended unexpectedly: {type(exc).__name__}")
     return queued(job, queue_id)
+
+
+def _mark_sending(job: Job, lease: leases.Lease) -> bool:
+    """Only while this worker still holds the job: had its lease run out (a heartbeat that
+    could not reach the database), recovery may have handed the job to another worker."""
+    with lease.lock:
+        now = timezone.now()
+        return bool(
+            Job.objects.filter(
+                pk=job.pk, state=State.SUBMITTING, lease_until=lease.until, lease_until__gt=now
+            ).update(queue_sent_at=now)
+        )
 
 
 def queued(job: Job, queue_id: str) -> Job:

@@ -179,3 +179,22 @@ def test_a_killed_workers_slots_and_top_up_lease_free_within_the_short_term(veni
         if holder.poll() is None:
             os.killpg(holder.pid, signal.SIGKILL)
             holder.wait()
+
+
+@pytest.mark.django_db
+def test_a_submission_whose_lease_ran_out_is_not_sent(wallet, member, venice):
+    """Had the heartbeat failed to renew it, recovery may have given the job to another worker:
+    the queue call is made only while the lease is still this worker's."""
+    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        state=Job.State.SUBMITTING, lease_until=now + leases.TERM, attempts=1
+    )
+    mine = leases.hold(Job, {"pk": job.pk}, "lease_until", now + leases.TERM, leases.TERM)
+    # Recovery handed the job on and another worker claimed it: the row's lease is not ours.
+    Job.objects.filter(pk=job.pk).update(lease_until=now + 2 * leases.TERM)
+    pipeline._submit_claimed(Job.objects.select_related("wallet").get(pk=job.pk), mine)
+    job.refresh_from_db()
+    assert job.queue_sent_at is None and job.queue_id is None
+    assert venice.stats(wallet.address)["calls"].get("queue", 0) == 0
+    mine.forget()
