@@ -162,6 +162,7 @@ AXES_LOCKOUT_PARAMETERS = [parameter for parameter, _limit in SIGNIN_LIMITS]
 AXES_FAILURE_LIMIT = SIGNIN_LIMITS[0][1]  # the scale SignInLimits maps every limit onto
 AXES_HANDLER = "studio.signin.SignInLimits"
 AXES_CLIENT_IP_CALLABLE = "studio.signin.client_address"
+AXES_USERNAME_CALLABLE = "studio.signin.username"
 AXES_LOCKOUT_CALLABLE = "studio.signin.locked_out"
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCK_MINUTES", default=15))
 # Guesses while locked are refused unread and do not push the lock further away.

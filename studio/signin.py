@@ -62,6 +62,20 @@ def client_address(request) -> str | None:
     return str(client)
 
 
+def username(request, credentials: dict | None = None) -> str | None:
+    """The username a sign-in tried, as axes stores it: at most 255 characters, no NUL.
+
+    Django's sign-in form does not enforce the username's length (it only tells the browser),
+    so any length reaches authentication; axes' column holds 255, and PostgreSQL refuses more
+    (and any NUL). No username is that long, so a longer one counts under its first 255.
+    """
+    if credentials:
+        name = credentials.get("username")
+    else:
+        name = request.POST.get("username") if request is not None else None
+    return None if name is None else str(name).replace("\x00", "")[:255]
+
+
 class SignInLimits(AxesDatabaseHandler):
     """axes' database handler with a limit per lockout parameter (`SIGNIN_LIMITS`).
 

@@ -8,6 +8,7 @@ import io
 import ipaddress
 
 import pytest
+from axes.models import AccessAttempt
 from django.core.management import call_command
 from django.test import RequestFactory
 from django.urls import reverse
@@ -184,3 +185,14 @@ def test_proxies_without_trust_share_one_address_as_before(client, people, setti
 def test_client_address(remote, forwarded, expected):
     request = RequestFactory().post("/login/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
     assert client_address(request) == expected
+
+
+@pytest.mark.parametrize("name", ["x" * 256, "y" * 5000, "a\x00b"])
+def test_any_username_is_answered_and_counted_without_an_error(client, people, name):
+    """Django's sign-in form leaves the username's length to the browser: 5000 characters reach
+    the limits, whose column holds 255 (PostgreSQL refuses more). A NUL is refused by the form
+    before any password is checked, so there is nothing to count."""
+    page = sign_in(client, name, "guess", ATTACKER)
+    assert page.status_code == 200 and WRONG in page.content.decode() or "\x00" in name
+    counted = list(AccessAttempt.objects.values_list("username", flat=True))
+    assert counted == ([] if "\x00" in name else [name[:255]])
