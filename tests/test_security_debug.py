@@ -121,6 +121,9 @@ def test_a_member_of_make_runs_studio_never_sees_the_debug_page(tmp_path):
     server = Runserver(tmp_path)
     try:
         missing, broken = error_pages(server)
+        # With DEBUG off, the static files are still served (whitenoise, from the finders).
+        for path in ("/static/studio.js", "/static/django_htmx/htmx-2.min.js"):
+            assert httpx.get(server.base + path, timeout=30).status_code == 200, path
     finally:
         server.close()
     assert missing.status_code == 404 and broken.status_code == 500
