@@ -20,7 +20,7 @@ from wallets.models import AuditEntry
 from wallets.venice import client_for
 
 from .jobs_helpers import run_to_end
-from .reliability_helpers import expected_audio_digest, file_digest
+from .reliability_helpers import expected_audio_digest, file_digest, record
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +105,11 @@ def test_a_charge_only_one_job_could_have_made_is_matched_and_tells_the_next_apa
     for job in (first, second):
         job = run_to_end(job, timeout=30)
         assert job.state == Job.State.COMPLETED and own_audio(job), job.pk
+    record(
+        "Lost queue answers: a charge only one job could have made",
+        "two charged jobs, same model and price, 6 s apart: the second's window holds one charge "
+        "only, the first's both; matching by elimination gives each its own charge and audio",
+    )
 
 
 def test_an_admin_adopts_the_charge_and_closes_the_job_venice_never_took(
@@ -139,6 +144,12 @@ def test_an_admin_adopts_the_charge_and_closes_the_job_venice_never_took(
         resolution.close_never_accepted(accepted, actor=admin_user)
     accepted = run_to_end(accepted, timeout=30)
     assert accepted.state == Job.State.COMPLETED and own_audio(accepted)
+    record(
+        "Lost queue answers: an admin resolves what the ledger cannot",
+        "one charge, two candidate jobs: the admin adopts it for one (polled to its own audio) "
+        "and closes the other as never accepted (reservation released); both steps audited; "
+        "a charge that is not a candidate is refused",
+    )
 
 
 def test_the_resolve_page_lists_candidates_and_acts(
