@@ -18,6 +18,7 @@ each job's own, budgets, a clean reconciliation).
 
 from __future__ import annotations
 
+import datetime
 import time
 from decimal import Decimal
 
@@ -27,7 +28,7 @@ from django.utils import timezone
 
 from jobs import pipeline, tasks
 from jobs.models import Job
-from wallets import keys
+from wallets import keys, leases
 from wallets.models import InFlightSlot, LedgerEntry
 
 from .reliability_helpers import (
@@ -60,8 +61,13 @@ def simulated_ms(real_s: float) -> int:
     return int(real_s / TIME_SCALE * 1000)
 
 
-def slots_held() -> int:
-    return InFlightSlot.objects.filter(until__gt=timezone.now()).count()
+def slots_held(taken_within_s: float | None = None) -> int:
+    """In-flight slots held now (or taken within the last seconds: a slot is taken for
+    leases.TERM)."""
+    now = timezone.now()
+    if taken_within_s is not None:
+        now += leases.TERM - datetime.timedelta(seconds=taken_within_s)
+    return InFlightSlot.objects.filter(until__gt=now).count()
 
 
 def kill_with_slots_held(venice, cluster: Cluster) -> int:
@@ -69,7 +75,13 @@ def kill_with_slots_held(venice, cluster: Cluster) -> int:
     how many of the wallet's slots the dead cluster left held."""
     venice.set_fault("retrieve", delay_ms=simulated_ms(WORKER_TIMEOUT_S * 1.6))
     try:
-        wait_until(lambda: slots_held() >= 1, timeout=20, step=0.01, what="retrieves holding slots")
+        # A slot taken in the last half second: its retrieve waits on for a second more.
+        wait_until(
+            lambda: slots_held(taken_within_s=0.5) >= 1,
+            timeout=20,
+            step=0.01,
+            what="retrieves holding slots",
+        )
     except AssertionError as exc:
         from jobs.models import WorkerLease
 
