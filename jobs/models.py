@@ -74,6 +74,9 @@ class Job(models.Model):
     next_poll_at = models.DateTimeField(null=True, blank=True)
     polls = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0, help_text="Failed polls in a row.")
+    venice_unreachable_since = models.DateTimeField(
+        null=True, blank=True, help_text="Polls have had no answer from Venice since then."
+    )
     execution_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     average_execution_time_ms = models.PositiveIntegerField(null=True, blank=True)
     progress_at = models.DateTimeField(null=True, blank=True)

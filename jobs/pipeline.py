@@ -10,6 +10,7 @@ import datetime
 import logging
 import mimetypes
 import posixpath
+import random
 import tempfile
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from venice import AudioResult, Model, Processing, VeniceClient, errors, validate_queue
-from wallets import budgets, payments, throttle
+from wallets import budgets, leases, payments, throttle
 from wallets.models import LedgerEntry, Wallet
 from wallets.money import format_usd
 from wallets.venice import client_for, public_client
@@ -33,10 +34,15 @@ from .models import Job, JobEvent
 log = logging.getLogger(__name__)
 
 State = Job.State
+# A submission's longest lease; it is held for leases.TERM at a time, renewed by the heartbeat.
 SUBMIT_LEASE = datetime.timedelta(seconds=120)
 MAX_SUBMIT_ATTEMPTS = 8
-# A poll that fails this many times in a row ends the job (Venice keeps failing it).
-MAX_POLL_ERRORS = 6
+# All of a wallet's in-flight slots were busy (the throttle's own wait ran out): try again soon.
+NO_SLOT_WAIT_S = 2.0
+# Polls through an outage back off up to this.
+OUTAGE_BACKOFF_CAP_S = 60.0
+# How long Venice keeps a finished job's media (settings.VENICE_MEDIA_RETENTION_S may say).
+DEFAULT_MEDIA_RETENTION_S = 24 * 3600.0
 # How long after the queue call a missing CHARGE proves that Venice never accepted the job.
 UNKNOWN_OUTCOME_GRACE = datetime.timedelta(minutes=2)
 
@@ -158,14 +164,22 @@ def _move(job: Job, from_states, to_state: str, note: str = "", **fields) -> boo
 def submit(job_id: int) -> Job | None:
     """Claim a PENDING job, make sure the wallet can pay, and queue it at Venice."""
     now = timezone.now()
+    until = leases.term_from(now)  # renewed by the heartbeat up to SUBMIT_LEASE
     claimed = (
         Job.objects.filter(pk=job_id, state=State.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(state=State.SUBMITTING, lease_until=now + SUBMIT_LEASE, attempts=F("attempts") + 1)
+        .update(state=State.SUBMITTING, lease_until=until, attempts=F("attempts") + 1)
     )
     if not claimed:
         return None  # another worker has it, or it is not due yet
-    job = Job.objects.select_related("wallet").get(pk=job_id)
+    lease = leases.hold(Job, {"pk": job_id}, "lease_until", until, SUBMIT_LEASE)
+    try:
+        return _submit_claimed(Job.objects.select_related("wallet").get(pk=job_id), lease)
+    finally:
+        lease.forget()
+
+
+def _submit_claimed(job: Job, lease: leases.Lease) -> Job:
     wait = throttle.take_rate_slot(job.wallet_id, "queue", settings.QUEUE_PER_MINUTE)
     if wait:
         return _wait_for_rate(job, wait)
@@ -189,17 +203,23 @@ def submit(job_id: int) -> Job | None:
         )
     except (payments.TopUpPending, payments.WalletBusy, errors.VeniceError) as exc:
         return _retry_later(job, f"Waiting for wallet credit: {exc}", _retry_delay(job, exc))
+    except throttle.NoSlot as exc:
+        return _not_sent(job, f"Waiting for a free request slot ({exc}).", NO_SLOT_WAIT_S)
 
     try:
         model = catalogue.get_model(job.model_id)
     except catalogue.CatalogueUnavailable:
         model = None  # Venice validates the body anyway; the local check is a courtesy here
     # From this write on, Venice may have the job even if we never hear back (NEEDS_REVIEW).
-    Job.objects.filter(pk=job.pk).update(queue_sent_at=timezone.now())
+    if not _mark_sending(job, lease):
+        log.warning("job %s: its lease ran out before the queue call; not sending it", job.pk)
+        return job
     try:
         with client_for(job.wallet) as client:
             spec = model.spec if model else None
             queue_id = client.queue(job.model_id, spec=spec, **job.queue_body)
+    except throttle.NoSlot as exc:  # raised before the request left: nothing was sent
+        return _not_sent(job, f"Waiting for a free request slot ({exc}).", NO_SLOT_WAIT_S)
     except (errors.RateLimited, errors.ConcurrencyLimit) as exc:
         return _retry_later(job, f"Venice asked us to slow down: {exc}", _retry_delay(job, exc))
     except errors.InsufficientBalance as exc:
@@ -215,6 +235,18 @@ def submit(job_id: int) -> Job | None:
         log.exception("queue call for job %s ended unexpectedly", job.pk)
         return needs_review(job, f"The queue call ended unexpectedly: {type(exc).__name__}")
     return queued(job, queue_id)
+
+
+def _mark_sending(job: Job, lease: leases.Lease) -> bool:
+    """Only while this worker still holds the job: had its lease run out (a heartbeat that
+    could not reach the database), recovery may have handed the job to another worker."""
+    with lease.lock:
+        now = timezone.now()
+        return bool(
+            Job.objects.filter(
+                pk=job.pk, state=State.SUBMITTING, lease_until=lease.until, lease_until__gt=now
+            ).update(queue_sent_at=now)
+        )
 
 
 def queued(job: Job, queue_id: str) -> Job:
@@ -256,15 +288,24 @@ def _retry_later(job: Job, why: str, delay_s: float) -> Job:
 
 
 def _wait_for_rate(job: Job, wait_s: float) -> Job:
-    """Back to PENDING without using up an attempt: Venice takes 40 queue calls a minute per
-    wallet, so a team's burst of submissions is paced rather than answered with 429s."""
+    """Venice takes 40 queue calls a minute per wallet, so a team's burst of submissions is
+    paced rather than answered with 429s."""
+    return _not_sent(
+        job,
+        f"The wallet's {settings.QUEUE_PER_MINUTE} queue calls a minute are taken.",
+        wait_s,
+    )
+
+
+def _not_sent(job: Job, why: str, wait_s: float) -> Job:
+    """Back to PENDING without using up an attempt: nothing reached Venice this time."""
     _move(
         job,
         [State.SUBMITTING],
         State.PENDING,
-        note=f"Waiting {wait_s:.1f} s: the wallet's {settings.QUEUE_PER_MINUTE} queue calls a "
-        "minute are taken.",
+        note=f"{why} Trying again in {wait_s:.1f} s.",
         lease_until=None,
+        queue_sent_at=None,
         attempts=F("attempts") - 1,
         next_attempt_at=timezone.now() + datetime.timedelta(seconds=wait_s),
     )
@@ -364,9 +405,17 @@ def cancel(job: Job, by_user) -> bool:
 
 
 def poll(job: Job, client: VeniceClient) -> Job:
-    """One retrieve call for a QUEUED/PROCESSING job, and what follows from its answer."""
+    """One retrieve call for a QUEUED/PROCESSING job, and what follows from its answer.
+
+    Venice has been paid for this job, so only Venice's own answer about it ends it (see
+    `answers_for_the_job`). No answer at all (a dropped connection, a gateway's 502/503/504, a
+    429) is an outage: the job waits it out, polled with a backoff up to a minute, for as long
+    as Venice keeps the media (VENICE_MEDIA_RETENTION_S).
+    """
     try:
         result = client.retrieve(job.model_id, job.queue_id)
+    except throttle.NoSlot:  # nothing was sent: our own in-flight slots are busy
+        return _poll_again(job, 1.0, error=False)
     except (errors.RateLimited, errors.ConcurrencyLimit) as exc:
         return _poll_again(job, float(getattr(exc, "retry_after", None) or 2.0), error=False)
     except errors.InsufficientBalance:
@@ -377,36 +426,68 @@ def poll(job: Job, client: VeniceClient) -> Job:
         # Backing off: a 402 that a top-up does not fix (DIEM, a refused payment) answers the
         # same every time, and each one counts against Venice's error budget.
         return _poll_again(job, _error_backoff(job), error=True)
-    except errors.UpstreamUnavailable as exc:
-        # A transient failure clears on the next try; a failed generation answers the same way
-        # every time, and ends the job once it has done so MAX_POLL_ERRORS times in a row.
-        if job.poll_errors + 1 >= MAX_POLL_ERRORS:
-            Job.objects.filter(pk=job.pk).update(
-                polls=F("polls") + 1, poll_errors=F("poll_errors") + 1
-            )
-            return fail_from(job, exc)
-        return _poll_again(job, _error_backoff(job), error=True)
     except errors.VeniceError as exc:
-        return fail_from(job, exc)
+        if answers_for_the_job(exc):
+            return fail_from(job, exc)
+        return _wait_out_outage(job, exc)
     if isinstance(result, Processing):
         return _progress(job, result)
     with result:
         return _finish(job, result, client)
 
 
+def answers_for_the_job(exc: errors.VeniceError) -> bool:
+    """Whether a retrieve error is Venice's answer about this job (reference section 8: 400
+    provider validation, 422 content policy, 404 media expired or deleted, 500 inference
+    failure with its error body), rather than about Venice or the way to it."""
+    if isinstance(exc, errors.MalformedResponse) or exc.status is None:
+        return False  # a dropped connection or a cut-off answer
+    if exc.status == 500:
+        return isinstance(exc.body, dict) and bool(exc.body.get("error"))
+    return exc.status in (400, 404, 422)
+
+
+def _wait_out_outage(job: Job, exc: errors.VeniceError) -> Job:
+    now = timezone.now()
+    since = job.venice_unreachable_since or now
+    retention = datetime.timedelta(
+        seconds=getattr(settings, "VENICE_MEDIA_RETENTION_S", DEFAULT_MEDIA_RETENTION_S)
+    )
+    if now - since > retention:
+        return fail(
+            job,
+            "venice_unreachable",
+            f"Venice did not answer for longer than it keeps a job's audio "
+            f"({retention.total_seconds() / 3600:.0f} h); the last error: {exc}",
+            status=exc.status,
+        )
+    if job.venice_unreachable_since is None:
+        Job.objects.filter(pk=job.pk, venice_unreachable_since__isnull=True).update(
+            venice_unreachable_since=now
+        )
+        JobEvent.objects.create(
+            job_id=job.pk, state=job.state, note=f"Venice is unreachable, still waiting ({exc})."
+        )
+        log.warning("job %s: Venice unreachable (%s); polling on", job.pk, exc)
+    return _poll_again(job, _error_backoff(job), error=True)
+
+
 def _error_backoff(job: Job) -> float:
-    """Doubling from a tenth of the job's own expected duration: seconds for a short job,
-    up to half a minute for a long one."""
+    """Doubling from a tenth of the job's own expected duration (seconds for a short job), up to
+    a minute with a little jitter, so that jobs waiting out one outage do not poll in step."""
     expected_ms = job.average_execution_time_ms or schedule.detect_s() * 1000
     base = expected_ms / 1000 * 0.1
-    return min(30.0, max(0.25, base * 2**job.poll_errors))
+    delay = min(OUTAGE_BACKOFF_CAP_S, max(0.25, base * 2 ** min(job.poll_errors, 20)))
+    return delay * random.uniform(0.8, 1.0)
 
 
 def _poll_again(job: Job, delay_s: float, *, error: bool) -> Job:
+    fields = {} if error else {"venice_unreachable_since": None}
     Job.objects.filter(pk=job.pk).update(
         next_poll_at=timezone.now() + datetime.timedelta(seconds=delay_s),
         polls=F("polls") + 1,
         poll_errors=F("poll_errors") + 1 if error else 0,
+        **fields,
     )
     return job
 
@@ -419,6 +500,7 @@ def _progress(job: Job, status: Processing) -> Job:
         "progress_at": now,
         "polls": F("polls") + 1,
         "poll_errors": 0,
+        "venice_unreachable_since": None,
         "next_poll_at": now
         + datetime.timedelta(
             seconds=schedule.next_poll_delay(
@@ -489,6 +571,7 @@ def _record_audio(job: Job, stored: str, size: int, result: AudioResult, facts: 
             next_poll_at=None,
             polls=F("polls") + 1,
             poll_errors=0,
+            venice_unreachable_since=None,
             reserved_usd=Decimal("0"),
             settled_usd=job.quoted_usd,
         )
@@ -567,9 +650,12 @@ def review_unknown_submissions(wallet: Wallet) -> None:
     """Settle NEEDS_REVIEW jobs from Venice's ledger (synced just before).
 
     A job's candidates are the unclaimed charges for its model, of its price, at the time of its
-    queue call. A job with exactly one candidate that no other unknown job could also own is
-    adopted under that queue id and polled; a job with none, well after its call, was never
-    accepted and fails uncharged; anything ambiguous is left for an admin.
+    queue call. One queue call makes at most one charge, and every such charge was made by one of
+    the jobs whose call was unanswered or is in flight. So a charge only one job could have made
+    is that job's, and a job with a single candidate no other job could also own has it; each
+    match takes that charge away from the others, which may tell the next one apart. A job with
+    no candidate left, well after its call, was never accepted and fails uncharged. What is
+    still ambiguous is left for an admin (jobs.resolution, the Job admin's "Resolve" page).
     """
     if not wallet.is_evm or wallet.ledger_synced_at is None:
         return
@@ -589,20 +675,48 @@ def review_unknown_submissions(wallet: Wallet) -> None:
         queue_sent_at__isnull=False,
     )
     candidates = {job.pk: _candidate_charges(wallet, job) for job in [*unknown, *in_flight]}
+    for job, queue_id in match_charges(candidates, [job.pk for job in unknown], unknown):
+        queued(job, queue_id)
+        LedgerEntry.objects.filter(wallet=wallet, request_id=queue_id).update(job=job)
+        accounting.apply_ledger(wallet, {job.pk})
     for job in unknown:
         mine = candidates[job.pk]
-        shared = any(mine & theirs for pk, theirs in candidates.items() if pk != job.pk)
-        if len(mine) == 1 and not shared:
-            (queue_id,) = mine
-            queued(job, queue_id)
-            LedgerEntry.objects.filter(wallet=wallet, request_id=queue_id).update(job=job)
-            accounting.apply_ledger(wallet, {job.pk})
-        elif not mine and wallet.ledger_synced_at > job.queue_sent_at + UNKNOWN_OUTCOME_GRACE:
+        if not mine and wallet.ledger_synced_at > job.queue_sent_at + UNKNOWN_OUTCOME_GRACE:
             fail(
                 job,
                 "not_accepted",
                 "Venice never accepted this job (no charge in its ledger); nothing was spent.",
             )
+
+
+def match_charges(candidates: dict[int, set[str]], matchable: list[int], jobs: list[Job]):
+    """Yield (job, charge) for every match the candidates prove (see review_unknown_submissions).
+
+    `candidates` maps every job that may own a charge to its candidates and is narrowed in place;
+    only `matchable` jobs are matched (a job still in flight is a rival, never matched here)."""
+    by_pk = {job.pk: job for job in jobs}
+    open_jobs = set(matchable)
+    progress = True
+    while progress:
+        progress = False
+        owners: dict[str, set[int]] = {}
+        for pk, charges in candidates.items():
+            for charge in charges:
+                owners.setdefault(charge, set()).add(pk)
+        for pk in sorted(open_jobs):
+            mine = candidates[pk]
+            exclusive = {charge for charge in mine if owners[charge] == {pk}}
+            if len(exclusive) != 1:
+                continue  # nothing proves it, or two charges only it could own: ambiguous
+            (charge,) = exclusive
+            open_jobs.discard(pk)
+            candidates[pk] = {charge}
+            for other in candidates:
+                if other != pk:
+                    candidates[other].discard(charge)
+            yield by_pk[pk], charge
+            progress = True
+            break  # the owners changed: look again
 
 
 def _candidate_charges(wallet: Wallet, job: Job) -> set[str]:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from ops import logs
 from venice import VeniceClient
+from wallets import leases
 from wallets.throttle import take_rate_slot
 from wallets.venice import client_for
 
@@ -32,8 +33,11 @@ from .models import Job, WorkerLease
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "poll-loop"
-LEASE_FOR = datetime.timedelta(seconds=30)
-# A claimed poll that never reports back (its process died mid-download) is retried after this.
+# The loop renews its lease every pass (at most a second apart): a dead loop's lease runs out
+# this soon, and a restarted worker takes over.
+LEASE_FOR = datetime.timedelta(seconds=10)
+# A claimed poll is held for leases.TERM, renewed by the heartbeat for at most this long: should
+# its process die mid-download, the job is due again within the TERM.
 POLL_CLAIM = datetime.timedelta(seconds=120)
 IDLE_EXIT_S = 3.0
 # Stale submissions are rare (a worker died): looking for them every pass would only slow it.
@@ -45,17 +49,33 @@ POLLED = [Job.State.QUEUED, Job.State.PROCESSING]
 LIVE = [Job.State.PENDING, Job.State.SUBMITTING, *POLLED]
 
 
+# Long leases (e.g. the reconciliation's 30 minutes) this process holds, renewed by its heartbeat.
+_renewed: dict[tuple[str, str], leases.Lease] = {}
+
+
 def take_lease(name: str, holder: str, duration: datetime.timedelta) -> bool:
+    """A named lease for `duration`. One longer than leases.TERM is taken for the TERM and
+    renewed by this process's heartbeat, so that it ends soon after a killed holder."""
     WorkerLease.objects.bulk_create([WorkerLease(name=name)], ignore_conflicts=True)
     now = timezone.now()
-    return bool(
-        WorkerLease.objects.filter(
-            Q(until__isnull=True) | Q(until__lt=now) | Q(holder=holder), name=name
-        ).update(holder=holder, until=now + duration)
-    )
+    until = now + min(duration, leases.TERM)
+    taken = WorkerLease.objects.filter(
+        Q(until__isnull=True) | Q(until__lt=now) | Q(holder=holder), name=name
+    ).update(holder=holder, until=until)
+    if taken and duration > leases.TERM:
+        previous = _renewed.pop((name, holder), None)
+        if previous is not None:
+            previous.forget()
+        _renewed[(name, holder)] = leases.hold(
+            WorkerLease, {"name": name, "holder": holder}, "until", until, duration
+        )
+    return bool(taken)
 
 
 def drop_lease(name: str, holder: str) -> None:
+    lease = _renewed.pop((name, holder), None)
+    if lease is not None:
+        lease.forget()
     WorkerLease.objects.filter(name=name, holder=holder).update(until=None, holder="")
 
 
@@ -127,14 +147,16 @@ class Loop:
                 )
                 continue
             # Claim the poll: should this process die mid-download, it is due again later.
+            until = leases.term_from(now)
             claimed = Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
-                next_poll_at=now + POLL_CLAIM
+                next_poll_at=until
             )
             if claimed:
                 self.busy.add(job.pk)
-                pool.submit(self.poll_one, job.pk)
+                claim = leases.hold(Job, {"pk": job.pk}, "next_poll_at", until, POLL_CLAIM)
+                pool.submit(self.poll_one, job.pk, claim)
 
-    def poll_one(self, job_id: int) -> None:
+    def poll_one(self, job_id: int, claim: leases.Lease | None = None) -> None:
         try:
             job = Job.objects.select_related("wallet").get(pk=job_id)
             if job.state in POLLED:
@@ -149,6 +171,8 @@ class Loop:
                 next_poll_at=timezone.now() + datetime.timedelta(seconds=5)
             )
         finally:
+            if claim is not None:
+                claim.forget()  # the poll has set the job's next poll time (or will be retried)
             self.busy.discard(job_id)
             connection.close()
 

@@ -247,13 +247,15 @@ def job_list(request):
 
 
 def signature(job: Job) -> str:
-    """What the live view shows of a running job, as text: id, state and Venice's progress.
+    """What the live view shows of a running job, as text: id, state and Venice's progress, and
+    ":u" while Venice is unreachable (the page says so, and says so no more once it answers).
 
     Not `updated_at`: the worker moves jobs with queryset UPDATEs, which leave it alone. Venice's
     estimate (average_execution_time) is written together with the progress, so it needs no part.
     """
     exec_ms = "" if job.execution_duration_ms is None else job.execution_duration_ms
-    return f"{job.pk}:{job.state}:{exec_ms}"
+    unreachable = ":u" if job.venice_unreachable_since else ""
+    return f"{job.pk}:{job.state}:{exec_ms}{unreachable}"
 
 
 def changed_jobs(user, shown: dict[int, str]) -> list[Job]:
@@ -277,7 +279,9 @@ def changed_jobs(user, shown: dict[int, str]) -> list[Job]:
         f'JOIN "{user_table}" u ON u.id = j.user_id '
         f"WHERE j.id IN ({ids}) AND (%s OR j.user_id = %s OR NOT j.private) "
         f"AND (CAST(j.id AS VARCHAR(20)) || ':' || j.state || ':' || "
-        f"COALESCE(CAST(j.execution_duration_ms AS VARCHAR(20)), '')) NOT IN ({signatures})"
+        f"COALESCE(CAST(j.execution_duration_ms AS VARCHAR(20)), '') || "
+        f"CASE WHEN j.venice_unreachable_since IS NULL THEN '' ELSE ':u' END) "
+        f"NOT IN ({signatures})"
     )
     params = [*shown, bool(user.is_staff), user.pk, *shown.values()]
     return list(Job.objects.raw(sql, params))
@@ -292,7 +296,7 @@ def _live_poll(jobs, view: str, known: dict[int, str] | None = None) -> dict | N
     return {"signatures": ",".join(running), "view": view} if running else None
 
 
-_SIGNATURE = re.compile(r"^\d{1,18}:[a-z_]{1,15}:\d{0,10}$")
+_SIGNATURE = re.compile(r"\d{1,18}:[a-z_]{1,15}:\d{0,10}(:u)?")
 
 
 @require_GET
@@ -307,7 +311,7 @@ def live(request):
     """
     known = {}
     for sig in request.GET.get("s", "").split(",")[:LIVE_MAX_IDS]:
-        if _SIGNATURE.match(sig):
+        if _SIGNATURE.fullmatch(sig):
             known[int(sig.split(":", 1)[0])] = sig
     if not known:
         return HttpResponse(status=204)
@@ -399,28 +403,43 @@ class _Slice:
         self.file.close()
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only (RFC 9110's DIGIT; `\d` would take any script's), matched whole (`$` would
+# let a trailing newline through).
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# No file is this large, and no HTTP stack counts bytes past it. Checked on the digits, before
+# int(): Python refuses to convert more than 4,300 digits, which used to answer 500.
+_MAX_POSITION = 2**63 - 1
+
+
+def _position(digits: str) -> int | None:
+    """A byte position from a header, or None if it is beyond any file."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(_MAX_POSITION)) or int(digits) > _MAX_POSITION:
+        return None
+    return int(digits)
 
 
 def parse_range(header: str | None, size: int):
     """One `bytes=` range as (start, end) inclusive; None to send it all; False if unsatisfiable.
 
-    Several ranges or a malformed header are answered with the whole file, as RFC 9110 allows.
+    Several ranges or a malformed header are answered with the whole file, as RFC 9110 allows;
+    a position beyond any file (more than 2**63 - 1) is unsatisfiable.
     """
-    match = _RANGE.match((header or "").strip())
+    match = _RANGE.fullmatch((header or "").strip(" \t"))
     if not match or match.groups() == ("", ""):
         return None
-    first, last = match.groups()
-    if first == "":  # the last N bytes
-        length = int(last)
-        if length == 0 or size == 0:
-            return False
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    start_digits, end_digits = match.groups()
+    start = _position(start_digits) if start_digits else None
+    end = _position(end_digits) if end_digits else None
+    if (start_digits and start is None) or (end_digits and end is None):
         return False
-    return start, end
+    if start is None:  # the last N bytes
+        if end == 0 or size == 0:
+            return False
+        return max(0, size - end), size - 1
+    if start >= size or (end is not None and end < start):
+        return False
+    return start, size - 1 if end is None else min(end, size - 1)
 
 
 def audio(request, pk: int):

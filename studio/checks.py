@@ -1,11 +1,13 @@
-"""System checks that keep money from being pointed at the wrong place (`manage.py check`)."""
+"""Studio's own system checks: money never pointed at the wrong place (`manage.py check`), and
+the deployment's sign-in limits (`manage.py check --deploy`)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, register
+from django.core.checks import Warning as CheckWarning
 
 from venice.client import DEFAULT_BASE_URL
 from venice.payments import is_loopback
@@ -35,3 +37,19 @@ def venice_endpoints(app_configs, **kwargs) -> list[Error]:
             )
         )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def trusted_proxies(app_configs, **kwargs) -> list[CheckWarning]:
+    """Production runs behind a TLS proxy: without it named, every member has its address."""
+    if settings.TRUSTED_PROXIES:
+        return []
+    return [
+        CheckWarning(
+            "TRUSTED_PROXIES is empty: behind the TLS proxy every member has the proxy's "
+            "address, so failed sign-ins by anyone count against everyone's.",
+            hint="Name the proxy's address, e.g. TRUSTED_PROXIES=127.0.0.1 for one on the "
+            "same host, and have it set X-Forwarded-For.",
+            id="studio.W001",
+        )
+    ]

@@ -1,53 +1,8 @@
 from __future__ import annotations
 
-import hashlib
-
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 
 from .models import Prompt, normalise_tags
-
-# Login throttling: this many failed sign-ins for one username from one address, per window.
-LOGIN_FAILURES_ALLOWED = 5
-LOGIN_WINDOW_S = 15 * 60
-
-
-def _throttle_key(username: str, address: str) -> str:
-    who = hashlib.sha256(f"{username.strip().lower()}|{address}".encode()).hexdigest()[:32]
-    return f"studio:login-failures:{who}"
-
-
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, refusing a username+address after repeated failures.
-
-    Counted in the cache (no extra dependency): the window starts at the first failure, so the
-    lock lifts at most 15 minutes later. A success clears the count.
-    """
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": "Too many failed sign-ins for this account from your network. "
-        "Wait 15 minutes and try again, or ask an admin to reset your password.",
-    }
-
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        key = _throttle_key(username, address)
-        if username and (cache.get(key) or 0) >= LOGIN_FAILURES_ALLOWED:
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if username and not cache.add(key, 1, LOGIN_WINDOW_S):
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired in between
-                    cache.add(key, 1, LOGIN_WINDOW_S)
-            raise
-        cache.delete(key)
-        return cleaned
 
 
 class PromptForm(forms.ModelForm):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,11 +22,35 @@ VAR_DIR.mkdir(exist_ok=True)
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Django's debug pages show settings, SQL, local variables and POST data to whoever causes the
+# error. `make run` is also how a small team tries Studio together, usually behind a proxy on the
+# same host: every request then comes from loopback, so "bound to 127.0.0.1" proves nothing about
+# who is looking. So DEBUG is off unless a developer asks for it, and asking is refused (below)
+# wherever these settings say the server is shared: a trusted proxy, or a non-loopback host name.
+DEBUG = env.bool("DEBUG", default=False)
 # The development key is refused by production.py; never used when DJANGO_SECRET_KEY is set.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-2d1c4f6e0b8a")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+
+def _networks(values: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(value.strip(), strict=False) for value in values]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
+
+
+# The proxies whose X-Forwarded-For is believed (addresses or networks, e.g. 127.0.0.1 for a
+# proxy on the same host). Empty: the peer's own address is the client's (studio.signin).
+TRUSTED_PROXIES = _networks(env.list("TRUSTED_PROXIES", default=[]))
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]", "testserver"}
+if DEBUG and (TRUSTED_PROXIES or set(ALLOWED_HOSTS) - LOOPBACK_HOSTS):
+    raise ImproperlyConfigured(
+        "DEBUG is for one developer on loopback: with TRUSTED_PROXIES or ALLOWED_HOSTS beyond "
+        "loopback the server is shared, and the debug page would show secrets to whoever errs."
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -35,6 +61,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "csp",
     "django_htmx",
     "django_q",
     "studio",
@@ -45,6 +73,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -54,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -111,6 +142,35 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# --- sign-in limits (django-axes; studio/signin.py) ----------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked client before the password
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed sign-ins allowed per key within AXES_COOLOFF_TIME of the last one. A username at one
+# address is what a member mistyping meets; one address across usernames stops one attacker
+# trying many accounts; one username across addresses stops many attackers trying one account,
+# set high enough that one attacker (locked at his own address first) can never reach it.
+SIGNIN_LIMITS = [
+    (["username", "ip_address"], env.int("SIGNIN_FAILURES_PER_USERNAME_AND_ADDRESS", default=5)),
+    ("ip_address", env.int("SIGNIN_FAILURES_PER_ADDRESS", default=20)),
+    ("username", env.int("SIGNIN_FAILURES_PER_USERNAME", default=50)),
+]
+if any(limit < 1 for _parameter, limit in SIGNIN_LIMITS):
+    raise ImproperlyConfigured("SIGNIN_FAILURES_*: at least 1")
+AXES_LOCKOUT_PARAMETERS = [parameter for parameter, _limit in SIGNIN_LIMITS]
+AXES_FAILURE_LIMIT = SIGNIN_LIMITS[0][1]  # the scale SignInLimits maps every limit onto
+AXES_HANDLER = "studio.signin.SignInLimits"
+AXES_CLIENT_IP_CALLABLE = "studio.signin.client_address"
+AXES_USERNAME_CALLABLE = "studio.signin.username"
+AXES_LOCKOUT_CALLABLE = "studio.signin.locked_out"
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCK_MINUTES", default=15))
+# Guesses while locked are refused unread and do not push the lock further away.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # that username at that address only (SignInLimits)
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no row each
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:generate"
 LOGOUT_REDIRECT_URL = "login"
@@ -120,10 +180,30 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# --- Content-Security-Policy (django-csp) -------------------------------------------------------
+# Scripts and styles only from our own static files: no inline script, no inline style, no
+# eval (htmx's config, studio.js, sets allowEval off). An injected tag or attribute runs nothing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # the funding address's QR code is a data: SVG
+        "media-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served straight from the apps' and static/ folders with DEBUG off too (`make run` needs no
+# collectstatic); production.py serves the collected, hashed files instead.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "media/"
 
@@ -167,6 +247,8 @@ else:
 # --- Venice -----------------------------------------------------------------------------------
 VENICE_API_BASE = env.str("VENICE_API_BASE", default="http://127.0.0.1:8402/api/v1")
 VENICE_TIMEOUT_S = env.float("VENICE_TIMEOUT_S", default=30.0)
+# How long Venice keeps a finished job's audio: a paid job is polled through any outage shorter.
+VENICE_MEDIA_RETENTION_S = env.float("VENICE_MEDIA_RETENTION_S", default=86400.0)
 
 
 def _is_loopback(url: str) -> bool:
@@ -222,7 +304,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Failed sign-ins and lockouts are warnings; every success need not be logged.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- operations: health, metrics, logs, second factor (issue 16) ------------------------------

@@ -15,14 +15,14 @@ from django.views.decorators.http import require_POST
 from jobs import catalogue
 from jobs.views import visible_jobs
 
-from .forms import PromptForm, ThrottledAuthenticationForm
+from .forms import PromptForm
 from .models import SETTING_KEYS, Prompt
 
 PROMPTS_PER_PAGE = 30
 
 
 class LoginView(auth_views.LoginView):
-    form_class = ThrottledAuthenticationForm
+    # Failed sign-ins are counted and limited by django-axes (studio/signin.py).
     redirect_authenticated_user = True
 
 

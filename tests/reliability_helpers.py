@@ -253,12 +253,13 @@ def describe(job_ids: Iterable[int], limit: int = 8) -> str:
 
 
 def leases_run_out() -> None:
-    """The database as the dead worker left it, once its leases ran out (2 minutes later).
+    """The database as the dead worker left it, once its leases ran out.
 
-    A killed worker leaves its claims behind: a SUBMITTING job's lease, a polled job's
-    `next_poll_at` pushed two minutes ahead, the wallet's top-up lease, the poll loop's lease and
-    its in-flight slots. Recovery waits for them to expire; the tests move the clock of those
-    rows instead of waiting.
+    A killed worker leaves its claims behind: a SUBMITTING job's lease, a polled job's claimed
+    `next_poll_at`, the wallet's top-up lease, the poll loop's lease and its in-flight slots.
+    Each runs out within wallets.leases.TERM (12 s) of its holder's last heartbeat; the tests
+    move the clock of those rows instead of waiting (tests/test_slots_and_leases.py and the
+    outage soak wait for real).
     """
     from jobs.models import Job, WorkerLease
     from wallets.models import InFlightSlot, Wallet

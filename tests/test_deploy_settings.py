@@ -35,9 +35,23 @@ def test_production_settings_pass_check_deploy():
         DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2,
         STUDIO_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="studio.example.com",
+        TRUSTED_PROXIES="127.0.0.1",
     )
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_no_proxy_is_trusted():
+    """Behind the TLS proxy, without it named, everyone shares one address for the sign-in
+    limits: 20 failures by anyone would lock the sign-in for all (issue 17)."""
+    env = production_env(
+        DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2,
+        STUDIO_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="studio.example.com",
+    )
+    env.pop("TRUSTED_PROXIES", None)
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0 and "studio.W001" in result.stdout + result.stderr
 
 
 def test_production_refuses_the_public_development_key():

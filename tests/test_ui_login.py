@@ -1,4 +1,7 @@
-"""Sign in, sign out, login throttling, the Sandbox banner, and that every page needs sign-in."""
+"""Sign in, sign out, the Sandbox banner, and that every page needs sign-in.
+
+The sign-in limits (django-axes) are tested in test_security_login.py.
+"""
 
 from __future__ import annotations
 
@@ -69,18 +72,6 @@ def _try(client, password, address="10.0.0.1"):
     )
 
 
-def test_five_failures_lock_the_account_for_that_address_with_a_clear_message(client, member):
-    for _ in range(5):
-        response = _try(client, "wrong")
-        assert "Please enter a correct username and password" in response.content.decode()
-    response = _try(client, "member-pass-123")  # even the right password is refused now
-    assert response.status_code == 200
-    assert "Too many failed sign-ins" in response.content.decode()
-    assert "_auth_user_id" not in client.session
-    # Another address is not locked out by someone else's guesses.
-    assert _try(client, "member-pass-123", address="10.0.0.2").status_code == 302
-
-
 def test_a_success_clears_the_failure_count(client, member):
     for _ in range(4):
         _try(client, "wrong")
@@ -89,14 +80,6 @@ def test_a_success_clears_the_failure_count(client, member):
     for _ in range(4):
         _try(client, "wrong")
     assert _try(client, "member-pass-123").status_code == 302
-
-
-def test_the_lock_is_per_username_regardless_of_case(client, member):
-    for _ in range(5):
-        client.post(
-            reverse("login"), {"username": "MEMBER", "password": "x"}, REMOTE_ADDR="10.0.0.1"
-        )
-    assert "Too many failed sign-ins" in _try(client, "member-pass-123").content.decode()
 
 
 def test_sign_in_form_is_csrf_protected(member):

@@ -461,6 +461,8 @@ class AuditEntry(models.Model):
         BUDGET_CHANGE = "budget_change", "Budget changed"
         DIFFERENCE_RESOLVE = "difference_resolve", "Difference resolved"
         RECONCILE = "reconcile", "Reconciliation run"
+        JOB_ADOPT = "job_adopt", "Job under review adopted a charge"
+        JOB_CLOSE = "job_close", "Job under review closed as never accepted"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -22,7 +22,7 @@ from django.utils import timezone
 from venice import TopUpPolicy, VeniceClient, errors
 from venice.chain import authorization_used, check_transfer, usdc_balance
 
-from . import ledger
+from . import leases, ledger
 from .models import LedgerEntry, TopUp, Wallet
 from .venice import client_for
 
@@ -105,11 +105,12 @@ def policy_for(wallet: Wallet) -> TopUpPolicy:
 
 @contextlib.contextmanager
 def topup_lease(wallet: Wallet, wait_s: float = 20.0) -> Iterator[None]:
-    holder_until = None
+    """Held for leases.TERM and renewed by this process's heartbeat (up to LEASE): a killed
+    worker's lease frees within seconds, not LEASE."""
     deadline = time.monotonic() + wait_s
     while True:
         now = timezone.now()
-        holder_until = now + LEASE
+        holder_until = leases.term_from(now)
         taken = Wallet.objects.filter(
             Q(topup_lease_until__isnull=True) | Q(topup_lease_until__lt=now), pk=wallet.pk
         ).update(topup_lease_until=holder_until)
@@ -118,12 +119,11 @@ def topup_lease(wallet: Wallet, wait_s: float = 20.0) -> Iterator[None]:
         if time.monotonic() > deadline:
             raise WalletBusy(f"wallet {wallet.name} is being topped up by another worker")
         time.sleep(0.2)
+    lease = leases.hold(Wallet, {"pk": wallet.pk}, "topup_lease_until", holder_until, LEASE)
     try:
         yield
     finally:
-        Wallet.objects.filter(pk=wallet.pk, topup_lease_until=holder_until).update(
-            topup_lease_until=None
-        )
+        lease.end()
 
 
 def refresh_credit(wallet: Wallet, client: VeniceClient) -> Decimal:

@@ -14,10 +14,16 @@ from django.utils import timezone
 
 from ops import record
 
+from . import leases
 from .models import InFlightSlot, RateSlot, Wallet
 
-# Longer than any single call may take (timeouts are 30 s); a dead holder's slot frees after it.
+# Longer than any single call may take (timeouts are 30 s). A slot is taken for leases.TERM and
+# renewed by its process's heartbeat up to this, so a dead holder's slot frees within the TERM.
 SLOT_LEASE = datetime.timedelta(seconds=180)
+# How long a call waits for a free slot before giving up (NoSlot: nothing was sent).
+ACQUIRE_WAIT_S = 30.0
+# The leases this process holds, by slot token.
+_leases: dict[str, leases.Lease] = {}
 
 
 class NoSlot(Exception):
@@ -44,20 +50,25 @@ def try_acquire(wallet: Wallet) -> str | None:
         slot__lt=settings.IN_FLIGHT_PER_WALLET,
     ).values_list("pk", flat=True)
     for pk in free:
+        until = leases.term_from(now)
         taken = InFlightSlot.objects.filter(Q(until__isnull=True) | Q(until__lt=now), pk=pk).update(
-            holder=token, until=now + SLOT_LEASE
+            holder=token, until=until
         )
         if taken:
+            _leases[token] = leases.hold(InFlightSlot, {"pk": pk}, "until", until, SLOT_LEASE)
             return token
     return None
 
 
 def release(token: str) -> None:
+    lease = _leases.pop(token, None)
+    if lease is not None:
+        lease.forget()
     InFlightSlot.objects.filter(holder=token).update(holder="", until=None)
 
 
-def acquire(wallet: Wallet, wait_s: float = 30.0) -> str:
-    deadline = time.monotonic() + wait_s
+def acquire(wallet: Wallet, wait_s: float | None = None) -> str:
+    deadline = time.monotonic() + (ACQUIRE_WAIT_S if wait_s is None else wait_s)
     delay = 0.02
     while (token := try_acquire(wallet)) is None:
         if time.monotonic() > deadline:

@@ -18,8 +18,8 @@ from django_q.tasks import async_task
 
 from venice import errors
 
-from . import budgets, payments
-from .models import Wallet
+from . import audit, budgets, payments
+from .models import AuditEntry, Wallet
 
 RECENT_TOPUPS = 10
 MIN_MANUAL_TOPUP = Decimal("5")
@@ -94,6 +94,14 @@ def top_up(request):
     ) as exc:
         messages.error(request, f"No top-up: {exc}")
     else:
+        # The same entry as `manage.py topup` makes, with the admin who asked for it.
+        audit.record(
+            request.user,
+            AuditEntry.Action.MANUAL_TOPUP,
+            topup,
+            after={"usd": str(amount)},
+            note="wallet page",
+        )
         report = messages.success if topup.status == topup.Status.CREDITED else messages.error
         report(request, f"Top-up of ${topup.amount_usd:.2f}: {topup.outcome}")
     return redirect("wallets:wallet")
