@@ -45,3 +45,21 @@ def shot(page, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def sign_in_admin(page, user, password: str = "admin-pass-123") -> None:
+    """Sign ``user`` (staff) in through the admin's login page and its second factor, with
+    a confirmed authenticator app (TOTP device) made for them if they have none."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from .twofactor_helpers import current_code
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = device or TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=True)
+    page.goto("/admin/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code").fill(current_code(device))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(lambda url: "/verify" not in url and "/login" not in url)

@@ -11,14 +11,12 @@ import re
 
 import httpx
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from jobs import pipeline
 from wallets.models import Difference
 
-from .browser_helpers import chromium, shot
+from .browser_helpers import chromium, shot, sign_in_admin
 from .jobs_helpers import MUSIC, run_to_end
-from .twofactor_helpers import current_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,13 +61,7 @@ def test_review_spend_reconcile_and_resolve(async_unsafe, page, admin_user, memb
         },
     ).raise_for_status()
 
-    device = TOTPDevice.objects.create(user=admin_user, name="Authenticator", confirmed=True)
-    page.goto("/admin/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("admin-pass-123")
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(current_code(device))  # staff's second factor
-    page.get_by_role("button", name="Verify").click()
+    sign_in_admin(page, admin_user)  # with staff's second factor
     page.get_by_role("link", name="Spend overview").first.click()
     page.wait_for_url(re.compile(r"/admin/wallets/spend/$"))
     assert page.get_by_role("heading", name="Spend overview").is_visible()

@@ -15,7 +15,7 @@ from jobs import resolution
 from jobs.models import Job
 from wallets.models import AuditEntry
 
-from .browser_helpers import chromium, shot
+from .browser_helpers import chromium, shot, sign_in_admin
 from .test_review_resolution import two_jobs_one_charge
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,10 +39,7 @@ def test_an_admin_adopts_a_charge_and_closes_the_job_venice_never_took(
     accepted, refused = two_jobs_one_charge(wallet, member, venice, settings, django_user_model)
     (charge,) = resolution.candidates(accepted)
 
-    page.goto("/admin/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("admin-pass-123")
-    page.get_by_role("button", name="Log in").click()
+    sign_in_admin(page, admin_user)
     page.goto("/admin/jobs/job/?state__exact=needs_review")
     page.locator(f'a[href$="/admin/jobs/job/{accepted.pk}/review/"]').click()
     page.wait_for_url(re.compile(rf"/admin/jobs/job/{accepted.pk}/review/$"))

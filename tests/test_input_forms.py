@@ -23,6 +23,7 @@ from studio.models import Prompt
 from wallets.models import Budget, TopUp, Wallet
 
 from .reliability_helpers import record
+from .twofactor_helpers import sign_in_staff
 from .ui_helpers import make_prompt
 
 pytestmark = pytest.mark.django_db
@@ -437,7 +438,7 @@ def _not_a_decimal(text: str) -> bool:
 def test_wallet_page_top_up_refuses_bad_amounts_before_anything_is_signed(
     client, admin_user, venice, wallet
 ):
-    client.force_login(admin_user)
+    sign_in_staff(client, admin_user)
     client.get("/wallet/")  # the month's budgets exist from the first page on
     seen = Counter()
 

@@ -21,6 +21,7 @@ from wallets.venice import client_for
 
 from .jobs_helpers import run_to_end
 from .reliability_helpers import expected_audio_digest, file_digest, record
+from .twofactor_helpers import sign_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +161,7 @@ def test_the_resolve_page_lists_candidates_and_acts(
     url = reverse("admin:jobs_job_review", args=[accepted.pk])
     client.force_login(member)
     assert client.get(url).status_code in (302, 403)  # members never see it
-    client.force_login(admin_user)
+    sign_in_staff(client, admin_user)
     page = client.get(url).content.decode()
     assert charge.request_id in page and f"job {refused.pk}" in page
     listing = client.get(reverse("admin:jobs_job_changelist")).content.decode()

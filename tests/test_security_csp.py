@@ -24,8 +24,9 @@ from django.utils import timezone  # noqa: E402
 from jobs.models import Job  # noqa: E402
 from wallets.models import AuditEntry  # noqa: E402
 
-from .browser_helpers import chromium, shot  # noqa: E402
+from .browser_helpers import chromium, shot, sign_in_admin  # noqa: E402
 from .test_admin_access import admin_urls, records  # noqa: E402, F401 (a fixture)
+from .twofactor_helpers import sign_in_staff  # noqa: E402
 from .ui_helpers import give_audio, make_job, make_prompt  # noqa: E402
 
 INLINE = {
@@ -73,7 +74,7 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
 
 def admin_pages(records) -> list[str]:  # noqa: F811 (the fixture's value)
     client = Client()
-    client.force_login(records["admin"])
+    sign_in_staff(client, records["admin"])
     pages = []
     for name, url in sorted(admin_urls(records).items()):
         if NOT_A_PAGE.search(name):
@@ -103,7 +104,7 @@ def test_every_page_has_the_policy_and_no_inline_code(client, everyone, member):
         checked.append((url, client.get(url)))
     client.logout()
     checked.append(("/login/", client.get("/login/")))
-    client.force_login(everyone["admin"])
+    sign_in_staff(client, everyone["admin"])
     admin = admin_pages(everyone)
     assert len(admin) > 30, admin  # changelists, add, change, history and delete pages
     checked += [(url, client.get(url)) for url in admin]
@@ -241,7 +242,7 @@ def test_no_page_violates_the_policy_and_the_pages_still_work(open_page, everyon
     # The admin's pages, every one of them.
     admin = admin_pages(everyone)
     page = new_page()
-    sign_in(page, "admin", "admin-pass-123")
+    sign_in_admin(page, everyone["admin"])
     for url in admin:
         page.goto(url)
         page.wait_for_load_state()

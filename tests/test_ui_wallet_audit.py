@@ -10,15 +10,17 @@ from django.urls import reverse
 
 from wallets.models import AuditEntry, TopUp
 
+from .twofactor_helpers import sign_in_staff
+
 pytestmark = pytest.mark.django_db
 
 
 def test_a_top_up_from_the_wallet_page_is_audited_with_the_admin_who_asked(
     client, admin_user, wallet
 ):
-    client.force_login(admin_user)
+    sign_in_staff(client, admin_user)
     response = client.post(reverse("wallets:top_up"), {"amount_usd": "7.50"}, follow=True)
-    assert "Top-up of $7.50: credited." in response.content.decode()
+    assert "Top-up of $7.50: Credited $7.50." in response.content.decode()
     topup = TopUp.objects.get()
     entry = AuditEntry.objects.get(action=AuditEntry.Action.MANUAL_TOPUP)
     assert entry.actor == admin_user
@@ -31,7 +33,7 @@ def test_a_top_up_from_the_wallet_page_is_audited_with_the_admin_who_asked(
 
 def test_the_page_and_the_command_line_write_the_same_kind_of_entry(client, admin_user, wallet):
     call_command("topup", "--wallet", "team", "--usd", "5", stdout=io.StringIO())
-    client.force_login(admin_user)
+    sign_in_staff(client, admin_user)
     client.post(reverse("wallets:top_up"), {"amount_usd": "5"})
     entries = list(AuditEntry.objects.filter(action=AuditEntry.Action.MANUAL_TOPUP).order_by("id"))
     assert [e.object_type for e in entries] == ["wallets.TopUp", "wallets.TopUp"]
@@ -40,7 +42,7 @@ def test_the_page_and_the_command_line_write_the_same_kind_of_entry(client, admi
 
 
 def test_a_refused_top_up_writes_no_entry_and_no_top_up(client, admin_user, wallet):
-    client.force_login(admin_user)
+    sign_in_staff(client, admin_user)
     # Above the wallet's policy (10 USD a top-up): refused before anything is signed.
     response = client.post(reverse("wallets:top_up"), {"amount_usd": "50"}, follow=True)
     assert "No top-up:" in response.content.decode()

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .money import format_usd
+
 USD = {"max_digits": 14, "decimal_places": 6}
 
 
@@ -141,9 +143,11 @@ class TopUp(models.Model):
     def outcome(self) -> str:
         """What happened to this payment, in words an operator can act on."""
         if self.status == self.Status.CREDITED:
-            credited = self.amount_credited_usd if self.amount_credited_usd is not None else ""
+            credited = (
+                self.amount_usd if self.amount_credited_usd is None else self.amount_credited_usd
+            )
             how = f" ({self.settled_from})" if self.settled_from else ""
-            return f"Credited {credited or self.amount_usd} USD{how}."
+            return f"Credited {format_usd(credited)}{how}."
         if self.status == self.Status.FAILED:
             why = " ".join(x for x in (self.last_error_code, self.last_error) if x) or "refused"
             how = f" {self.settled_from}." if self.settled_from else ""
