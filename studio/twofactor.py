@@ -11,7 +11,7 @@ from __future__ import annotations
 import segno
 from django import forms
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
+from django.contrib.admin.views.decorators import staff_member_required
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -114,7 +114,7 @@ def _next(request) -> str:
 
 @never_cache
 @sensitive_post_parameters("code")
-@login_required
+@staff_member_required  # the second factor is staff's; a member has none to give
 def verify(request):
     if not user_has_device(request.user):
         return redirect(f"{reverse('twofactor:enrol')}?{urlencode({'next': _next(request)})}")
@@ -137,7 +137,7 @@ def _pending_device(user) -> TOTPDevice:
 
 @never_cache
 @sensitive_post_parameters("code")
-@login_required
+@staff_member_required
 def enrol(request):
     user = request.user
     if user_has_device(user):  # adding an app needs the one already there: verify first

@@ -250,7 +250,7 @@ def test_keyboard_only_sign_in_and_model_switch(page, member, wallet):
             break
     assert page.evaluate("document.activeElement.id") == "id_model"
     with page.expect_response(lambda r: "model=" in r.url):
-        page.keyboard.press("End")  # the last model, ACE-Step: lyrics and fixed lengths
+        page.keyboard.type("ACE")  # typeahead to ACE-Step: lyrics and fixed lengths
     page.get_by_label("Lyrics").wait_for()
     assert page.evaluate("document.activeElement.id") == "id_model"  # focus survives the swap
     assert page.get_by_label("Length").locator("option").count() == 4
