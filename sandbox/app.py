@@ -74,6 +74,8 @@ _TOP_UP_FAULTS = {
         "SETTLEMENT_TIMEOUT",
     ),
 }
+# The injected top-up answers that refuse the payment: "no funds moved" (reference §8).
+_TOP_UP_REFUSALS = frozenset({400, 402})
 
 
 @dataclass
@@ -343,6 +345,17 @@ class SandboxApp:
             time.sleep(config.scaled(rule.delay_ms / 1000))
         if rule.status is None:
             return
+        payment = payments.payment_header(request.headers)
+        if (
+            route == "top-up"
+            and rule.status in _TOP_UP_REFUSALS
+            and payment is not None
+            and self.desk.has_taken(payment)
+        ):
+            # A refusal says no funds moved; for a payment already settling or credited that
+            # is false (Venice answers it 409 or with its receipt), and a client that believed
+            # it would lose track of money Venice credited. The desk answers it as Venice does.
+            return
         headers = {"x-sandbox-fault": "injected"}
         if route in _X402_ROUTES and rule.status == 429:
             error = rate_limited()
@@ -355,7 +368,6 @@ class SandboxApp:
                 headers["Retry-After"] = "1"
             error = ApiError(rule.status, message, code=rule.code or code)
         error.headers.update(headers)
-        payment = payments.payment_header(request.headers)
         if route == "top-up" and rule.status == 400 and payment is not None:
             self.desk.refuse(payment, error)  # a 400 is final: the same bytes stay refused
         raise error

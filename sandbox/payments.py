@@ -316,6 +316,19 @@ class TopUpDesk:
         with self._lock:
             self._refused[header_value.strip()] = error
 
+    def has_taken(self, header_value: str) -> bool:
+        """Whether these exact bytes are a payment settling or settled here. Venice refuses
+        only a payment it has not taken: a resend of one it took answers 409 or its receipt
+        (reference §5 and §8), so no injected refusal may claim that such a payment moved no
+        funds while it lands or has landed."""
+        try:
+            payment = decode(header_value)
+        except ApiError:
+            return False
+        with self._lock:
+            settlement = self._settlements.get(payment.key)
+        return settlement is not None and settlement.payment == payment
+
     def _known(self, payment: SignedTopUp) -> TopUpReceipt | None:
         """The earlier answer for this exact payment; 409 while it is still settling."""
         settlement = self._settlements.get(payment.key)

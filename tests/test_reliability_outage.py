@@ -49,12 +49,26 @@ pytestmark = [
 ]
 
 JOBS = 48
-LATE_JOBS = 8
+LATE_JOBS = 4
 MEMBERS = 6
 TIME_SCALE = 0.15  # a 60 s track runs about 12 s: long enough to be at Venice when it goes away
 OUTAGE_S = 30.0
 WORKER_TIMEOUT_S = 1.5
 BOUND_S = 240.0
+
+
+# Long tracks (about 15 to 25 s at TIME_SCALE), one per model and price tier.
+BUSY_JOBS = [
+    (model_id, {"prompt": f"slow ambient drone, busy take {n}", "duration_seconds": seconds})
+    for n, (model_id, seconds) in enumerate(
+        [
+            ("elevenlabs-music", 120),
+            ("elevenlabs-music", 240),
+            ("elevenlabs-music-v2-5", 120),
+            ("elevenlabs-music-v2-5", 240),
+        ]
+    )
+]
 
 
 def simulated_ms(real_s: float) -> int:
@@ -175,12 +189,22 @@ def test_an_outage_and_worker_kills_with_slots_held_fail_no_charged_job(
         drive(job_ids, time.monotonic() + 10)
 
         # The second kill: slots held again (a few new jobs keep the worker busy, should the
-        # first ones all be done), and new jobs waiting for the next cluster.
+        # first ones all be done), and new jobs waiting for the next cluster. The busy jobs are
+        # long tracks, still polling when the kill comes however loaded the machine, each of its
+        # own model and price so that a queue answer the kill loses is still told apart.
         late = [(JOBS + n, entry) for n, entry in enumerate(mix[JOBS:])]
-        busy_ids = submit(late[: LATE_JOBS // 2])
+        busy_ids = submit(list(enumerate(BUSY_JOBS)))
+        wait_until(
+            lambda: (
+                Job.objects.filter(pk__in=busy_ids, queued_at__isnull=False).count()
+                == len(busy_ids)
+            ),
+            timeout=60,
+            what="the busy jobs to reach Venice",
+        )
         held, cluster = kill_with_slots_held(venice, cluster, new_cluster)
         venice.clear_faults()
-        late_ids = submit(late[LATE_JOBS // 2 :])
+        late_ids = submit(late)
         job_ids += busy_ids
         restarted = time.monotonic()
         cluster = Cluster(venice, media_root, log, workers=3, env=env).start(settle_s=0)
@@ -241,13 +265,14 @@ def test_an_outage_and_worker_kills_with_slots_held_fail_no_charged_job(
     figures, problems = find_violations(wallet, venice, job_ids, allow_review=False)
     assert not problems, "\n".join(problems)
     record(
-        f"{JOBS + LATE_JOBS} jobs through a {OUTAGE_S:.0f} s Venice outage and 2 worker kills",
+        f"{JOBS + len(BUSY_JOBS) + LATE_JOBS} jobs through a {OUTAGE_S:.0f} s Venice outage "
+        "and 2 worker kills",
         "Venice away for 30 s while most jobs run (every route 503, then 502 with retrieves "
         "that time out); the cluster SIGKILLed with slots held during and after it; every "
         "charged job completed or failed by Venice's own answer and was refunded, none under "
         "review, none failed by the outage; a new cluster queues within seconds of a kill; "
         "invariants as for the kill points",
-        jobs=JOBS + LATE_JOBS,
+        jobs=JOBS + len(BUSY_JOBS) + LATE_JOBS,
         at_venice_when_it_went_away=count_at_venice(at_venice),
         outage_s=round(outage_s, 1),
         told_unreachable=unreachable_seen,

@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import time
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from venice import errors
 from venice.chain import authorization_used
 from wallets import keys, payments
 from wallets.models import LedgerEntry, TopUp
@@ -116,6 +118,49 @@ def test_a_409_for_a_payment_already_credited_is_settled_from_the_ledger(wallet,
         "A 409 for a payment already credited (issue 11)",
         "a credited payment whose answer was lost keeps answering 409 PAYMENT_IN_PROGRESS: "
         "Venice's ledger settles it CREDITED and links its row; nothing signed anew",
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(402, "SETTLEMENT_FAILED"), (400, "PAYMENT_VERIFICATION_FAILED")]
+)
+def test_a_payment_that_timed_out_and_landed_is_not_lost_to_a_refusal_fault(
+    wallet, venice, status, code
+):
+    """The merged soak's lost top-up: the first send got 504 SETTLEMENT_TIMEOUT and the payment
+    landed moments later; its resend met the sandbox's injected refusal, and Studio, told "no
+    funds moved", recorded FAILED what Venice had credited. Venice answers a payment it has
+    taken with its receipt or 409, never a refusal (reference §5, §8)."""
+    topup = sign(wallet)
+    venice.set_fault("top-up", settlement_timeout=True, count=1)
+    with client_for(wallet) as client, pytest.raises(errors.SettlementTimeout):
+        client.send_payment(topup.payment_header)
+    TopUp.objects.filter(pk=topup.pk).update(status=TopUp.Status.SENT, attempts=1)
+    deadline = time.monotonic() + 10
+    while credit(wallet) == 0:  # it lands a few simulated seconds after its 504
+        assert time.monotonic() < deadline, "the timed-out payment never landed"
+        time.sleep(0.05)
+
+    venice.set_fault("top-up", status=status)  # every top-up call meets this refusal
+    with client_for(wallet) as client:
+        payments.settle_open_topups(wallet, client)
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.CREDITED, topup.outcome
+    assert topup.amount_credited_usd == Decimal("10")
+    venice.clear_faults()
+    assert credit(wallet) == Decimal("10")
+    fresh = sign(wallet)  # a payment Venice has not taken is still refused, and never lands
+    venice.set_fault("top-up", status=status)
+    with client_for(wallet) as client:
+        payments.send(fresh, client)
+    venice.clear_faults()
+    assert fresh.status == TopUp.Status.FAILED and fresh.last_error_code == code
+    assert credit(wallet) == Decimal("10")
+    record(
+        "A timed-out payment that landed is not lost to a refusal (fix-soak)",
+        f"504 SETTLEMENT_TIMEOUT, the payment lands, its resend meets an injected {status} "
+        f"{code}: the sandbox answers a payment it has taken with its receipt, so Studio records "
+        "it CREDITED; a payment it has not taken is still refused",
     )
 
 

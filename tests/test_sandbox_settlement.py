@@ -3,6 +3,7 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from eth_account import Account
 
 from .sandbox_signing import client, ledger, pay, payment_header, siwx, usdc_balance
@@ -61,3 +62,35 @@ def test_a_settlement_timeout_still_lands_later(sandbox):
     assert settled.json()["data"]["amountCredited"] == 10
     assert [row["type"] for row in ledger(sandbox, wallet)["transactions"]] == ["TOP_UP"]
     assert usdc_balance(sandbox, wallet.address) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(402, "SETTLEMENT_FAILED"), (400, "PAYMENT_VERIFICATION_FAILED")]
+)
+def test_a_refusal_fault_never_meets_a_payment_already_taken(sandbox, status, code):
+    """A refusal means no funds moved (reference §8). A payment Venice has taken answers a
+    resend with its receipt or a 409, so an injected refusal passes over it and still refuses
+    a payment it has never seen."""
+    sandbox.configure(settle_delay_s=20, late_settlement_s=20)
+    sandbox.set_fault("top-up", settlement_timeout=True, count=1)
+    wallet = Account.create()
+    sandbox.faucet(wallet.address, "20")
+    header = payment_header(wallet, sandbox, "10")
+    unseen = payment_header(wallet, sandbox, "10")
+    assert pay(sandbox, header).status_code == 504
+    deadline = time.monotonic() + 10
+    while balance_of(sandbox, wallet) == 0:
+        assert time.monotonic() < deadline, "the timed-out payment never landed"
+        time.sleep(0.05)
+
+    sandbox.set_fault("top-up", status=status)
+    resent = pay(sandbox, header)
+    assert resent.status_code == 200, resent.text
+    assert resent.json()["data"]["amountCredited"] == 10
+    fresh = pay(sandbox, unseen)
+    assert fresh.status_code == status
+    assert fresh.json()["error"] == code
+    sandbox.clear_faults()
+    assert pay(sandbox, header).status_code == 200
+    assert [row["type"] for row in ledger(sandbox, wallet)["transactions"]] == ["TOP_UP"]
+    assert usdc_balance(sandbox, wallet.address) == 10_000_000

@@ -57,6 +57,8 @@ def refusal_pause(code: str) -> datetime.timedelta:
 
 
 EXPIRED_UNUSED = "EXPIRED_UNUSED"
+# A payment without a definite answer yet.
+OPEN = (TopUp.Status.SIGNED, TopUp.Status.SENT)
 
 
 class TopUpNotAllowed(Exception):
@@ -398,9 +400,13 @@ def send(topup: TopUp, client: VeniceClient, *, settle_wait_s: float = 15.0) -> 
     deadline = time.monotonic() + settle_wait_s
     delay = 1.0  # the top-up route allows 10 calls a minute per IP
     while True:
-        TopUp.objects.filter(pk=topup.pk).update(
+        # Only while it is still open: a worker whose top-up lease ran out (a heartbeat that
+        # could not reach the database) may find it settled by the next holder meanwhile.
+        if not TopUp.objects.filter(pk=topup.pk, status__in=OPEN).update(
             status=TopUp.Status.SENT, attempts=F("attempts") + 1, sent_at=timezone.now()
-        )
+        ):
+            topup.refresh_from_db()
+            return topup
         topup.status = TopUp.Status.SENT
         try:
             result = client.send_payment(topup.payment_header)
@@ -418,7 +424,7 @@ def send(topup: TopUp, client: VeniceClient, *, settle_wait_s: float = 15.0) -> 
             ):
                 raise
             _note_error(topup, exc)
-            TopUp.objects.filter(pk=topup.pk).update(
+            TopUp.objects.filter(pk=topup.pk, status__in=OPEN).update(
                 status=TopUp.Status.FAILED, settled_at=timezone.now()
             )
             topup.refresh_from_db()
