@@ -25,7 +25,7 @@ from venice import AudioResult, Model, Processing, VeniceClient, errors, validat
 from wallets import budgets, leases, payments, throttle
 from wallets.models import LedgerEntry, Wallet
 from wallets.money import format_usd
-from wallets.venice import client_for, public_client
+from wallets.venice import PaceExceeded, client_for, public_client
 
 from . import accounting, audio_file, catalogue, schedule
 from .audio_file import AudioFacts
@@ -201,10 +201,12 @@ def _submit_claimed(job: Job, lease: leases.Lease) -> Job:
             f"The team wallet could not buy Venice credit (an admin should check its USDC "
             f"balance): {exc}",
         )
-    except (payments.TopUpPending, payments.WalletBusy, errors.VeniceError) as exc:
-        return _retry_later(job, f"Waiting for wallet credit: {exc}", _retry_delay(job, exc))
     except throttle.NoSlot as exc:
         return _not_sent(job, f"Waiting for a free request slot ({exc}).", NO_SLOT_WAIT_S)
+    except PaceExceeded as exc:  # the balance read was never sent: no attempt used
+        return _not_sent(job, f"Waiting for wallet credit: {exc}.", exc.retry_after or 5.0)
+    except (payments.TopUpPending, payments.WalletBusy, errors.VeniceError) as exc:
+        return _retry_later(job, f"Waiting for wallet credit: {exc}", _retry_delay(job, exc))
 
     try:
         model = catalogue.get_model(job.model_id)

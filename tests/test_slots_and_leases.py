@@ -88,6 +88,27 @@ def test_no_free_slot_for_the_top_up_also_waits_without_an_attempt(wallet, membe
 
 
 @pytest.mark.django_db
+def test_a_credit_check_over_the_balance_pace_waits_without_holding_a_worker(
+    wallet, member, venice, settings
+):
+    """The wallet's balance reads for this minute are used up (a 429 filled the window): the
+    job's credit check is refused locally within seconds, not after most of a minute holding
+    a worker and the top-up lease, and the job waits using no attempt."""
+    calls = venice.stats(wallet.address)["calls"].get("balance", 0)
+    settings.BALANCE_PER_MINUTE = 1
+    assert throttle.take_rate_slot(wallet.pk, "balance", 1) == 0  # the minute's one read
+    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
+    started = time.monotonic()
+    pipeline.submit(job.pk)
+    held_s = time.monotonic() - started
+    job.refresh_from_db()
+    assert job.state == Job.State.PENDING and job.attempts == 0, job.events.last().note
+    assert "used up" in job.events.last().note and job.next_attempt_at
+    assert held_s < payments.CREDIT_PACE_WAIT_S + 10, held_s
+    assert venice.stats(wallet.address)["calls"].get("balance", 0) == calls
+
+
+@pytest.mark.django_db
 def test_a_live_holders_lease_is_renewed_by_its_heartbeat_up_to_its_ceiling(wallet):
     token = throttle.try_acquire(wallet)
     slot = InFlightSlot.objects.get(holder=token)
