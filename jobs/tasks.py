@@ -14,7 +14,7 @@ from venice import errors
 from wallets import ledger, payments
 from wallets.crypto import SecretUnreadable
 from wallets.models import TopUp, Wallet
-from wallets.venice import client_for
+from wallets.venice import WORKER_PACE_WAIT_S, client_for
 
 from . import accounting, pipeline, poller
 from .models import Job
@@ -117,7 +117,7 @@ def sync_wallet(wallet_id: int) -> SyncReport:
     """
     wallet = Wallet.objects.get(pk=wallet_id)
     report = SyncReport()
-    client = client_for(wallet)
+    client = client_for(wallet, pace_wait_s=WORKER_PACE_WAIT_S)
     with client, logs.bound(wallet=wallet.name):
         if wallet.is_evm:
             _step(report, wallet, "open top-ups", lambda: _settle_topups(wallet, client))

@@ -25,6 +25,7 @@ from jobs.models import Job
 from jobs.poller import drop_lease, take_lease
 from wallets import keys, leases, payments, throttle
 from wallets.models import InFlightSlot
+from wallets.venice import WORKER_PACE_WAIT_S
 
 from .jobs_helpers import MUSIC, run_to_end
 from .reliability_helpers import ROOT, database_url, wait_until
@@ -104,7 +105,7 @@ def test_a_credit_check_over_the_balance_pace_waits_without_holding_a_worker(
     job.refresh_from_db()
     assert job.state == Job.State.PENDING and job.attempts == 0, job.events.last().note
     assert "used up" in job.events.last().note and job.next_attempt_at
-    assert held_s < payments.CREDIT_PACE_WAIT_S + 10, held_s
+    assert held_s < WORKER_PACE_WAIT_S + 10, held_s
     assert venice.stats(wallet.address)["calls"].get("balance", 0) == calls
 
 

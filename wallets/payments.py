@@ -24,7 +24,7 @@ from venice.chain import authorization_used, check_transfer, usdc_balance
 
 from . import leases, ledger
 from .models import LedgerEntry, TopUp, Wallet
-from .venice import client_for
+from .venice import WORKER_PACE_WAIT_S, client_for
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,6 @@ MINIMUM_TOPUP_USD = Decimal("5")
 LEASE = datetime.timedelta(seconds=90)
 # How long a known credit figure may stand in for asking Venice (30 balance calls/min allowed).
 CREDIT_FRESH_FOR = datetime.timedelta(seconds=60)
-# How long a job's credit check waits for the wallet's balance-read allowance before the job is
-# put back to wait (RateLimited): a worker held longer stalls every other job of the wallet.
-CREDIT_PACE_WAIT_S = 5.0
 # A signed authorization can settle only before its validBefore. This long after it, whatever
 # Venice did with it shows on chain and in its ledger, so the payment is settled from those.
 EXPIRY_MARGIN = datetime.timedelta(seconds=60)
@@ -190,7 +187,7 @@ def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
     )
     if fresh and wallet.credit_usd is not None and _enough(wallet, wallet.credit_usd, needed_usd):
         return
-    with client_for(wallet, pace_wait_s=CREDIT_PACE_WAIT_S) as client, topup_lease(wallet):
+    with client_for(wallet, pace_wait_s=WORKER_PACE_WAIT_S) as client, topup_lease(wallet):
         settle_open_topups(wallet, client)
         credit = refresh_credit(wallet, client)
         # Each round buys the policy's amount; the daily cap (checked before signing) bounds it.

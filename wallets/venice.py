@@ -14,6 +14,11 @@ from . import crypto, throttle
 from .models import Wallet
 from .throttle import InFlightTransport
 
+# How long work in the worker pool (a job's credit check, the wallet sync) waits for a balance
+# or ledger read's turn before giving up for now: a worker held for most of a minute stalls every
+# other job, and both kinds of work pick up where they stopped on their next run.
+WORKER_PACE_WAIT_S = 5.0
+
 
 class PaceExceeded(errors.RateLimited):
     """A balance or ledger read refused locally, before any request left: nothing was sent."""
