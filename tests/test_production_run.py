@@ -138,6 +138,7 @@ def test_production_end_to_end(settings, venice, member, tmp_path, media_root):
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "STUDIO_ENCRYPTION_KEYS": encryption_key,
             "ALLOWED_HOSTS": HOST,
+            "TRUSTED_PROXIES": "127.0.0.1",  # the TLS proxy on the same host (docs/deploy.md)
             "DATABASE_URL": database_url(),
             "REDIS_URL": redis_url,
             "CACHE_URL": redis_url,
