@@ -368,10 +368,19 @@ def sync_and_reconcile(wallets=None):
     """What the periodic tasks do: sync every wallet (ledger, jobs, receipts, review, leftover
     media), then the admin's reconciliation. Returns the ReconcileRun."""
     from jobs import tasks
-    from wallets import reconcile
+    from wallets import leases, reconcile
 
     tasks.sync_wallets()
-    return reconcile.run(wallets=wallets)
+    # A cluster just stopped may have been killed mid-reconciliation: its lease is no longer
+    # renewed and runs out within leases.TERM, as it would for an operator.
+    deadline = time.monotonic() + leases.TERM.total_seconds() + 5
+    while True:
+        try:
+            return reconcile.run(wallets=wallets)
+        except reconcile.ReconcileBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def check_invariants(wallet, sandbox, job_ids: Iterable[int], *, allow_review: bool = True):
