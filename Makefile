@@ -24,6 +24,7 @@ run: install
 
 test: install browser-deps
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 test-fast: install
@@ -31,6 +32,7 @@ test-fast: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m ruff format --check .
 
 screenshots: install browser-deps
