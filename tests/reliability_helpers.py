@@ -28,10 +28,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 ROOT = Path(__file__).resolve().parent.parent
-KILLPOINT_WORKER = Path(__file__).resolve().parent / "killpoint_worker.py"
+KILLPOINT_WORKER = Path(__file__).resolve().parent / "reliability" / "killpoint_worker.py"
 # Venice's per-minute limits raised tenfold, so that hundreds of jobs fit a bounded CI run, and
 # the worker's own pacing raised with them (pacing under the real limits is
-# tests/test_sandbox_limits.py's, test_rate_limiter.py's and the poll loop's own tests' business).
+# tests/sandbox/test_sandbox_limits.py's, test_rate_limiter.py's and the poll loop's own tests'
+# business).
 TENFOLD_LIMITS = {
     "queue_per_minute": 400,
     "retrieve_per_minute": 1200,
@@ -48,7 +49,7 @@ TENFOLD_PACING = {
 
 
 def database_url() -> str:
-    from .conftest import _database_url
+    from tests.conftest import _database_url
 
     return _database_url()
 
@@ -258,7 +259,7 @@ def leases_run_out() -> None:
     A killed worker leaves its claims behind: a SUBMITTING job's lease, a polled job's claimed
     `next_poll_at`, the wallet's top-up lease, the poll loop's lease and its in-flight slots.
     Each runs out within wallets.leases.TERM (12 s) of its holder's last heartbeat; the tests
-    move the clock of those rows instead of waiting (tests/test_slots_and_leases.py and the
+    move the clock of those rows instead of waiting (tests/wallets/test_slots_and_leases.py and the
     outage soak wait for real).
     """
     from jobs.models import Job, WorkerLease
