@@ -33,11 +33,11 @@ def stray_charge(venice, wallet, request_id="stray", amount="0.42") -> None:
 
 
 @pytest.fixture
-def job(wallet, member):
+def charged_job(wallet, member):
     return run_to_end(pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC))
 
 
-def test_the_same_difference_found_twice_is_one_row(job, wallet, venice):
+def test_the_same_difference_found_twice_is_one_row(charged_job, wallet, venice):
     stray_charge(venice, wallet)
     first = reconcile.run()
     second = reconcile.run()
@@ -49,7 +49,7 @@ def test_the_same_difference_found_twice_is_one_row(job, wallet, venice):
 
 
 def test_a_difference_no_longer_found_is_cleared_and_reopened_if_it_returns(
-    job, wallet, venice, member
+    charged_job, wallet, venice, member
 ):
     stray_charge(venice, wallet, request_id="late-job")
     reconcile.run()
@@ -66,7 +66,7 @@ def test_a_difference_no_longer_found_is_cleared_and_reopened_if_it_returns(
         model_id="elevenlabs-music",
         prompt="adopted later",
         quoted_usd=Decimal("0.42"),
-        budget_month=job.budget_month,
+        budget_month=charged_job.budget_month,
         queue_id="late-job",
         state=Job.State.PROCESSING,
     )
@@ -81,7 +81,7 @@ def test_a_difference_no_longer_found_is_cleared_and_reopened_if_it_returns(
     assert difference.is_open and Difference.objects.count() == 1
 
 
-def test_resolving_with_a_note(job, wallet, venice, admin_user):
+def test_resolving_with_a_note(charged_job, wallet, venice, admin_user):
     stray_charge(venice, wallet)
     reconcile.run()
     difference = Difference.objects.get()
@@ -98,7 +98,9 @@ def test_resolving_with_a_note(job, wallet, venice, admin_user):
     assert Difference.objects.count() == 1 and spend.open_differences().count() == 0
 
 
-def test_the_admin_button_and_resolve_page(staff_client, client, admin_user, job, wallet, venice):
+def test_the_admin_button_and_resolve_page(
+    staff_client, client, admin_user, charged_job, wallet, venice
+):
     stray_charge(venice, wallet)
     response = client.post(
         "/admin/wallets/difference/reconcile/", {"next": "/admin/wallets/spend/"}
@@ -123,7 +125,7 @@ def test_the_admin_button_and_resolve_page(staff_client, client, admin_user, job
     assert list(resolved.result_list) == [difference]
 
 
-def test_resolving_several_at_once(staff_client, client, admin_user, job, wallet, venice):
+def test_resolving_several_at_once(staff_client, client, admin_user, charged_job, wallet, venice):
     for request_id in ("one", "two", "three"):
         stray_charge(venice, wallet, request_id=request_id)
     reconcile.run()
@@ -160,7 +162,7 @@ def test_one_reconciliation_at_a_time(staff_client, client, admin_user, wallet):
     assert tasks.reconcile_wallets() == ReconcileRun.objects.get().pk
 
 
-def test_an_unreachable_venice_is_reported_not_cleared(job, wallet, venice):
+def test_an_unreachable_venice_is_reported_not_cleared(charged_job, wallet, venice):
     stray_charge(venice, wallet)
     reconcile.run()
     venice.set_fault("transactions", status=503)
@@ -169,7 +171,7 @@ def test_an_unreachable_venice_is_reported_not_cleared(job, wallet, venice):
     assert Difference.objects.get().is_open  # not cleared by a run that could not look
 
 
-def test_an_unreachable_chain_keeps_receipt_differences(job, wallet, settings):
+def test_an_unreachable_chain_keeps_receipt_differences(charged_job, wallet, settings):
     from wallets.models import TopUp
 
     TopUp.objects.update(tx_hash="", receipt=TopUp.Receipt.UNCHECKED)
@@ -181,7 +183,7 @@ def test_an_unreachable_chain_keeps_receipt_differences(job, wallet, settings):
     assert Difference.objects.get().is_open
 
 
-def test_a_charge_a_lost_submission_may_still_adopt_waits(job, wallet, venice, member):
+def test_a_charge_a_lost_submission_may_still_adopt_waits(charged_job, wallet, venice, member):
     from jobs.models import Job
 
     Job.objects.create(
@@ -189,8 +191,8 @@ def test_a_charge_a_lost_submission_may_still_adopt_waits(job, wallet, venice, m
         wallet=wallet,
         model_id="elevenlabs-music",
         prompt="answer lost",
-        quoted_usd=job.quoted_usd,
-        budget_month=job.budget_month,
+        quoted_usd=charged_job.quoted_usd,
+        budget_month=charged_job.budget_month,
         state=Job.State.NEEDS_REVIEW,
         queue_sent_at=timezone.now() - datetime.timedelta(seconds=2),
     )

@@ -109,7 +109,7 @@ class FakeVenice:
 
 
 @pytest.fixture
-def signatures(monkeypatch) -> list:
+def typed_data_signatures(monkeypatch) -> list:
     """Every EIP-712 signature any account makes (payments are EIP-712; SIWX is EIP-191)."""
     made: list = []
     original = LocalAccount.sign_typed_data
@@ -169,13 +169,13 @@ UNSAFE = [
 
 @pytest.mark.parametrize(("what", "discovery"), UNSAFE, ids=[u[0] for u in UNSAFE])
 def test_an_unsafe_or_unreadable_402_is_refused_before_anything_is_signed(
-    wallet, venice_answers, signatures, caplog, what, discovery
+    wallet, venice_answers, typed_data_signatures, caplog, what, discovery
 ):
     fake = venice_answers(FakeVenice(discovery))
     with pytest.raises((payments.TopUpNotAllowed, errors.VeniceError)) as refused:
         payments.manual_top_up(wallet, Decimal(10))
     assert str(refused.value).strip(), what
-    assert signatures == [], f"{what}: something was signed"
+    assert typed_data_signatures == [], f"{what}: something was signed"
     assert fake.payments == [] and not TopUp.objects.exists()
     if isinstance(refused.value, payments.TopUpNotAllowed):
         logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -194,14 +194,14 @@ def test_an_unsafe_or_unreadable_402_is_refused_before_anything_is_signed(
     ("what", "discovery"), [u for u in UNSAFE if u[0] in ("truncated JSON", "no accepts")]
 )
 def test_an_unreadable_402_is_logged_with_its_reason(
-    wallet, venice_answers, signatures, caplog, what, discovery
+    wallet, venice_answers, typed_data_signatures, caplog, what, discovery
 ):
     venice_answers(FakeVenice(discovery))
     with pytest.raises(errors.MalformedResponse) as refused:
         payments.manual_top_up(wallet, Decimal(10))
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any(refused.value.message in message for message in logged), (what, logged)
-    assert signatures == []
+    assert typed_data_signatures == []
 
 
 @pytest.mark.parametrize(
@@ -210,20 +210,20 @@ def test_an_unreadable_402_is_logged_with_its_reason(
     ids=["another token", "another network", "another amount"],
 )
 def test_a_header_that_disagrees_with_the_body_is_refused(
-    wallet, venice_answers, signatures, header_accept
+    wallet, venice_answers, typed_data_signatures, header_accept
 ):
     venice_answers(FakeVenice(answer_402(required(accept()), hdr=header(required(header_accept)))))
     with pytest.raises(payments.TopUpNotAllowed):
         payments.manual_top_up(wallet, Decimal(10))
-    assert signatures == [] and not TopUp.objects.exists()
+    assert typed_data_signatures == [] and not TopUp.objects.exists()
 
 
-def test_a_safe_402_is_signed_once_and_credited(wallet, venice_answers, signatures):
+def test_a_safe_402_is_signed_once_and_credited(wallet, venice_answers, typed_data_signatures):
     """The refusals above are not a client that refuses everything."""
     good = answer_402(required(accept()), hdr=header(required(accept())))
     fake = venice_answers(FakeVenice(good))
     topup = payments.manual_top_up(wallet, Decimal(10))
-    assert topup.status == TopUp.Status.CREDITED and len(signatures) == 1
+    assert topup.status == TopUp.Status.CREDITED and len(typed_data_signatures) == 1
     assert fake.payments == [topup.payment_header]
 
 
@@ -241,14 +241,16 @@ def test_a_safe_402_is_signed_once_and_credited(wallet, venice_answers, signatur
     ids=["truncated", "HTML", "no data"],
 )
 def test_an_unreadable_settlement_leaves_the_payment_open_to_be_resent_not_resigned(
-    wallet, venice_answers, signatures, settlement
+    wallet, venice_answers, typed_data_signatures, settlement
 ):
     good = answer_402(required(accept()), hdr=header(required(accept())))
     fake = venice_answers(FakeVenice(good, settlement=settlement))
     with pytest.raises(errors.MalformedResponse):
         payments.ensure_credit(wallet, Decimal("1"))
     topup = TopUp.objects.get()
-    assert topup.is_open and len(signatures) == 1, "its outcome is unknown: kept, not dropped"
+    assert topup.is_open and len(typed_data_signatures) == 1, (
+        "its outcome is unknown: kept, not dropped"
+    )
 
     # Venice answers properly the next time: the stored bytes are sent again, nothing new is
     # signed, and the need is met by that one payment.
@@ -257,7 +259,7 @@ def test_an_unreadable_settlement_leaves_the_payment_open_to_be_resent_not_resig
     payments.ensure_credit(wallet, Decimal("1"))
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.CREDITED
-    assert len(signatures) == 1 and TopUp.objects.count() == 1
+    assert len(typed_data_signatures) == 1 and TopUp.objects.count() == 1
     assert fake.payments == [topup.payment_header] * 2
     record(
         "Unreadable settlement answers",

@@ -28,18 +28,15 @@ def budget(member):
     )
 
 
-@pytest.fixture
-def staff(staff_client):
-    return staff_client
-
-
-def test_change_a_limit_audited_without_touching_reserved_or_spent(staff, admin_user, budget):
-    page = staff.get(f"{LIST}{budget.pk}/change/").content.decode()
+def test_change_a_limit_audited_without_touching_reserved_or_spent(
+    staff_client, admin_user, budget
+):
+    page = staff_client.get(f"{LIST}{budget.pk}/change/").content.decode()
     assert 'name="limit_usd"' in page
     assert 'name="spent_usd"' not in page and 'name="reserved_usd"' not in page
     # A job settles while the form is open.
     Budget.objects.filter(pk=budget.pk).update(spent_usd=F("spent_usd") + Decimal("0.5"))
-    response = staff.post(
+    response = staff_client.post(
         f"{LIST}{budget.pk}/change/",
         {"limit_usd": "40", "spent_usd": "0", "reserved_usd": "0"},  # the last two are ignored
     )
@@ -52,7 +49,7 @@ def test_change_a_limit_audited_without_touching_reserved_or_spent(staff, admin_
     assert (entry.before, entry.after) == ({"limit_usd": "25.00"}, {"limit_usd": "40.00"})
 
 
-def test_change_limits_from_the_list(staff, budget, admin_user):
+def test_change_limits_from_the_list(staff_client, budget, admin_user):
     team = Budget.objects.create(user=None, month=budget.month, limit_usd=Decimal("500"))
     rows = list(Budget.objects.order_by("-month", "user__username"))
     data = {
@@ -65,40 +62,42 @@ def test_change_limits_from_the_list(staff, budget, admin_user):
     for i, row in enumerate(rows):
         data[f"form-{i}-id"] = row.pk
         data[f"form-{i}-limit_usd"] = "600" if row == team else str(row.limit_usd)
-    assert staff.post(LIST, data).status_code == 302
+    assert staff_client.post(LIST, data).status_code == 302
     team.refresh_from_db()
     assert team.limit_usd == Decimal("600")
     entry = AuditEntry.objects.get()
     assert entry.object_repr.startswith("Team") and entry.after == {"limit_usd": "600.00"}
 
 
-def test_lowering_a_limit_below_its_use_warns(staff, budget):
-    response = staff.post(f"{LIST}{budget.pk}/change/", {"limit_usd": "10"}, follow=True)
+def test_lowering_a_limit_below_its_use_warns(staff_client, budget):
+    response = staff_client.post(f"{LIST}{budget.pk}/change/", {"limit_usd": "10"}, follow=True)
     assert "new jobs will be refused this month" in response.content.decode()
 
 
-def test_add_a_team_budget_for_next_month(staff, admin_user, budget):
+def test_add_a_team_budget_for_next_month(staff_client, admin_user, budget):
     next_month = spend.month_end(budget.month) + datetime.timedelta(days=15)
-    response = staff.post(f"{LIST}add/", {"month": next_month.isoformat(), "limit_usd": "750"})
+    response = staff_client.post(
+        f"{LIST}add/", {"month": next_month.isoformat(), "limit_usd": "750"}
+    )
     assert response.status_code == 302
     created = Budget.objects.get(user=None)
     assert created.month == next_month.replace(day=1) and created.limit_usd == Decimal("750")
     entry = AuditEntry.objects.get()
     assert entry.action == AuditEntry.Action.BUDGET_CREATE and entry.actor == admin_user
     # A second team budget for that month is refused.
-    again = staff.post(f"{LIST}add/", {"month": next_month.isoformat(), "limit_usd": "1"})
+    again = staff_client.post(f"{LIST}add/", {"month": next_month.isoformat(), "limit_usd": "1"})
     assert again.status_code == 200 and Budget.objects.filter(user=None).count() == 1
 
 
-def test_the_list_flags_budgets_from_80_percent(staff, budget, member):
-    page = staff.get(LIST).content.decode()
+def test_the_list_flags_budgets_from_80_percent(staff_client, budget, member):
+    page = staff_client.get(LIST).content.decode()
     assert '<span class="budget-level warning">87 %</span>' in page  # (20.25 + 1.5) / 25
     Budget.objects.filter(pk=budget.pk).update(limit_usd=Decimal("20"))
-    assert '<span class="budget-level full">108 %</span>' in staff.get(LIST).content.decode()
+    assert '<span class="budget-level full">108 %</span>' in staff_client.get(LIST).content.decode()
 
 
-def test_budgets_are_not_deleted(staff, budget):
-    assert staff.get(f"{LIST}{budget.pk}/delete/").status_code == 403
+def test_budgets_are_not_deleted(staff_client, budget):
+    assert staff_client.get(f"{LIST}{budget.pk}/delete/").status_code == 403
 
 
 def test_budget_levels():

@@ -13,32 +13,14 @@ import httpx
 import pytest
 
 from jobs import pipeline
-from tests.browser_helpers import chromium, shot, sign_in_admin
+from tests.browser_helpers import shot, sign_in_admin
 from tests.jobs_helpers import MUSIC, run_to_end
 from wallets.models import Difference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def async_unsafe(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between page actions are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def page(async_unsafe, live_server):
-    with chromium() as browser:
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900}, base_url=live_server.url
-        )
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-
-
-def test_review_spend_reconcile_and_resolve(async_unsafe, page, admin_user, member, wallet, venice):
+def test_review_spend_reconcile_and_resolve(page, admin_user, member, wallet, venice):
     for fields in (MUSIC, {**MUSIC, "prompt": "contraband swing", "duration_seconds": 120}):
         run_to_end(pipeline.create_job(user=member, model_id="elevenlabs-music", fields=fields))
     run_to_end(

@@ -13,23 +13,11 @@ import pytest
 
 from jobs import resolution
 from jobs.models import Job
-from tests.browser_helpers import chromium, shot, sign_in_admin
+from tests.browser_helpers import shot, sign_in_admin
 from tests.review.test_review_resolution import two_jobs_one_charge
 from wallets.models import AuditEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def page(monkeypatch, live_server):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with chromium() as browser:
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900}, base_url=live_server.url
-        )
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
 
 
 def test_an_admin_adopts_a_charge_and_closes_the_job_venice_never_took(

@@ -21,33 +21,22 @@ from django.utils import timezone  # noqa: E402
 
 from jobs.models import Job  # noqa: E402
 from studio.models import Prompt  # noqa: E402
-from tests.browser_helpers import chromium, shot  # noqa: E402
+from tests.browser_helpers import shot  # noqa: E402
 from wallets import budgets, payments  # noqa: E402
 from wallets.models import Budget  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 FINISH_MS = 30_000
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
+@pytest.fixture(autouse=True)
+def no_page_errors(page):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield page
-    context.close()
+    yield
     assert not errors, errors  # no script error, no failed load, on any page
 
 

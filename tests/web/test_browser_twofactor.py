@@ -13,21 +13,12 @@ import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.browser_helpers import chromium, shot
+from tests.browser_helpers import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def page(monkeypatch, live_server):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between page actions
-    with chromium() as browser:
-        context = browser.new_context(
-            viewport={"width": 1100, "height": 900}, base_url=live_server.url
-        )
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
+VIEWPORT = {"width": 1100, "height": 900}
 
 
 def app_code(key_shown: str) -> str:

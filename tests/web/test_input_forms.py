@@ -268,16 +268,17 @@ def assert_refused_with_a_message(response, what) -> None:
 
 
 @pytest.fixture
-def signed_in(client, member, wallet):
-    client.force_login(member)
-    client.get("/")  # the member's and the team's budgets exist from the first page on
-    return client
+def with_budgets(signed_in):
+    signed_in.get("/")  # the member's and the team's budgets exist from the first page on
+    return signed_in
 
 
 # --- the generate form --------------------------------------------------------------------------
 
 
-def test_generate_refuses_bad_input_with_a_message_and_changes_nothing(signed_in, venice, wallet):
+def test_generate_refuses_bad_input_with_a_message_and_changes_nothing(
+    with_budgets, venice, wallet
+):
     seen = Counter()
 
     @PROPERTY
@@ -287,7 +288,7 @@ def test_generate_refuses_bad_input_with_a_message_and_changes_nothing(signed_in
         seen[what] += 1
         before = snapshot(venice, wallet)
         headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "generate-form"} if htmx else {}
-        response = signed_in.post("/", data, **headers)
+        response = with_budgets.post("/", data, **headers)
         assert_refused_with_a_message(response, what)
         assert response.status_code == 200 and "Nothing was created" in response.content.decode()
         assert snapshot(venice, wallet) == before, what
@@ -296,20 +297,20 @@ def test_generate_refuses_bad_input_with_a_message_and_changes_nothing(signed_in
     record_examples("Bad input: the generate form (htmx or not)", seen)
 
 
-def test_generate_refuses_an_option_the_model_does_not_take(signed_in, venice, wallet):
+def test_generate_refuses_an_option_the_model_does_not_take(with_budgets, venice, wallet):
     @settings(PROPERTY, max_examples=20)
     @given(case=unsupported_option())
     def check(case):
         what, data = case
         before = snapshot(venice, wallet)
-        response = signed_in.post("/", data)
+        response = with_budgets.post("/", data)
         assert_refused_with_a_message(response, what)
         assert snapshot(venice, wallet) == before, what
 
     check()
 
 
-def test_generate_page_and_quote_survive_any_query(signed_in, venice, wallet):
+def test_generate_page_and_quote_survive_any_query(with_budgets, venice, wallet):
     seen = Counter()
 
     @settings(PROPERTY, max_examples=40)
@@ -326,7 +327,7 @@ def test_generate_page_and_quote_survive_any_query(signed_in, venice, wallet):
         seen["query"] += 1
         before = snapshot(venice, wallet)
         for url in ("/", "/generate/quote/"):
-            response = signed_in.get(url, params)
+            response = with_budgets.get(url, params)
             assert response.status_code in (200, 404), (url, params, response.status_code)
         assert snapshot(venice, wallet) == before
 
@@ -372,7 +373,7 @@ def bad_prompt_form(draw) -> tuple[str, dict]:
 
 
 def test_library_refuses_bad_input_with_a_message_and_changes_nothing(
-    signed_in, member, venice, wallet
+    with_budgets, member, venice, wallet
 ):
     prompt = make_prompt(member)
     seen = Counter()
@@ -384,7 +385,7 @@ def test_library_refuses_bad_input_with_a_message_and_changes_nothing(
         seen[what] += 1
         before = snapshot(venice, wallet)
         url = f"/library/{prompt.pk}/" if editing else "/library/new/"
-        response = signed_in.post(url, data)
+        response = with_budgets.post(url, data)
         assert_refused_with_a_message(response, what)
         assert snapshot(venice, wallet) == before, what
 

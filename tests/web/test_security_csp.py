@@ -22,7 +22,7 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from jobs.models import Job  # noqa: E402
-from tests.browser_helpers import chromium, shot, sign_in_admin  # noqa: E402
+from tests.browser_helpers import shot, sign_in_admin  # noqa: E402
 from tests.twofactor_helpers import sign_in_staff  # noqa: E402
 from wallets.models import AuditEntry  # noqa: E402
 
@@ -121,12 +121,6 @@ def test_every_page_has_the_policy_and_no_inline_code(client, everyone, member):
 
 
 # --- in the browser --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

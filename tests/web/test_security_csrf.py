@@ -51,7 +51,7 @@ def all_routes() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def records(django_user_model, admin_user, venice):
+def owned_records(django_user_model, admin_user, venice):
     owner = django_user_model.objects.create_user("owner", password="owner-pass-123")
     wallet = make_wallet()
     job = give_audio(make_job(owner, wallet))
@@ -74,7 +74,7 @@ def fingerprint() -> dict:
 
 
 @pytest.mark.django_db
-def test_every_post_without_the_csrf_token_is_refused_htmx_or_not(records, admin_user):
+def test_every_post_without_the_csrf_token_is_refused_htmx_or_not(owned_records, admin_user):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(admin_user)  # staff: a permission check cannot hide a missing CSRF check
     strict.get("/")
@@ -98,7 +98,7 @@ def test_every_post_without_the_csrf_token_is_refused_htmx_or_not(records, admin
 
 
 @pytest.mark.django_db
-def test_pages_give_htmx_the_token_and_a_request_carrying_it_passes(records, admin_user):
+def test_pages_give_htmx_the_token_and_a_request_carrying_it_passes(owned_records, admin_user):
     """htmx sends the token in the X-CSRFToken header from <body hx-headers>: it must be there
     (production makes the cookie HttpOnly, so no script can read it) and it must be accepted."""
     strict = Client(enforce_csrf_checks=True)
@@ -111,7 +111,7 @@ def test_pages_give_htmx_the_token_and_a_request_carrying_it_passes(records, adm
 
 
 @pytest.mark.django_db
-def test_no_get_changes_anything(staff_client, client, records, admin_user, venice):
+def test_no_get_changes_anything(staff_client, client, owned_records, admin_user, venice):
     """A state change behind a GET would need no CSRF token: none changes a row, on any URL."""
     client.get("/")
     client.get("/wallet/")  # the month's budgets are made on the first page, once

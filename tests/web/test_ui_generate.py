@@ -19,12 +19,6 @@ pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true", "HX-Target": "generate-form"}
 
 
-@pytest.fixture
-def signed_in(client, member, wallet):
-    client.force_login(member)
-    return client
-
-
 def form_for(client, model: str, **params) -> str:
     response = client.get(reverse("jobs:generate"), {"model": model, **params}, headers=HX)
     assert response.status_code == 200

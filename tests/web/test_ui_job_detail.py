@@ -10,19 +10,9 @@ from django.urls import reverse
 
 from jobs.models import Job, JobEvent
 
-from .ui_helpers import make_job, make_wallet
+from .ui_helpers import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wallet_row():
-    return make_wallet()
-
-
-@pytest.fixture
-def other(django_user_model):
-    return django_user_model.objects.create_user("other", password="x")
 
 
 def test_shows_prompt_settings_costs_and_timeline(client, member, wallet_row):

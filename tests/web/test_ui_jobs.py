@@ -7,19 +7,9 @@ from django.urls import reverse
 
 from jobs.models import Job
 
-from .ui_helpers import make_job, make_wallet
+from .ui_helpers import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def other(django_user_model):
-    return django_user_model.objects.create_user("other", password="x")
-
-
-@pytest.fixture
-def wallet_row():
-    return make_wallet()
 
 
 def page_of(client, **params) -> str:

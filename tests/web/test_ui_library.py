@@ -18,11 +18,6 @@ def _catalogue(venice):
     """The library names models from Venice's catalogue (the sandbox here)."""
 
 
-@pytest.fixture
-def other(django_user_model):
-    return django_user_model.objects.create_user("other", password="x")
-
-
 def listing(client, **params) -> str:
     response = client.get(reverse("library:list"), params)
     assert response.status_code == 200

@@ -11,14 +11,9 @@ from django.utils import timezone
 from jobs.models import Job
 from jobs.views import signature
 
-from .ui_helpers import make_job, make_wallet
+from .ui_helpers import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wallet_row():
-    return make_wallet()
 
 
 def poll_url(page: str) -> str:

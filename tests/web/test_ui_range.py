@@ -11,11 +11,10 @@ from hypothesis import strategies as st
 
 from jobs.views import parse_range
 
-from .ui_helpers import give_audio, make_job, make_wallet
+from .ui_helpers import AUDIO
 
 pytestmark = pytest.mark.django_db
 
-DATA = bytes(range(256)) * 40  # 10,240 bytes
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 PROPERTY = settings(
@@ -47,20 +46,13 @@ RANGE = st.builds(lambda a, b: f"bytes={a}-{b}", PIECE, PIECE)
 ANY_HEADER = st.one_of(RANGE, RANGE_LIKE, st.text(max_size=200))
 
 
-@pytest.fixture
-def job(member, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    job = make_job(member, make_wallet(), prompt="A range of ranges", model_id="elevenlabs-music")
-    return give_audio(job, DATA)
-
-
 def body(response) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def test_any_range_header_is_answered_200_206_or_416(client, member, job):
+def test_any_range_header_is_answered_200_206_or_416(client, member, audio_job):
     client.force_login(member)
-    url = reverse("jobs:audio", args=[job.pk])
+    url = reverse("jobs:audio", args=[audio_job.pk])
     seen = {200: 0, 206: 0, 416: 0}
 
     @PROPERTY
@@ -73,14 +65,14 @@ def test_any_range_header_is_answered_200_206_or_416(client, member, job):
         assert response.status_code in seen, (header[:80], response.status_code)
         seen[response.status_code] += 1
         if response.status_code == 416:
-            assert response["Content-Range"] == f"bytes */{len(DATA)}"
+            assert response["Content-Range"] == f"bytes */{len(AUDIO)}"
         elif response.status_code == 206:
             start, end, size = map(int, CONTENT_RANGE.fullmatch(response["Content-Range"]).groups())
-            assert size == len(DATA) and 0 <= start <= end < size
-            assert body(response) == DATA[start : end + 1]
+            assert size == len(AUDIO) and 0 <= start <= end < size
+            assert body(response) == AUDIO[start : end + 1]
             assert response["Content-Length"] == str(end - start + 1)
         else:
-            assert body(response) == DATA
+            assert body(response) == AUDIO
 
     check()
     # Every kind of answer was met (the examples above make sure of it).
@@ -97,11 +89,11 @@ def test_any_range_header_is_answered_200_206_or_416(client, member, job):
         "bytes=-9223372036854775808",
     ],
 )
-def test_a_position_past_any_file_is_416(client, member, job, header):
+def test_a_position_past_any_file_is_416(client, member, audio_job, header):
     client.force_login(member)
-    response = client.get(reverse("jobs:audio", args=[job.pk]), headers={"Range": header})
+    response = client.get(reverse("jobs:audio", args=[audio_job.pk]), headers={"Range": header})
     assert response.status_code == 416
-    assert response["Content-Range"] == f"bytes */{len(DATA)}"
+    assert response["Content-Range"] == f"bytes */{len(AUDIO)}"
 
 
 def test_leading_zeros_of_any_length_are_still_a_small_number():

@@ -14,6 +14,9 @@ from jobs.models import Job, JobEvent
 from studio.models import Prompt
 from wallets.models import Wallet
 
+# Audio bytes whose every offset holds a known value, for Range checks.
+AUDIO = bytes(range(256)) * 40  # 10,240 bytes
+
 
 def make_wallet(name: str = "team") -> Wallet:
     return Wallet.objects.create(
