@@ -161,7 +161,7 @@ class LockoutCounter:
     process, so its budget check is wrapped, not changed."""
 
     def __init__(self, sandbox):
-        self._budget = sandbox.app.budget
+        self._budget = sandbox.budget
         self._real = self._budget.exhausted
         self.count = 0
 
