@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,9 +50,18 @@ TENFOLD_PACING = {
 
 
 def database_url() -> str:
-    from tests.conftest import _database_url
+    """The test database as a DATABASE_URL, for the processes a test starts."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
+    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
-    return _database_url()
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def broker() -> str:

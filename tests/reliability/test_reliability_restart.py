@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from tests.reliability_helpers import (
     check_invariants,
     database_url,
     drive_to_the_end,
+    free_port,
     leases_run_out,
     record,
 )
@@ -47,12 +47,6 @@ PASSWORD = "member-pass-123"
 PACE_S = 0.4
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 JOB_URL = re.compile(r"^/jobs/(\d+)/$")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class WebServer:

@@ -16,57 +16,24 @@ import pytest
 from jobs import pipeline, tasks
 from jobs.models import Job
 from tests.reliability_helpers import record
+from tests.review_helpers import (
+    FIELDS,
+    lose_the_answer,
+    never_accepted,
+    review,
+    two_jobs_one_charge,
+)
 from venice import VeniceClient
-from wallets import ledger, reconcile, spend
+from wallets import reconcile, spend
 from wallets.venice import client_for
 
 pytestmark = pytest.mark.django_db
-
-SCALE = 0.005  # the session sandbox's time scale
-
-
-def lose_the_answer(job: Job, venice, settings) -> Job:
-    """Venice accepts the job, but its answer arrives after the worker has given up."""
-    settings.VENICE_TIMEOUT_S = 0.5
-    venice.set_fault("queue", delay_ms=int(1.5 / SCALE * 1000), count=1)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
-    assert job.state == Job.State.NEEDS_REVIEW and "ReadTimeout" in job.events.last().note
-    time.sleep(1.3)  # the delayed call lands at Venice, and is charged
-    return job
-
-
-def never_accepted(job: Job, venice) -> Job:
-    """Venice answers 500 and never takes the job (an injected fault charges nothing)."""
-    venice.set_fault("queue", status=500, count=1)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
-    assert job.state == Job.State.NEEDS_REVIEW
-    return job
-
-
-def review(wallet) -> None:
-    ledger.sync(wallet, client_for(wallet))
-    pipeline.review_unknown_submissions(wallet)
 
 
 def test_a_charge_two_unknown_jobs_could_own_is_left_for_an_admin(
     wallet, member, venice, settings, django_user_model
 ):
-    other = django_user_model.objects.create_user("other", password="other-pass-123")
-    fields = {"prompt": "a private lullaby for my daughter", "duration_seconds": 30}
-    accepted = lose_the_answer(
-        pipeline.create_job(user=other, model_id="elevenlabs-music", fields=fields, private=True),
-        venice,
-        settings,
-    )
-    refused = never_accepted(
-        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=dict(fields)),
-        venice,
-    )
-    review(wallet)
-    accepted.refresh_from_db()
-    refused.refresh_from_db()
+    accepted, refused = two_jobs_one_charge(wallet, member, venice, settings, django_user_model)
     # Same model, same price, a few seconds apart: nothing tells whose the one charge is.
     assert refused.queue_id is None, "the member's job took the other member's private job"
     assert accepted.state == Job.State.NEEDS_REVIEW and refused.state == Job.State.NEEDS_REVIEW
@@ -143,9 +110,8 @@ def test_a_charge_whose_queue_answer_is_still_on_its_way_is_not_adopted(
     wallet, member, venice, monkeypatch, django_user_model
 ):
     other = django_user_model.objects.create_user("other", password="other-pass-123")
-    fields = {"prompt": "a private lullaby for my daughter", "duration_seconds": 30}
     in_flight = pipeline.create_job(
-        user=other, model_id="elevenlabs-music", fields=fields, private=True
+        user=other, model_id="elevenlabs-music", fields=FIELDS, private=True
     )
     real = VeniceClient.queue
 
@@ -160,7 +126,7 @@ def test_a_charge_whose_queue_answer_is_still_on_its_way_is_not_adopted(
     in_flight.refresh_from_db()
     assert in_flight.state == Job.State.SUBMITTING and in_flight.queue_id is None
     refused = never_accepted(
-        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=dict(fields)), venice
+        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=dict(FIELDS)), venice
     )
     review(wallet)
     refused.refresh_from_db()
@@ -177,7 +143,6 @@ def test_an_adopted_job_has_its_charge_recorded_at_once(wallet, member, venice, 
         venice,
         settings,
     )
-    settings.VENICE_TIMEOUT_S = 30
     tasks.sync_wallets()  # the periodic sync: ledger, then the review adopts the charge
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED

@@ -17,6 +17,7 @@ from jobs import pipeline, resolution
 from jobs.models import Job
 from tests.jobs_helpers import run_to_end
 from tests.reliability_helpers import expected_audio_digest, file_digest, record
+from tests.review_helpers import FIELDS, lose_the_answer, review, two_jobs_one_charge
 from tests.twofactor_helpers import sign_in_staff
 from wallets import budgets, ledger
 from wallets.models import AuditEntry
@@ -24,55 +25,9 @@ from wallets.venice import client_for
 
 pytestmark = pytest.mark.django_db
 
-SCALE = 0.005  # the session sandbox's time scale
-FIELDS = {"prompt": "a private lullaby for my daughter", "duration_seconds": 30}
-
-
-def lose_the_answer(job: Job, venice, settings) -> Job:
-    """Venice accepts the job, but its answer arrives after the worker has given up."""
-    settings.VENICE_TIMEOUT_S = 0.5
-    venice.set_fault("queue", delay_ms=int(1.5 / SCALE * 1000), count=1)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
-    assert job.state == Job.State.NEEDS_REVIEW
-    time.sleep(1.3)  # the delayed call lands at Venice, and is charged
-    settings.VENICE_TIMEOUT_S = 30
-    return job
-
-
-def never_accepted(job: Job, venice) -> Job:
-    venice.set_fault("queue", status=500, count=1)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
-    assert job.state == Job.State.NEEDS_REVIEW
-    return job
-
-
-def review(wallet) -> None:
-    ledger.sync(wallet, client_for(wallet))
-    pipeline.review_unknown_submissions(wallet)
-
 
 def own_audio(job: Job) -> bool:
     return file_digest(job.audio.path) == expected_audio_digest(job)
-
-
-def two_jobs_one_charge(wallet, member, venice, settings, django_user_model):
-    other = django_user_model.objects.create_user("other", password="other-pass-123")
-    accepted = lose_the_answer(
-        pipeline.create_job(user=other, model_id="elevenlabs-music", fields=FIELDS, private=True),
-        venice,
-        settings,
-    )
-    refused = never_accepted(
-        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=dict(FIELDS)),
-        venice,
-    )
-    review(wallet)
-    accepted.refresh_from_db()
-    refused.refresh_from_db()
-    assert accepted.state == refused.state == Job.State.NEEDS_REVIEW  # nothing tells them apart
-    return accepted, refused
 
 
 def test_a_charge_only_one_job_could_have_made_is_matched_and_tells_the_next_apart(

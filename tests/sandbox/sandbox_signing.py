@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from siwe import SiweMessage
@@ -88,6 +89,13 @@ def credit(sandbox: Any, account: LocalAccount, usd: str) -> None:
         json={"wallet": account.address, "type": "TOP_UP", "amount": usd},
     )
     assert response.status_code == 200, response.text
+
+
+def funded(sandbox: Any, usd: str = "5") -> LocalAccount:
+    """A fresh wallet holding ``usd`` of Venice credit."""
+    account = Account.create()
+    credit(sandbox, account, usd)
+    return account
 
 
 def top_up_challenge(sandbox: Any) -> PaymentRequired:
@@ -218,6 +226,13 @@ def top_up(sandbox: Any, account: LocalAccount, usd: str) -> httpx.Response:
 
 def queue(sandbox: Any, account: LocalAccount, **body: Any) -> httpx.Response:
     return client.post(sandbox.api_url + "/audio/queue", headers=siwx(account), json=body)
+
+
+def new_job(sandbox: Any, account: LocalAccount, **body: Any) -> str:
+    """Queue a job Venice must accept; its queue id."""
+    response = queue(sandbox, account, **body)
+    assert response.status_code == 200, response.text
+    return response.json()["queue_id"]
 
 
 def retrieve(

@@ -3,7 +3,17 @@
 from eth_account import Account
 from x402.http.utils import decode_payment_required_header
 
-from .sandbox_signing import BASE, PAY_TO, USDC, client, credit, ledger, queue, siwx
+from .sandbox_signing import (
+    BASE,
+    PAY_TO,
+    USDC,
+    client,
+    funded,
+    ledger,
+    new_job,
+    queue,
+    siwx,
+)
 
 SONG = {
     "model": "minimax-music-v25",
@@ -41,8 +51,7 @@ def test_no_credentials_on_every_inference_and_ledger_route(sandbox):
 
 
 def test_a_wallet_under_the_floor_gets_payment_required(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "0.05")
+    wallet = funded(sandbox, "0.05")
 
     response = queue(sandbox, wallet, **SONG)
 
@@ -61,9 +70,8 @@ def test_a_wallet_under_the_floor_gets_payment_required(sandbox):
 
 
 def test_the_floor_applies_to_retrieve_too(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "0.7")
-    queue_id = queue(sandbox, wallet, **SONG).json()["queue_id"]  # leaves 0.01 USD
+    wallet = funded(sandbox, "0.7")
+    queue_id = new_job(sandbox, wallet, **SONG)  # leaves 0.01 USD
 
     response = client.post(
         sandbox.api_url + "/audio/retrieve",
@@ -76,8 +84,7 @@ def test_the_floor_applies_to_retrieve_too(sandbox):
 
 
 def test_above_the_floor_but_short_of_the_quote(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "0.5")
+    wallet = funded(sandbox, "0.5")
 
     response = queue(sandbox, wallet, **SONG)
 

@@ -3,7 +3,7 @@
 import pytest
 from eth_account import Account
 
-from .sandbox_signing import client, credit, ledger, siwx
+from .sandbox_signing import client, credit, funded, ledger, siwx
 
 
 def balance(sandbox, account, signer=None):
@@ -97,8 +97,7 @@ def test_bad_pagination_is_400(sandbox, params):
 
 
 def test_a_charge_never_takes_the_balance_below_zero(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "3")
+    wallet = funded(sandbox, "3")
 
     response = client.post(
         sandbox.base_url + "/sandbox/ledger",

@@ -3,9 +3,8 @@
 import time
 
 import pytest
-from eth_account import Account
 
-from .sandbox_signing import client, credit, ledger, queue
+from .sandbox_signing import client, funded, ledger, queue
 
 
 def quote(sandbox):
@@ -50,8 +49,7 @@ def test_the_star_route_hits_everything_until_cleared(sandbox):
 
 
 def test_a_faulted_queue_call_charges_nothing(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     sandbox.set_fault("queue", status=429, count=1)
 
     refused = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Not yet.")

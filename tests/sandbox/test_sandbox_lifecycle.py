@@ -7,7 +7,17 @@ import wave
 from eth_account import Account
 from mutagen.mp3 import MP3
 
-from .sandbox_signing import client, credit, ledger, queue, retrieve, siwx, wait_for_result
+from .sandbox_signing import (
+    client,
+    credit,
+    funded,
+    ledger,
+    new_job,
+    queue,
+    retrieve,
+    siwx,
+    wait_for_result,
+)
 
 
 def complete(sandbox, account, model, queue_id):
@@ -19,8 +29,7 @@ def complete(sandbox, account, model, queue_id):
 
 
 def test_a_job_goes_from_queued_to_audio_to_deleted(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     model = "elevenlabs-music"
     queued = queue(
         sandbox, wallet, model=model, prompt="  calm piano over soft rain  ", duration_seconds=10
@@ -55,8 +64,7 @@ def test_a_job_goes_from_queued_to_audio_to_deleted(sandbox):
 
 
 def test_delete_media_on_completion_deletes_after_sending(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Hello, team.").json()[
         "queue_id"
     ]
@@ -73,9 +81,8 @@ def test_delete_media_on_completion_deletes_after_sending(sandbox):
 
 
 def test_media_can_be_fetched_again_until_completed(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
-    queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Twice.").json()["queue_id"]
+    wallet = funded(sandbox)
+    queue_id = new_job(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Twice.")
 
     first = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
     second = retrieve(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
@@ -84,23 +91,21 @@ def test_media_can_be_fetched_again_until_completed(sandbox):
 
 
 def test_completing_a_running_job_is_refused(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
-    queue_id = queue(
+    wallet = funded(sandbox)
+    queue_id = new_job(
         sandbox,
         wallet,
         model="minimax-music-v25",
         prompt="slow jazz for a rainy night",
         force_instrumental=True,
-    ).json()["queue_id"]
+    )
 
     assert complete(sandbox, wallet, "minimax-music-v25", queue_id).status_code == 400
 
 
 def test_media_expires_after_the_retention_time(sandbox):
     sandbox.configure(media_retention_s=200)  # one real second at the session's time scale
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Short lived.").json()[
         "queue_id"
     ]
@@ -132,16 +137,15 @@ def test_other_peoples_and_unknown_jobs_are_invalid(sandbox):
 
 
 def test_the_charge_lands_at_acceptance(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
 
-    queue_id = queue(
+    queue_id = new_job(
         sandbox,
         wallet,
         model="minimax-music-v25",
         prompt="an upbeat synth-pop anthem",
         lyrics_optimizer=True,
-    ).json()["queue_id"]
+    )
 
     data = ledger(sandbox, wallet)
     charge = data["transactions"][0]
@@ -151,16 +155,15 @@ def test_the_charge_lands_at_acceptance(sandbox):
 
 
 def test_per_second_models_charge_in_two_rows(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
 
-    queue_id = queue(
+    queue_id = new_job(
         sandbox,
         wallet,
         model="elevenlabs-sound-effects-v2",
         prompt="thunder rolling in the distance",
         duration_seconds=11,
-    ).json()["queue_id"]
+    )
 
     charges = [row for row in ledger(sandbox, wallet)["transactions"] if row["type"] == "CHARGE"]
     assert len(charges) == 2
@@ -169,14 +172,11 @@ def test_per_second_models_charge_in_two_rows(sandbox):
 
 
 def test_audio_depends_on_prompt_and_duration(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     model = "elevenlabs-sound-effects-v2"
 
     def audio(prompt, seconds):
-        queue_id = queue(
-            sandbox, wallet, model=model, prompt=prompt, duration_seconds=seconds
-        ).json()["queue_id"]
+        queue_id = new_job(sandbox, wallet, model=model, prompt=prompt, duration_seconds=seconds)
         return wait_for_result(sandbox, wallet, model, queue_id).content
 
     base = audio("glass shattering", 2)
@@ -186,13 +186,10 @@ def test_audio_depends_on_prompt_and_duration(sandbox):
 
 
 def test_a_faster_than_life_benchmark_can_send_shorter_tracks(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     model = "sonilo-v1-1-sound-effects"  # a WAV model: its frames can be counted exactly
     sandbox.configure(audio_scale=0.25)
-    queue_id = queue(
-        sandbox, wallet, model=model, prompt="glass shattering", duration_seconds=4
-    ).json()["queue_id"]
+    queue_id = new_job(sandbox, wallet, model=model, prompt="glass shattering", duration_seconds=4)
     with wave.open(io.BytesIO(wait_for_result(sandbox, wallet, model, queue_id).content)) as wav:
         assert wav.getnframes() == wav.getframerate()  # a quarter of 4 s
 
@@ -216,8 +213,7 @@ def test_api_key_accounts_run_jobs_too(sandbox):
         time.sleep(0.02)
 
     assert done.status_code == 200 and done.headers["content-type"] == "audio/mpeg"
-    stranger = Account.create()
-    credit(sandbox, stranger, "1")
+    stranger = funded(sandbox, "1")
     assert retrieve(sandbox, stranger, "elevenlabs-tts-v4", queue_id).status_code == 400
 
 

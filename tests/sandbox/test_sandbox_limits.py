@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from eth_account import Account
 
-from .sandbox_signing import client, credit, queue, retrieve, siwx, wait_for_result
+from .sandbox_signing import client, credit, funded, new_job, queue, retrieve, siwx, wait_for_result
 
 
 def balance(sandbox, account):
@@ -52,8 +52,7 @@ def test_queue_is_limited_per_wallet(sandbox):
 
 def test_retrieve_balance_and_transactions_have_their_own_limits(sandbox):
     sandbox.configure(retrieve_per_minute=2, balance_per_minute=1, transactions_per_minute=1)
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     queue_id = queue(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Polled.").json()[
         "queue_id"
     ]
@@ -116,17 +115,16 @@ def test_the_sixth_request_in_flight_is_refused(sandbox):
 
 
 def test_a_streaming_body_is_in_flight_until_sent(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     model = "ace-step-15"  # 240 s of stereo audio: about 42 MB, far beyond socket buffers
-    queue_id = queue(
+    queue_id = new_job(
         sandbox,
         wallet,
         model=model,
         prompt="slow acoustic ballad",
         lyrics_prompt="hold on, hold on",
         duration_seconds=240,
-    ).json()["queue_id"]
+    )
     first = wait_for_result(sandbox, wallet, model, queue_id)
     assert first.status_code == 200
 
@@ -153,8 +151,7 @@ def test_a_streaming_body_is_in_flight_until_sent(sandbox):
 
 
 def test_stats_count_calls_and_the_busiest_minute(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     before = sandbox.stats()
 
     for _ in range(3):

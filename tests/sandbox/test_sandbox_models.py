@@ -14,13 +14,17 @@ from mutagen.mp3 import MP3
 
 from tests.browser_helpers import chromium
 
-from .sandbox_signing import client, credit, ledger, queue, retrieve, siwx, wait_for_result
-
-
-def funded(sandbox, usd="20"):
-    wallet = Account.create()
-    credit(sandbox, wallet, usd)
-    return wallet
+from .sandbox_signing import (
+    client,
+    credit,
+    funded,
+    ledger,
+    new_job,
+    queue,
+    retrieve,
+    siwx,
+    wait_for_result,
+)
 
 
 def refused_field(response):
@@ -45,7 +49,7 @@ SONG = "an upbeat synth-pop anthem"
     ],
 )
 def test_minimax_lyrics_rules_refuse(sandbox, body):
-    assert refused_field(queue(sandbox, funded(sandbox), **body)) == "lyrics_prompt"
+    assert refused_field(queue(sandbox, funded(sandbox, "20"), **body)) == "lyrics_prompt"
 
 
 @pytest.mark.parametrize(
@@ -62,7 +66,7 @@ def test_minimax_lyrics_rules_refuse(sandbox, body):
     ],
 )
 def test_minimax_lyrics_rules_allow(sandbox, body):
-    response = queue(sandbox, funded(sandbox), **body)
+    response = queue(sandbox, funded(sandbox, "20"), **body)
 
     assert response.status_code == 200, response.text
 
@@ -70,7 +74,7 @@ def test_minimax_lyrics_rules_allow(sandbox, body):
 def test_minimax_v26_has_no_optimizer_exemption(sandbox):
     body = {"model": "minimax-music-v26", "prompt": SONG, "lyrics_optimizer": True}
 
-    assert refused_field(queue(sandbox, funded(sandbox), **body)) == "lyrics_optimizer"
+    assert refused_field(queue(sandbox, funded(sandbox, "20"), **body)) == "lyrics_optimizer"
 
 
 # -- Seed Audio ------------------------------------------------------------------------------
@@ -80,7 +84,7 @@ SPOKEN = "Welcome back to the studio. Today we record the new single, take one."
 
 
 def test_seed_audio_takes_no_duration(sandbox):
-    wallet = funded(sandbox)
+    wallet = funded(sandbox, "20")
 
     queued = queue(sandbox, wallet, model=SEED, prompt=SPOKEN, duration_seconds=30)
     quoted = client.post(sandbox.api_url + "/audio/quote", json={"model": SEED})
@@ -93,7 +97,7 @@ def test_seed_audio_reserves_its_cap_and_is_charged_for_the_real_length(sandbox)
     sandbox.configure(transactions_per_minute=1000)
     wallet = funded(sandbox, "0.3")
 
-    queue_id = queue(sandbox, wallet, model=SEED, prompt=SPOKEN).json()["queue_id"]
+    queue_id = new_job(sandbox, wallet, model=SEED, prompt=SPOKEN)
     at_queue = ledger(sandbox, wallet)
     second = queue(sandbox, wallet, model=SEED, prompt=SPOKEN)  # 0.3 - 0.24 held < 0.24
     done = wait_for_result(sandbox, wallet, SEED, queue_id)
@@ -118,7 +122,7 @@ def test_seed_audio_reserves_its_cap_and_is_charged_for_the_real_length(sandbox)
 def test_a_failed_seed_audio_job_is_never_charged(sandbox):
     sandbox.configure(transactions_per_minute=1000)
     wallet = funded(sandbox, "1")
-    queue_id = queue(sandbox, wallet, model=SEED, prompt="Say contraband twice.").json()["queue_id"]
+    queue_id = new_job(sandbox, wallet, model=SEED, prompt="Say contraband twice.")
 
     failed = wait_for_result(sandbox, wallet, SEED, queue_id)
 
@@ -133,7 +137,7 @@ def test_a_failed_seed_audio_job_is_never_charged(sandbox):
 
 
 def finished(sandbox, wallet, **body):
-    queue_id = queue(sandbox, wallet, **body).json()["queue_id"]
+    queue_id = new_job(sandbox, wallet, **body)
     return wait_for_result(sandbox, wallet, body["model"], queue_id)
 
 
@@ -161,7 +165,7 @@ def finished(sandbox, wallet, **body):
     ],
 )
 def test_mp3_models_send_mp3_of_the_right_length(sandbox, body, channels, rate, seconds):
-    done = finished(sandbox, funded(sandbox), **body)
+    done = finished(sandbox, funded(sandbox, "20"), **body)
 
     assert done.headers["content-type"] == "audio/mpeg"
     assert done.headers["x-venice-audio-format"] == "mp3"
@@ -182,7 +186,7 @@ def test_mp3_models_send_mp3_of_the_right_length(sandbox, body, channels, rate, 
     ],
 )
 def test_the_other_models_send_wav(sandbox, body, seconds):
-    done = finished(sandbox, funded(sandbox), **body)
+    done = finished(sandbox, funded(sandbox, "20"), **body)
 
     assert done.headers["content-type"] == "audio/wav"
     assert done.headers["x-venice-audio-format"] == "wav"
@@ -196,7 +200,7 @@ def test_a_browser_decodes_the_mp3(sandbox):
 
     done = finished(
         sandbox,
-        funded(sandbox),
+        funded(sandbox, "20"),
         model="elevenlabs-music",
         prompt="calm piano at dusk",
         duration_seconds=10,
@@ -227,9 +231,9 @@ def test_a_browser_decodes_the_mp3(sandbox):
 
 
 def test_complete_can_answer_success_false_and_keep_the_media(sandbox):
-    wallet = funded(sandbox)
+    wallet = funded(sandbox, "20")
     model = "elevenlabs-tts-v4"
-    queue_id = queue(sandbox, wallet, model=model, prompt="Keep me.").json()["queue_id"]
+    queue_id = new_job(sandbox, wallet, model=model, prompt="Keep me.")
     wait_for_result(sandbox, wallet, model, queue_id)
     sandbox.set_fault("complete", mode="delete_failed", count=1)
     body = {"model": model, "queue_id": queue_id}

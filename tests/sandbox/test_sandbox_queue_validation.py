@@ -1,9 +1,8 @@
 """POST /audio/queue checks every field against the model's model_spec, strictly."""
 
 import pytest
-from eth_account import Account
 
-from .sandbox_signing import client, credit, queue, siwx
+from .sandbox_signing import client, funded, queue, siwx
 
 MUSIC = {"model": "elevenlabs-music", "prompt": "warm lo-fi beat with vinyl crackle"}
 SONG = {"model": "minimax-music-v25", "prompt": "an upbeat synth-pop anthem"}
@@ -18,8 +17,7 @@ LYRICS_FIRST = {
 
 @pytest.fixture
 def account(sandbox):
-    account = Account.create()
-    credit(sandbox, account, "20")
+    account = funded(sandbox, "20")
     return account
 
 

@@ -4,11 +4,9 @@ import io
 import tracemalloc
 import wave
 
-from eth_account import Account
-
 from sandbox.audio import WavStream
 
-from .sandbox_signing import client, credit, queue, siwx, wait_for_result
+from .sandbox_signing import client, funded, new_job, siwx, wait_for_result
 
 
 def test_wav_chunks_never_hold_the_file(sandbox):
@@ -37,16 +35,15 @@ def test_the_wav_header_describes_the_stream():
 
 
 def test_a_40_mb_download_streams_with_bounded_memory(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     model = "ace-step-15"  # a WAV model: four minutes of stereo is about 42 MB
-    queue_id = queue(
+    queue_id = new_job(
         sandbox,
         wallet,
         model=model,
         prompt="four minutes of cinematic strings",
         duration_seconds=240,
-    ).json()["queue_id"]
+    )
     wait_for_result(sandbox, wallet, model, queue_id, delete_media_on_completion=False)
 
     tracemalloc.start()  # traces the server's threads as well as this one

@@ -13,6 +13,7 @@ from x402.http.utils import decode_payment_required_header
 from .sandbox_signing import (
     client,
     credit,
+    funded,
     handmade_payment,
     ledger,
     pay,
@@ -213,8 +214,7 @@ def test_balance_and_transactions_errors_carry_no_code(sandbox):
 def test_content_policy_is_422_with_a_suggested_prompt(sandbox):
     from .sandbox_signing import wait_for_result
 
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
     queued = queue(sandbox, wallet, model="elevenlabs-music", prompt="a song about contraband")
     queue_id = queued.json()["queue_id"]
 
@@ -228,8 +228,7 @@ def test_content_policy_is_422_with_a_suggested_prompt(sandbox):
 
 
 def test_content_policy_at_queue_is_422_and_may_suggest_nothing(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    wallet = funded(sandbox)
 
     refused = queue(sandbox, wallet, model="elevenlabs-music", prompt="an embargoed anthem")
 
@@ -239,8 +238,7 @@ def test_content_policy_at_queue_is_422_and_may_suggest_nothing(sandbox):
 
 
 def test_solana_is_caip2_on_top_up_discovery_and_bare_elsewhere(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "0.05")
+    wallet = funded(sandbox, "0.05")
 
     discovery = client.post(sandbox.api_url + "/x402/top-up").json()
     no_credentials = client.post(
@@ -275,8 +273,7 @@ def test_x402_rate_limits_say_nothing_but_429(sandbox):
 
 
 def test_more_than_50_failures_in_30_s_lock_the_bucket_out(sandbox):
-    wallet = Account.create()
-    credit(sandbox, wallet, "5")
+    funded(sandbox)
     model = "elevenlabs-sound-effects-v2"
     bad = {"model": model, "prompt": "door slam", "duration_seconds": 999}
 

@@ -14,7 +14,7 @@ import pytest
 from jobs import resolution
 from jobs.models import Job
 from tests.browser_helpers import shot, sign_in_admin
-from tests.review.test_review_resolution import two_jobs_one_charge
+from tests.review_helpers import two_jobs_one_charge
 from wallets.models import AuditEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

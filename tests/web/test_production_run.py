@@ -20,8 +20,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from jobs.models import Job
-from tests.reliability_helpers import ROOT, Cluster, database_url, wait_until
-from tests.s3_helpers import S3_ENV, free_port, make_bucket, s3_server
+from tests.reliability_helpers import ROOT, Cluster, database_url, free_port, wait_until
+from tests.s3_helpers import S3_ENV, make_bucket, s3_server
 from wallets import keys
 
 pytestmark = [

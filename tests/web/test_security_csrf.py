@@ -22,8 +22,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.reliability.test_reliability_restart import free_port
-from tests.reliability_helpers import ROOT, database_url, record
+from tests.reliability_helpers import ROOT, database_url, free_port, record
 
 from .ui_helpers import give_audio, make_job, make_prompt, make_wallet
 

@@ -16,8 +16,7 @@ import time
 import httpx
 import pytest
 
-from tests.reliability.test_reliability_restart import free_port
-from tests.reliability_helpers import ROOT
+from tests.reliability_helpers import ROOT, free_port
 
 SHOW_DEBUG = (
     "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
