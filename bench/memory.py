@@ -183,7 +183,7 @@ def prepare(server, quick: bool) -> list[int]:
             raise RuntimeError(f"job {job.pk} is {job.state}: {job.error_message}")
         ids.append(job.pk)
     # Venice finishes them within 1.125 x its P80 estimate.
-    state = server.app.state
+    state = server.state
     common.wait_for(
         lambda: all(
             state._jobs[job.queue_id].finished(time.monotonic())

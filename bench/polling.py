@@ -112,7 +112,7 @@ def _serve_sandbox(scale: float, conn) -> None:
         while (message := conn.recv()) is not None:
             name, args, kwargs = message
             if name == "ready_times":  # the sandbox's own truth: when each job's audio was ready
-                jobs = server.app.state._jobs  # noqa: SLF001
+                jobs = server.state._jobs  # noqa: SLF001
                 conn.send({queue_id: job.finished_at for queue_id, job in jobs.items()})
             else:
                 conn.send(getattr(server, name)(*args, **kwargs))

@@ -57,7 +57,7 @@ def redis_available() -> bool:
 def _watch_acceptances(server) -> queue.Queue:
     """Every job the sandbox accepts, as (owner, queue_id, monotonic time of acceptance)."""
     accepted: queue.Queue = queue.Queue()
-    state = server.app.state
+    state = server.state
     original = state.accept
 
     def accept(job, installments, now):

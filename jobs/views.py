@@ -265,7 +265,7 @@ def changed_jobs(user, shown: dict[int, str]) -> list[Job]:
     it is written out: the ORM took four times longer to compile it than the database took to
     run it. The database computes each row's signature exactly as `signature` does, and only
     differing rows come back, so an unchanged page costs an empty result. The visibility test
-    is `visible_jobs`' (tests/test_ui_live.py checks that they agree).
+    is `visible_jobs`' (tests/web/test_ui_live.py checks that they agree).
     """
     if not shown:
         return []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,6 +20,8 @@ logger = logging.getLogger("sandbox")
 MAX_REQUEST_BODY = 1024 * 1024
 
 
+# Venice's client has its own (venice.payments.is_loopback); the sandbox copies Venice
+# independently and imports nothing of Studio's, so it keeps this one for its listen check.
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -100,24 +101,25 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s - %s", self.client_address[0], format % args)
 
 
-class SandboxServer:
-    """A running (or ready to run) sandbox on a loopback port."""
+class SandboxServer(SandboxApp):
+    """A running (or ready to run) sandbox on a loopback port: the app, with its controls
+    (faucet, faults, configure, stats...), served over HTTP."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, time_scale: float = 1.0) -> None:
         if not is_loopback(host):
             raise ValueError(f"the sandbox only listens on loopback, not {host}")
+        super().__init__(time_scale)
         self.host = host
         self.port = port
-        self.app = SandboxApp(time_scale)
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Bind and serve in a background thread; the socket accepts calls on return."""
-        self._httpd = _HttpServer((self.host, self.port), self.app)
+        self._httpd = _HttpServer((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
         url_host = f"[{self.host}]" if ":" in self.host else self.host
-        self.app.base_url = f"http://{url_host}:{self.port}"
+        self.base_url = f"http://{url_host}:{self.port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="sandbox-http", daemon=True
         )
@@ -133,67 +135,5 @@ class SandboxServer:
         self._httpd = None
 
     @property
-    def base_url(self) -> str:
-        return self.app.base_url
-
-    @property
-    def api_url(self) -> str:
-        return self.app.api_url
-
-    @property
     def rpc_url(self) -> str:
         return self.base_url + "/sandbox/rpc"
-
-    def faucet(self, address: str, usdc: Decimal | str) -> str:
-        """Mint test USDC to ``address`` on the local chain; returns the transaction hash."""
-        return self.app.faucet(address, usdc)
-
-    def create_api_key(self, usd: Decimal | str | int | float) -> str:
-        """A new Venice API key whose account holds ``usd`` of credit."""
-        return self.app.create_api_key(usd)
-
-    def set_fault(
-        self,
-        route: str,
-        *,
-        status: int | None = None,
-        rate: float = 1.0,
-        count: int | None = None,
-        delay_ms: int = 0,
-        settlement_timeout: bool = False,
-        code: str | None = None,
-        mode: str | None = None,
-    ) -> None:
-        self.app.set_fault(
-            route,
-            status=status,
-            rate=rate,
-            count=count,
-            delay_ms=delay_ms,
-            settlement_timeout=settlement_timeout,
-            code=code,
-            mode=mode,
-        )
-
-    def clear_faults(self) -> None:
-        self.app.clear_faults()
-
-    def configure(self, **overrides: Any) -> None:
-        self.app.configure(**overrides)
-
-    def reset_config(self) -> None:
-        self.app.reset_config()
-
-    def stats(self, wallet: str | None = None) -> dict[str, Any]:
-        return self.app.stats(wallet)
-
-    def append_ledger(
-        self,
-        wallet: str,
-        kind: str,
-        amount: Decimal | str,
-        request_id: str | None = None,
-        model_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Add a TOP_UP/CHARGE/REFUND row to a wallet's Venice ledger, moving its balance."""
-        return self.app.append_ledger(wallet, kind, amount, request_id, model_id).as_json()

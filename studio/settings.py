@@ -15,6 +15,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from venice.payments import is_loopback
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -251,18 +253,8 @@ VENICE_TIMEOUT_S = env.float("VENICE_TIMEOUT_S", default=30.0)
 VENICE_MEDIA_RETENTION_S = env.float("VENICE_MEDIA_RETENTION_S", default=86400.0)
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 # The "Sandbox" banner: shown whenever Studio talks to the local simulator rather than Venice.
-VENICE_IS_SANDBOX = _is_loopback(VENICE_API_BASE)
+VENICE_IS_SANDBOX = is_loopback(urlsplit(VENICE_API_BASE).hostname or "")
 # The chain that proves top-ups. Only the sandbox has a default (its own local chain); with the
 # real Venice it must be set, or `manage.py check` fails (studio/checks.py): receipts checked
 # against the sandbox's chain would prove nothing.

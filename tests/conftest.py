@@ -77,16 +77,6 @@ def wallet(venice):
     return created
 
 
-def _database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
-    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def worker(venice, transactional_db, media_root):
     """A real django-q2 cluster (`manage.py qcluster`) in a subprocess, on the test database.
@@ -100,10 +90,12 @@ def worker(venice, transactional_db, media_root):
     import time
     from pathlib import Path
 
+    from .reliability_helpers import database_url
+
     root = Path(__file__).resolve().parent.parent
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "VENICE_API_BASE": venice.api_url,
         "CHAIN_RPC_URL": venice.rpc_url,
         "Q_WORKERS": os.environ.get("Q_WORKERS", "3"),

@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,10 +29,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 ROOT = Path(__file__).resolve().parent.parent
-KILLPOINT_WORKER = Path(__file__).resolve().parent / "killpoint_worker.py"
+KILLPOINT_WORKER = Path(__file__).resolve().parent / "reliability" / "killpoint_worker.py"
 # Venice's per-minute limits raised tenfold, so that hundreds of jobs fit a bounded CI run, and
 # the worker's own pacing raised with them (pacing under the real limits is
-# tests/test_sandbox_limits.py's, test_rate_limiter.py's and the poll loop's own tests' business).
+# tests/sandbox/test_sandbox_limits.py's, test_rate_limiter.py's and the poll loop's own tests'
+# business).
 TENFOLD_LIMITS = {
     "queue_per_minute": 400,
     "retrieve_per_minute": 1200,
@@ -48,9 +50,18 @@ TENFOLD_PACING = {
 
 
 def database_url() -> str:
-    from .conftest import _database_url
+    """The test database as a DATABASE_URL, for the processes a test starts."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
+    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
-    return _database_url()
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def broker() -> str:
@@ -258,7 +269,7 @@ def leases_run_out() -> None:
     A killed worker leaves its claims behind: a SUBMITTING job's lease, a polled job's claimed
     `next_poll_at`, the wallet's top-up lease, the poll loop's lease and its in-flight slots.
     Each runs out within wallets.leases.TERM (12 s) of its holder's last heartbeat; the tests
-    move the clock of those rows instead of waiting (tests/test_slots_and_leases.py and the
+    move the clock of those rows instead of waiting (tests/wallets/test_slots_and_leases.py and the
     outage soak wait for real).
     """
     from jobs.models import Job, WorkerLease

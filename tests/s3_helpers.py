@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
+
+from tests.reliability_helpers import free_port
 
 S3_ENV = {
     # moto accepts any credentials; boto3 insists on having some.
@@ -12,12 +13,6 @@ S3_ENV = {
     "AWS_SECRET_ACCESS_KEY": "studio-test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

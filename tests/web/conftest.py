@@ -1,0 +1,55 @@
+"""Fixtures of the web layer's tests: other members, a wallet row, a job with audio, and the
+browser pages the Playwright tests drive."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_helpers import chromium
+
+from .ui_helpers import AUDIO, give_audio, make_job, make_wallet
+
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture
+def other(django_user_model):
+    return django_user_model.objects.create_user("other", password="x")
+
+
+@pytest.fixture
+def signed_in(client, member, wallet):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def wallet_row():
+    return make_wallet()
+
+
+@pytest.fixture
+def audio_job(member, settings, tmp_path):
+    """A member's finished job whose audio is AUDIO, in a media folder of its own."""
+    settings.MEDIA_ROOT = tmp_path
+    job = make_job(member, make_wallet(), prompt="Calm piano at dusk!", model_id="elevenlabs-music")
+    return give_audio(job, AUDIO)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(request, monkeypatch, browser, live_server):
+    """A fresh page on the live server, at the module's VIEWPORT (the desktop's by default)."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between page actions are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    viewport = getattr(request.module, "VIEWPORT", DESKTOP)
+    context = browser.new_context(viewport=viewport, base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()

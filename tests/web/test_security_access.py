@@ -1,0 +1,240 @@
+"""A member against another member's private work, and against everything that is not theirs.
+
+Each member-facing URL is tried with another member's private job and prompt: 404, nothing
+changed, and the private text (a unique marker) never appears on any page the member can open.
+Then the whole URL map is walked as a member: every URL is either a member page or refuses.
+(The admin's own URLs, every one of them, are tests/web/test_admin_access.py's.)
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from jobs.models import Job
+from studio.models import Prompt
+from tests.reliability_helpers import record
+from wallets.models import Budget, Wallet
+
+from .ui_helpers import give_audio, make_job, make_prompt, make_wallet
+
+pytestmark = pytest.mark.django_db
+
+MARKER = "zq-private-7f3a"  # appears only in the owner's private job and prompt
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("owner", password="owner-pass-123")
+
+
+@pytest.fixture
+def intruder(client, django_user_model, venice):
+    user = django_user_model.objects.create_user("intruder", password="intruder-pass-123")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def theirs(owner):
+    """The owner's private finished job (with audio), private pending job, shared job, and
+    private and shared library prompts."""
+    wallet = make_wallet()
+    done = give_audio(
+        make_job(
+            owner,
+            wallet,
+            private=True,
+            prompt=f"a lullaby for my daughter {MARKER}",
+            lyrics_prompt=f"sleep now {MARKER}",
+            suggested_prompt=f"a lullaby {MARKER}",
+            queue_id="q-private-done",
+        )
+    )
+    pending = make_job(
+        owner,
+        wallet,
+        private=True,
+        state=Job.State.PENDING,
+        prompt=f"my secret jingle {MARKER}",
+        reserved_usd=Decimal("0.5"),
+    )
+    shared = make_job(owner, wallet, prompt="a shared warm beat", state=Job.State.PENDING)
+    secret_prompt = make_prompt(
+        owner,
+        title=f"Diary {MARKER}",
+        text=f"my private idea {MARKER}",
+        lyrics=MARKER,
+        private=True,
+        tags=["secret"],
+    )
+    shared_prompt = make_prompt(owner, title="Shared idea", text="synthwave for everyone")
+    return {
+        "done": done,
+        "pending": pending,
+        "shared": shared,
+        "secret_prompt": secret_prompt,
+        "shared_prompt": shared_prompt,
+        "wallet": wallet,
+    }
+
+
+def frozen(theirs) -> dict:
+    """Everything a refused request must leave as it was."""
+    return {
+        "jobs": list(Job.objects.order_by("pk").values()),
+        "prompts": list(Prompt.objects.order_by("pk").values()),
+        "budgets": list(Budget.objects.order_by("pk").values()),
+        "wallets": list(Wallet.objects.order_by("pk").values()),
+    }
+
+
+def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, intruder, theirs):
+    done, pending = theirs["done"].pk, theirs["pending"].pk
+    secret = theirs["secret_prompt"].pk
+    before = frozen(theirs)
+    reads = [
+        f"/jobs/{done}/",
+        f"/jobs/{done}/timeline/",
+        f"/jobs/{done}/audio/",
+        f"/jobs/{done}/audio/?download=1",
+        f"/jobs/{pending}/",
+        f"/?job={done}",
+        f"/?job={done}&suggested=1",
+        f"/?job={pending}",
+        f"/library/{secret}/",
+        f"/library/{secret}/use/",
+        f"/?library={secret}",
+    ]
+    for url in reads:
+        assert client.get(url).status_code == 404, url
+    assert client.get(f"/jobs/{done}/audio/", HTTP_RANGE="bytes=0-99").status_code == 404
+    writes = [
+        (f"/jobs/{pending}/cancel/", {}),
+        (f"/library/from-job/{done}/", {}),
+        (f"/library/{secret}/", {"title": "mine now", "text": "overwritten text"}),
+        (f"/library/{secret}/delete/", {}),
+    ]
+    for url, data in writes:
+        assert client.post(url, data).status_code == 404, url
+    assert frozen(theirs) == before
+    record(
+        "Another member's private job, audio and prompt",
+        "read, play (Range too), download, run again, cancel, save, edit, delete, use: 404 "
+        "for each, nothing changed",
+        requests=len(reads) + 1 + len(writes),
+    )
+
+
+def test_shared_work_can_be_seen_but_not_changed_by_another_member(client, intruder, theirs):
+    shared, shared_prompt = theirs["shared"].pk, theirs["shared_prompt"].pk
+    assert client.get(f"/jobs/{shared}/").status_code == 200
+    assert client.get(f"/library/{shared_prompt}/use/").status_code == 302
+    before = frozen(theirs)
+    assert client.post(f"/jobs/{shared}/cancel/").status_code == 404
+    assert client.get(f"/library/{shared_prompt}/").status_code == 404
+    assert client.post(f"/library/{shared_prompt}/", {"title": "x", "text": "y"}).status_code == 404
+    assert client.post(f"/library/{shared_prompt}/delete/").status_code == 404
+    assert frozen(theirs) == before
+
+
+def test_the_private_text_appears_on_no_page_the_member_can_open(client, intruder, theirs):
+    done, pending, shared = theirs["done"], theirs["pending"], theirs["shared"]
+    pages = [
+        "/",
+        "/jobs/",
+        "/jobs/?who=team",
+        *(f"/jobs/?who=team&state={s}" for s in ("running", "completed", "failed")),
+        f"/jobs/live/?who=team&s={done.pk}:queued:,{pending.pk}:submitting:,{shared.pk}:x:",
+        f"/jobs/live/?view=detail&s={done.pk}:queued:",
+        f"/jobs/{shared.pk}/",
+        f"/jobs/{shared.pk}/timeline/",
+        "/library/",
+        "/library/?q=private+idea",  # words of the private texts (the marker is echoed back)
+        "/library/?q=Diary",
+        "/library/?q=lullaby",
+        "/library/?tag=secret",
+        "/library/?mine=1",
+        "/library/new/",
+        "/wallet/",
+        f"/?library={theirs['shared_prompt'].pk}",
+        f"/?job={shared.pk}",
+        "/generate/quote/?model=elevenlabs-music",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code in (200, 204), (url, response.status_code)
+        assert MARKER not in response.content.decode(), url
+    record(
+        "Private prompt text on no page of another member",
+        "lists, team view, live updates, search, tags, library, wallet, prefills: the private "
+        "job's and prompt's text never shown",
+        pages=len(pages),
+    )
+
+
+def _routes(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern.name
+
+
+# The URLs a member may use. Every other URL, today's and tomorrow's, must refuse a member.
+MEMBER_PAGES = {
+    "",
+    "generate/quote/",
+    "jobs/",
+    "jobs/live/",
+    "jobs/<int:pk>/",
+    "jobs/<int:pk>/timeline/",
+    "jobs/<int:pk>/audio/",
+    "jobs/<int:pk>/cancel/",
+    "library/",
+    "library/new/",
+    "library/<int:pk>/",
+    "library/<int:pk>/delete/",
+    "library/<int:pk>/use/",
+    "library/from-job/<int:pk>/",
+    "wallet/",
+    "login/",
+    "logout/",
+}
+
+
+# The admin's own sign-in page answers anyone (and its sign-out would sign the member out).
+ADMIN_SIGN_IN = {"admin/login/", "admin/logout/"}
+# A monitor polls it without signing in; it shows states, never data (tests/web/test_ops_health.py).
+PUBLIC = {"healthz"}
+
+
+def test_every_url_is_a_member_page_or_refuses_a_member(client, intruder, theirs):
+    """A member reaches no admin or wallet-management URL: walking the whole URL map, anything
+    not listed as a member page sends them to the admin's sign-in, or answers 403/404/405."""
+    before = frozen(theirs)
+    checked = []
+    for route, name in _routes(get_resolver().url_patterns):
+        if route in MEMBER_PAGES | ADMIN_SIGN_IN | PUBLIC or route.startswith("^"):
+            continue
+        url = "/" + re.sub(r"<path:object_id>|<int:[^>]+>|<path:[^>]+>", "1", route)
+        url = re.sub(r"<[^>]+>", "wallets", url).replace("^", "").replace("$", "")
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            refused = response.status_code in (403, 404, 405) or (
+                response.status_code == 302 and "/admin/login/" in response["Location"]
+            )
+            assert refused, (name, url, method, response.status_code)
+        checked.append(url)
+    assert len(checked) > 60 and any(url.startswith("/admin/") for url in checked)
+    assert "/wallet/top-up/" in checked and "/wallet/refresh/" in checked
+    assert frozen(theirs) == before
+    record(
+        "A member against every non-member URL",
+        "the whole URL map walked as a member, GET and POST: admin sign-in, 403, 404 or 405; "
+        "no budget, policy, wallet, job or prompt changed",
+        urls=len(checked),
+    )
