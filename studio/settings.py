@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "studio",
     "wallets",
     "jobs",
+    "review",
     "sandbox",
 ]
 
