@@ -15,8 +15,9 @@ import pytest
 
 from jobs import pipeline, tasks
 from jobs.models import Job
+from review import reconcile, spend
 from venice import VeniceClient
-from wallets import ledger, reconcile, spend
+from wallets import ledger
 from wallets.venice import client_for
 
 from .reliability_helpers import record
