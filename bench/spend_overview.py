@@ -115,8 +115,9 @@ def fill(rows_wanted: int, days: int, members: int, seed: int = 5) -> dict:
     from django.db import connection, transaction
 
     from jobs.models import Job
-    from wallets import spend
-    from wallets.models import Budget, Difference, LedgerEntry, Wallet
+    from review import spend
+    from review.models import Difference
+    from wallets.models import Budget, LedgerEntry, Wallet
 
     call_command("migrate", verbosity=0)
     random.seed(seed)
@@ -407,7 +408,7 @@ def measure(rounds: int) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from wallets import spend
+    from review import spend
     from wallets.models import LedgerEntry
 
     today = spend.utc_today()
@@ -433,7 +434,7 @@ def measure(rounds: int) -> dict:
         params = {"start": start.isoformat(), "end": end.isoformat()}
 
         def page(p=params):
-            response = client.get("/admin/wallets/spend/", p)
+            response = client.get("/admin/review/spend/", p)
             assert response.status_code == 200, response.status_code
             return response
 
@@ -576,7 +577,7 @@ def main() -> None:
     if args.rebuild or abs(current - args.rows) > args.rows * 0.01:
         info = fill(args.rows, args.days, args.members)
     else:
-        from wallets.models import SpendSummary
+        from review.models import SpendSummary
 
         info = {
             "ledger_rows": current,

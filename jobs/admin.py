@@ -6,9 +6,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from wallets.admin import ModelIdFilter, ReadOnlyAdmin, money, wallet_name
-from wallets.admin_csv import CsvExportMixin
-from wallets.admin_dates import LooseDatesMixin
+from wallets.admin.base import ModelIdFilter, ReadOnlyAdmin, money, wallet_name
+from wallets.admin.csv_export import CsvExportMixin
+from wallets.admin.dates import LooseDatesMixin
 
 from . import resolution
 from .models import Job, JobEvent

@@ -10,7 +10,7 @@ def install_schedules(sender, **kwargs) -> None:
         "studio: sweep": ("jobs.tasks.sweep", 1, ""),
         "studio: sync wallets": ("jobs.tasks.sync_wallets", 5, ""),
         # Reads Venice's whole ledger at 20 pages a minute: a long run, once an hour.
-        "studio: reconcile": ("wallets.tasks.reconcile_wallets", 60, "q_options={'timeout': 1800}"),
+        "studio: reconcile": ("review.tasks.reconcile_wallets", 60, "q_options={'timeout': 1800}"),
     }
     for name, (func, minutes, options) in wanted.items():
         Schedule.objects.update_or_create(

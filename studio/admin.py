@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from wallets.admin_csv import CsvExportMixin
+from wallets.admin.csv_export import CsvExportMixin
 
 from .models import Prompt
 

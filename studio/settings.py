@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "studio",
     "wallets",
     "jobs",
+    "review",
     "sandbox",
 ]
 

@@ -379,7 +379,8 @@ def sync_and_reconcile(wallets=None):
     """What the periodic tasks do: sync every wallet (ledger, jobs, receipts, review, leftover
     media), then the admin's reconciliation. Returns the ReconcileRun."""
     from jobs import tasks
-    from wallets import leases, reconcile
+    from review import reconcile
+    from wallets import leases
 
     tasks.sync_wallets()
     # A cluster just stopped may have been killed mid-reconciliation: its lease is no longer
@@ -417,7 +418,7 @@ def find_violations(wallet, sandbox, job_ids: Iterable[int], *, allow_review: bo
     is reported together.
     """
     from jobs.models import Job
-    from wallets import reconcile, spend
+    from review import checks, spend
     from wallets.models import Budget, LedgerEntry, TopUp
 
     ids = list(job_ids)
@@ -517,7 +518,7 @@ def find_violations(wallet, sandbox, job_ids: Iterable[int], *, allow_review: bo
                     f"job {job.pk} {job.state}: settled {job.settled_usd}, reserved "
                     f"{job.reserved_usd}, Venice's net charge {net}"
                 )
-    problems += [f"{f.kind}: {f.detail}" for f in reconcile.check_budgets()]
+    problems += [f"{f.kind}: {f.detail}" for f in checks.check_budgets()]
     for budget in Budget.objects.filter(user__isnull=False):
         sums = Job.objects.filter(user=budget.user, budget_month=budget.month).aggregate(
             settled=Sum("settled_usd"), reserved=Sum("reserved_usd")

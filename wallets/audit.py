@@ -12,12 +12,13 @@ from decimal import Decimal
 
 from django.db import models
 
-from .models import AuditEntry, Budget, Difference, TopUp, Wallet
+from .models import AuditEntry, Budget, TopUp, Wallet
 
 Action = AuditEntry.Action
 
-AUDITED_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
-    Wallet: (
+# By model label: the spend review's Difference sits in an app above this one (review).
+AUDITED_FIELDS: dict[str, tuple[str, ...]] = {
+    Wallet._meta.label: (
         "name",
         "kind",
         "address",
@@ -26,9 +27,9 @@ AUDITED_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
         "topup_below_usd",
         "max_topup_per_day_usd",
     ),
-    Budget: ("user", "month", "limit_usd"),
-    TopUp: ("wallet", "amount_usd", "status", "tx_hash", "reason", "last_error_code"),
-    Difference: ("kind", "detail", "resolved_at", "note"),
+    Budget._meta.label: ("user", "month", "limit_usd"),
+    TopUp._meta.label: ("wallet", "amount_usd", "status", "tx_hash", "reason", "last_error_code"),
+    "review.Difference": ("kind", "detail", "resolved_at", "note"),
 }
 
 
@@ -45,7 +46,7 @@ def _plain(value):
 
 
 def snapshot(obj: models.Model, fields: tuple[str, ...] | None = None) -> dict:
-    allowed = AUDITED_FIELDS[type(obj)]
+    allowed = AUDITED_FIELDS[obj._meta.label]
     names = allowed if fields is None else [name for name in fields if name in allowed]
     return {name: _plain(getattr(obj, name)) for name in names}
 

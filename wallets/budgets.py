@@ -12,6 +12,7 @@ constraint would refuse) or a hair over a limit it exactly meets.
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -118,3 +119,59 @@ def adjust_spent(user_id: int, month: datetime.date, delta: Decimal) -> None:
     """Apply a late correction from Venice's ledger (a refund, or a charge unlike the quote)."""
     if delta:
         _update_both(user_id, month, spent_usd=_usd(F("spent_usd") + delta))
+
+
+# --- how much of a budget is used (the admin's meters) ------------------------------------------
+
+# Budget use at or above these fractions of the limit is flagged.
+WARN_AT = Decimal("0.8")
+FULL_AT = Decimal("1")
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    budget: Budget
+    label: str
+    limit: Decimal
+    spent: Decimal
+    reserved: Decimal
+
+    @property
+    def used(self) -> Decimal:
+        return self.spent + self.reserved
+
+    @property
+    def fraction(self) -> Decimal:
+        if self.limit > 0:
+            return self.used / self.limit
+        return Decimal("1") if self.used > 0 else Decimal("0")
+
+    @property
+    def percent(self) -> int:
+        return int((self.fraction * 100).to_integral_value(rounding="ROUND_FLOOR"))
+
+    @property
+    def level(self) -> str:
+        """ "full" at 100 % of the limit (or a zero limit), "warning" from 80 %, else "ok"."""
+        if self.fraction >= FULL_AT or (self.limit <= 0):
+            return "full"
+        return "warning" if self.fraction >= WARN_AT else "ok"
+
+    @property
+    def is_team(self) -> bool:
+        return self.budget.user_id is None
+
+
+def budget_use(month: datetime.date) -> list[BudgetUse]:
+    """The month's budgets: the team's first, then members by how much of theirs is used."""
+    uses = [
+        BudgetUse(
+            budget=budget,
+            label="Team" if budget.user_id is None else budget.user.get_username(),
+            limit=budget.limit_usd,
+            spent=budget.spent_usd,
+            reserved=budget.reserved_usd,
+        )
+        for budget in Budget.objects.filter(month=month_of(month)).select_related("user")
+    ]
+    return sorted(uses, key=lambda use: (not use.is_team, -use.fraction, use.label))

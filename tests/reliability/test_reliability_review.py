@@ -15,6 +15,7 @@ import pytest
 
 from jobs import pipeline, tasks
 from jobs.models import Job
+from review import reconcile, spend
 from tests.reliability_helpers import record
 from tests.review_helpers import (
     FIELDS,
@@ -24,7 +25,6 @@ from tests.review_helpers import (
     two_jobs_one_charge,
 )
 from venice import VeniceClient
-from wallets import reconcile, spend
 from wallets.venice import client_for
 
 pytestmark = pytest.mark.django_db

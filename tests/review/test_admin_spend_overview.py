@@ -13,12 +13,14 @@ from django.db.models import F
 from django.urls import reverse
 
 from jobs import pipeline
+from review import reconcile, spend
+from review.models import Difference
 from tests.jobs_helpers import MUSIC, run_to_end
-from wallets import reconcile, spend
-from wallets.models import Budget, Difference, LedgerEntry
+from wallets.models import Budget, LedgerEntry
+from wallets.money import usd
 
 pytestmark = pytest.mark.django_db
-URL = "/admin/wallets/spend/"
+URL = "/admin/review/spend/"
 
 
 def ledger_sums(rows) -> dict:
@@ -136,7 +138,7 @@ def test_the_page_shows_totals_budgets_wallets_and_warnings(
     assert response.status_code == 200
     page = response.content.decode()
     overview = response.context["overview"]
-    range_spend = reconcile.usd(overview.totals["range"].spend)
+    range_spend = usd(overview.totals["range"].spend)
     assert f'id="spend-range">{range_spend}<' in page
     assert f'id="spend-today">{range_spend}<' in page
     assert "1 open difference" in page

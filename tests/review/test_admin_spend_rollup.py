@@ -12,8 +12,9 @@ from django.db.models import Sum
 
 from jobs import accounting
 from jobs.models import Job
-from wallets import reconcile, spend
-from wallets.models import LedgerEntry, SpendSummary
+from review import reconcile, spend
+from review.models import SpendSummary
+from wallets.models import LedgerEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from jobs import pipeline
 from jobs.models import Job
+from review import checks, reconcile
+from review.models import Difference
 from tests.jobs_helpers import MUSIC, run_to_end
-from wallets import reconcile
-from wallets.models import Budget, Difference, LedgerEntry, TopUp
+from wallets.models import Budget, LedgerEntry, TopUp
 
 pytestmark = pytest.mark.django_db
 Kind = Difference.Kind
@@ -267,7 +268,7 @@ def test_a_ledger_that_does_not_add_up_to_its_balance(wallet):
         )
 
     newest_first = [row("CHARGE", "0.5", "9.00"), row("TOP_UP", "10", "10")]
-    found = reconcile.check_balance(wallet, newest_first)
+    found = checks.check_balance(wallet, newest_first)
     assert [f.kind for f in found] == [Kind.BALANCE_MISMATCH]
     assert (found[0].expected, found[0].actual) == (Decimal("9.5"), Decimal("9.00"))
-    assert reconcile.check_balance(wallet, [row("CHARGE", "1", "9"), *newest_first[1:]]) == []
+    assert checks.check_balance(wallet, [row("CHARGE", "1", "9"), *newest_first[1:]]) == []

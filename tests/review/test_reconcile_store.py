@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from jobs import pipeline
 from jobs.poller import drop_lease, take_lease
+from review import reconcile, spend, tasks
+from review.models import Difference, ReconcileRun
 from tests.jobs_helpers import MUSIC, run_to_end
-from wallets import reconcile, spend, tasks
-from wallets.models import AuditEntry, Difference, ReconcileRun
+from wallets.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 Kind = Difference.Kind
@@ -102,17 +103,15 @@ def test_the_admin_button_and_resolve_page(
     staff_client, client, admin_user, charged_job, wallet, venice
 ):
     stray_charge(venice, wallet)
-    response = client.post(
-        "/admin/wallets/difference/reconcile/", {"next": "/admin/wallets/spend/"}
-    )
-    assert response.status_code == 302 and response["Location"] == "/admin/wallets/spend/"
+    response = client.post("/admin/review/difference/reconcile/", {"next": "/admin/review/spend/"})
+    assert response.status_code == 302 and response["Location"] == "/admin/review/spend/"
     run = ReconcileRun.objects.get()
     assert run.started_by == admin_user and run.found == 1
     assert AuditEntry.objects.get(action=AuditEntry.Action.RECONCILE).actor == admin_user
-    page = client.get("/admin/wallets/difference/").content.decode()
+    page = client.get("/admin/review/difference/").content.decode()
     assert "Charge with no job" in page and "stray" in page
     difference = Difference.objects.get()
-    url = f"/admin/wallets/difference/{difference.pk}/resolve/"
+    url = f"/admin/review/difference/{difference.pk}/resolve/"
     assert "This field is required" in client.post(url, {"note": ""}).content.decode()
     response = client.post(url, {"note": "A refund is on its way."})
     assert response.status_code == 302
@@ -120,8 +119,8 @@ def test_the_admin_button_and_resolve_page(
     assert difference.note == "A refund is on its way." and difference.resolved_by == admin_user
     message = client.get(response["Location"]).content.decode()
     assert "Resolved: Charge with no job" in message
-    assert list(client.get("/admin/wallets/difference/").context["cl"].result_list) == []
-    resolved = client.get("/admin/wallets/difference/?status=resolved").context["cl"]
+    assert list(client.get("/admin/review/difference/").context["cl"].result_list) == []
+    resolved = client.get("/admin/review/difference/?status=resolved").context["cl"]
     assert list(resolved.result_list) == [difference]
 
 
@@ -131,12 +130,12 @@ def test_resolving_several_at_once(staff_client, client, admin_user, charged_job
     reconcile.run()
     picked = list(Difference.objects.values_list("pk", flat=True)[:2])
     form = client.post(
-        "/admin/wallets/difference/",
+        "/admin/review/difference/",
         {"action": "resolve_selected", "_selected_action": picked, "index": 0},
     )
     assert "Mark resolved" in form.content.decode()
     done = client.post(
-        "/admin/wallets/difference/",
+        "/admin/review/difference/",
         {
             "action": "resolve_selected",
             "_selected_action": picked,
@@ -155,7 +154,7 @@ def test_one_reconciliation_at_a_time(staff_client, client, admin_user, wallet):
         assert tasks.reconcile_wallets() is None
         with pytest.raises(reconcile.ReconcileBusy):
             reconcile.run()
-        response = client.post("/admin/wallets/difference/reconcile/", follow=True)
+        response = client.post("/admin/review/difference/reconcile/", follow=True)
         assert "already running" in response.content.decode()
     finally:
         drop_lease(reconcile.LEASE_NAME, "someone-else")
@@ -214,5 +213,5 @@ def test_a_charge_a_lost_submission_may_still_adopt_waits(charged_job, wallet, v
 
 def test_the_button_only_returns_to_this_site(staff_client, client, admin_user, wallet):
     for target in ("https://evil.example/admin/", "//evil.example/admin/"):
-        response = client.post("/admin/wallets/difference/reconcile/", {"next": target})
-        assert response["Location"] == "/admin/wallets/difference/"
+        response = client.post("/admin/review/difference/reconcile/", {"next": target})
+        assert response["Location"] == "/admin/review/difference/"

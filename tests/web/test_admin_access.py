@@ -13,27 +13,28 @@ from django.urls import URLPattern, URLResolver
 from django.utils import timezone
 
 from jobs.models import Job
+from review.models import Difference
 from studio.models import Prompt
 from wallets import keys
-from wallets.models import AuditEntry, Budget, Difference, LedgerEntry, TopUp, Wallet
+from wallets.models import AuditEntry, Budget, LedgerEntry, TopUp, Wallet
 
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"login", "logout", "password_change", "password_change_done"}
 # The spend review's own pages: each must be among the URLs checked below.
 SPEND_REVIEW = {
-    "wallets_spend_changelist",
-    "wallets_spend_refresh",
+    "review_spend_changelist",
+    "review_spend_refresh",
     "wallets_wallet_add",
     "wallets_wallet_topup",
     "wallets_wallet_rotate_keys",
-    "wallets_difference_reconcile",
-    "wallets_difference_resolve",
+    "review_difference_reconcile",
+    "review_difference_resolve",
     "wallets_ledgerentry_export_csv",
     "wallets_topup_export_csv",
     "jobs_job_export_csv",
     "wallets_budget_export_csv",
-    "wallets_difference_export_csv",
+    "review_difference_export_csv",
     "wallets_auditentry_export_csv",
     "studio_prompt_export_csv",
 }
@@ -138,8 +139,8 @@ def test_a_members_posts_change_nothing(client, member, records):
     secret = Wallet.objects.get(pk=wallet.pk).secret_encrypted
     posts = {
         "wallets_wallet_rotate_keys": {},
-        "wallets_difference_reconcile": {},
-        "wallets_difference_resolve": {"note": "not mine to resolve"},
+        "review_difference_reconcile": {},
+        "review_difference_resolve": {"note": "not mine to resolve"},
         "wallets_wallet_topup": {"amount": "10"},
         "wallets_wallet_add": {"mode": "create", "name": "sneaky"},
         "wallets_wallet_change": {
@@ -149,7 +150,7 @@ def test_a_members_posts_change_nothing(client, member, records):
             "max_topup_per_day_usd": "5000",
         },
         "wallets_budget_change": {"limit_usd": "9999"},
-        "wallets_spend_refresh": {},
+        "review_spend_refresh": {},
     }
     for name, data in posts.items():
         response = client.post(urls[name], data)
@@ -178,10 +179,10 @@ def test_a_visitor_is_sent_to_sign_in(client, records):
 def test_staff_reach_the_spend_review(staff_client, client, admin_user, records):
     urls = admin_urls(records)
     for name in (
-        "wallets_spend_changelist",
+        "review_spend_changelist",
         "wallets_wallet_add",
         "wallets_wallet_topup",
-        "wallets_difference_resolve",
+        "review_difference_resolve",
         "wallets_ledgerentry_export_csv",
         "wallets_ledgerentry_changelist",
         "jobs_job_changelist",
@@ -189,19 +190,19 @@ def test_staff_reach_the_spend_review(staff_client, client, admin_user, records)
         "wallets_wallet_changelist",
         "wallets_budget_changelist",
         "studio_prompt_changelist",
-        "wallets_difference_changelist",
+        "review_difference_changelist",
         "wallets_auditentry_changelist",
-        "wallets_reconcilerun_changelist",
+        "review_reconcilerun_changelist",
         "wallets_ledgerentry_change",
         "wallets_topup_change",
         "jobs_job_change",
-        "wallets_difference_change",
+        "review_difference_change",
     ):
         assert client.get(urls[name]).status_code == 200, name
     # Actions that only make sense as a POST say so.
     for name in (
         "wallets_wallet_rotate_keys",
-        "wallets_difference_reconcile",
-        "wallets_spend_refresh",
+        "review_difference_reconcile",
+        "review_spend_refresh",
     ):
         assert client.get(urls[name]).status_code == 405, name

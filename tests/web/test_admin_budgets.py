@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from django.db.models import F
 
-from wallets import spend
+from review import spend
+from wallets import budgets
 from wallets.models import AuditEntry, Budget
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +103,7 @@ def test_budgets_are_not_deleted(staff_client, budget):
 
 def test_budget_levels():
     def use(limit, spent, reserved="0"):
-        return spend.BudgetUse(None, "x", Decimal(limit), Decimal(spent), Decimal(reserved))
+        return budgets.BudgetUse(None, "x", Decimal(limit), Decimal(spent), Decimal(reserved))
 
     assert use("10", "7.99").level == "ok"
     assert use("10", "7", "1").level == "warning" and use("10", "7", "1").percent == 80

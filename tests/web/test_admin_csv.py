@@ -14,8 +14,9 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import Job
+from review.models import Difference
 from wallets import keys
-from wallets.models import Difference, LedgerEntry
+from wallets.models import LedgerEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -130,9 +131,9 @@ def test_differences_export_only_the_open_ones_by_default(staff_client, client, 
             last_seen_at=now,
             resolved_at=resolved,
         )
-    exported = rows_of(client.get("/admin/wallets/difference/export.csv"))
+    exported = rows_of(client.get("/admin/review/difference/export.csv"))
     assert sorted(row["detail"] for row in exported) == ["d0", "d2"]
-    everything = rows_of(client.get("/admin/wallets/difference/export.csv", {"status": "all"}))
+    everything = rows_of(client.get("/admin/review/difference/export.csv", {"status": "all"}))
     assert len(everything) == 3
 
 

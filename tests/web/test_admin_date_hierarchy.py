@@ -10,7 +10,7 @@ import pytest
 from django.db.models import QuerySet
 
 from wallets import keys
-from wallets.admin_dates import LooseDatesQuerySet
+from wallets.admin.dates import LooseDatesQuerySet
 from wallets.models import LedgerEntry
 
 pytestmark = pytest.mark.django_db

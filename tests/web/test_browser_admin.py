@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from jobs import pipeline
+from review.models import Difference
 from tests.browser_helpers import shot, sign_in_admin
 from tests.jobs_helpers import MUSIC, run_to_end
-from wallets.models import Difference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +44,7 @@ def test_review_spend_reconcile_and_resolve(page, admin_user, member, wallet, ve
 
     sign_in_admin(page, admin_user)  # with staff's second factor
     page.get_by_role("link", name="Spend overview").first.click()
-    page.wait_for_url(re.compile(r"/admin/wallets/spend/$"))
+    page.wait_for_url(re.compile(r"/admin/review/spend/$"))
     assert page.get_by_role("heading", name="Spend overview").is_visible()
     assert page.locator("#spend-month").text_content().startswith("$")
     assert page.get_by_role("img", name=re.compile("Spend per day")).is_visible()
@@ -52,7 +52,7 @@ def test_review_spend_reconcile_and_resolve(page, admin_user, member, wallet, ve
 
     # Run the reconciliation: it reads Venice's ledger and finds the stray charge.
     page.get_by_role("button", name="Run reconciliation now").click()
-    page.wait_for_url(re.compile(r"/admin/wallets/spend/$"))
+    page.wait_for_url(re.compile(r"/admin/review/spend/$"))
     assert "1 difference(s) found" in page.locator(".messagelist").text_content()
     assert page.locator("#open-differences").text_content().strip() == "1 open difference"
     member_row = page.locator("#by-member tbody tr", has_text="Unattributed")
@@ -61,7 +61,7 @@ def test_review_spend_reconcile_and_resolve(page, admin_user, member, wallet, ve
 
     # Resolve it with a note.
     page.locator("#open-differences a").click()
-    page.wait_for_url(re.compile(r"/admin/wallets/difference/"))
+    page.wait_for_url(re.compile(r"/admin/review/difference/"))
     row = page.locator("#result_list tbody tr", has_text="who-is-this")
     assert "Charge with no job" in row.text_content()
     shot(page, "admin-differences")
@@ -69,14 +69,14 @@ def test_review_spend_reconcile_and_resolve(page, admin_user, member, wallet, ve
     shot(page, "admin-resolve")
     page.get_by_label("Note").fill("A test charge from Venice support; refunded by email.")
     page.get_by_role("button", name="Mark resolved").click()
-    page.wait_for_url(re.compile(r"/admin/wallets/difference/$"))
+    page.wait_for_url(re.compile(r"/admin/review/difference/$"))
     assert "Resolved: Charge with no job" in page.locator(".messagelist").text_content()
     assert page.locator("#result_list tbody tr").count() == 0  # no open difference left
 
     difference = Difference.objects.get()
     assert difference.resolved_by == admin_user
     assert difference.note.startswith("A test charge")
-    page.goto("/admin/wallets/spend/")
+    page.goto("/admin/review/spend/")
     assert page.locator("#open-differences").text_content().strip() == "0 open differences"
     if os.environ.get("STUDIO_SCREENSHOTS"):
         for url, name in (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import template
 
-from wallets import charts, spend
-from wallets.models import ReconcileRun
-from wallets.reconcile import usd as _usd
+from review import charts, spend
+from review.models import ReconcileRun
+from wallets.money import usd as _usd
 
 register = template.Library()
 

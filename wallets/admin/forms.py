@@ -1,17 +1,15 @@
-"""Forms of the admin spend review: wallets, their policy, manual top-ups, resolutions, ranges."""
+"""Forms of the wallets admin: adding a wallet, its top-up policy, a manual top-up, a budget."""
 
 from __future__ import annotations
 
-import datetime
 from decimal import Decimal
 
 from django import forms
 
-from . import payments
-from .models import Budget, Wallet
+from wallets import payments
+from wallets.models import Budget, Wallet
 
 MAX_TOPUP_USD = Decimal("10000")  # Venice's largest single payment
-MAX_RANGE_DAYS = 3660
 
 
 class WalletCreateForm(forms.Form):
@@ -147,15 +145,6 @@ class ManualTopUpForm(forms.Form):
         return amount
 
 
-class ResolveForm(forms.Form):
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        max_length=2000,
-        help_text="What was found and what was done about it. Kept with the difference and in "
-        "the audit log.",
-    )
-
-
 class BudgetForm(forms.ModelForm):
     class Meta:
         model = Budget
@@ -171,21 +160,3 @@ class BudgetForm(forms.ModelForm):
         if limit < 0:
             raise forms.ValidationError("A budget cannot be negative.")
         return limit
-
-
-class SpendRangeForm(forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    wallet = forms.ModelChoiceField(
-        queryset=Wallet.objects.order_by("name"), required=False, empty_label="All wallets"
-    )
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("start"), data.get("end")
-        if start and end:
-            if start > end:
-                raise forms.ValidationError("The range starts after it ends.")
-            if end - start > datetime.timedelta(days=MAX_RANGE_DAYS):
-                raise forms.ValidationError("Choose a range of at most ten years.")
-        return data

@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from .reconcile import usd
+from wallets.money import usd
 
 
 def _fmt(value: float) -> str:

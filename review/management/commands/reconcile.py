@@ -12,8 +12,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import tasks
-from wallets import reconcile
-from wallets.models import Difference, TopUp, Wallet
+from review import reconcile
+from review.models import Difference
+from wallets.models import TopUp, Wallet
 
 
 class Command(BaseCommand):

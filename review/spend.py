@@ -23,21 +23,14 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import (
-    OPEN_DIFFERENCE,
-    Budget,
-    Difference,
-    LedgerEntry,
-    ReconcileRun,
-    SpendSummary,
-    Wallet,
-)
+from wallets.budgets import BudgetUse, budget_use
+from wallets.models import LedgerEntry, Wallet
+from wallets.policy import WalletStatus, wallet_status
+
+from .models import OPEN_DIFFERENCE, Difference, ReconcileRun, SpendSummary
 
 ZERO = Decimal("0")
 UNATTRIBUTED = "Unattributed"
-# Budget use at or above these fractions of the limit is flagged.
-WARN_AT = Decimal("0.8")
-FULL_AT = Decimal("1")
 CHARGE, REFUND, TOP_UP = LedgerEntry.Type.CHARGE, LedgerEntry.Type.REFUND, LedgerEntry.Type.TOP_UP
 DAY, MONTH, DAY_TOTAL = (
     SpendSummary.Grain.DAY,
@@ -268,120 +261,6 @@ def ledger_totals(
         pick(TOP_UP),
     )
     return Totals(charged, refunded, topped_up, charges, refunds, topups)
-
-
-# --- budgets ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BudgetUse:
-    budget: Budget
-    label: str
-    limit: Decimal
-    spent: Decimal
-    reserved: Decimal
-
-    @property
-    def used(self) -> Decimal:
-        return self.spent + self.reserved
-
-    @property
-    def fraction(self) -> Decimal:
-        if self.limit > 0:
-            return self.used / self.limit
-        return Decimal("1") if self.used > 0 else ZERO
-
-    @property
-    def percent(self) -> int:
-        return int((self.fraction * 100).to_integral_value(rounding="ROUND_FLOOR"))
-
-    @property
-    def level(self) -> str:
-        """ "full" at 100 % of the limit (or a zero limit), "warning" from 80 %, else "ok"."""
-        if self.fraction >= FULL_AT or (self.limit <= 0):
-            return "full"
-        return "warning" if self.fraction >= WARN_AT else "ok"
-
-    @property
-    def is_team(self) -> bool:
-        return self.budget.user_id is None
-
-
-def budget_use(month: datetime.date) -> list[BudgetUse]:
-    """The month's budgets: the team's first, then members by how much of theirs is used."""
-    uses = [
-        BudgetUse(
-            budget=budget,
-            label="Team" if budget.user_id is None else budget.user.get_username(),
-            limit=budget.limit_usd,
-            spent=budget.spent_usd,
-            reserved=budget.reserved_usd,
-        )
-        for budget in Budget.objects.filter(month=month_start(month)).select_related("user")
-    ]
-    return sorted(uses, key=lambda use: (not use.is_team, -use.fraction, use.label))
-
-
-# --- wallets ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NextTopUp:
-    amount: Decimal | None
-    when: str
-    problem: str = ""
-
-
-def next_topup(wallet: Wallet, *, topped_up_today: Decimal | None = None) -> NextTopUp:
-    """What the worker's top-up policy (payments.ensure_credit) would do next, in words."""
-    from . import payments
-
-    if not wallet.is_evm:
-        return NextTopUp(None, "Never: an API key's account is billed by Venice.")
-    today = payments.spent_today(wallet) if topped_up_today is None else topped_up_today
-    amount = max(wallet.topup_amount_usd, payments.MINIMUM_TOPUP_USD)
-    threshold = max(wallet.topup_below_usd, payments.ADMISSION_FLOOR_USD)
-    if wallet.credit_usd is None:
-        when = "When the worker first learns the credit."
-    elif wallet.credit_usd < threshold:
-        when = f"Now: credit ${wallet.credit_usd:.2f} is below ${threshold:.2f}."
-    else:
-        when = f"When credit falls below ${threshold:.2f} (now ${wallet.credit_usd:.2f})."
-    problem = ""
-    if wallet.topup_amount_usd < payments.MINIMUM_TOPUP_USD:
-        problem = (
-            f"The policy's ${wallet.topup_amount_usd:.2f} per top-up is below Venice's "
-            f"${payments.MINIMUM_TOPUP_USD:.2f} minimum: the worker's top-ups will be refused."
-        )
-    elif today + amount > wallet.max_topup_per_day_usd:
-        problem = (
-            f"Blocked until 00:00 UTC: today's top-ups (${today:.2f}) plus ${amount:.2f} would "
-            f"pass the ${wallet.max_topup_per_day_usd:.2f} daily cap."
-        )
-    elif wallet.usdc_balance is not None and wallet.usdc_balance < amount:
-        problem = (
-            f"The wallet holds ${wallet.usdc_balance:.2f} USDC on chain, less than the "
-            f"${amount:.2f} top-up: it would fail."
-        )
-    return NextTopUp(amount, when, problem)
-
-
-@dataclass(frozen=True)
-class WalletStatus:
-    wallet: Wallet
-    topped_up_today: Decimal
-    next_topup: NextTopUp
-
-    @property
-    def left_today(self) -> Decimal:
-        return max(ZERO, self.wallet.max_topup_per_day_usd - self.topped_up_today)
-
-
-def wallet_status(wallet: Wallet) -> WalletStatus:
-    from . import payments
-
-    today = payments.spent_today(wallet) if wallet.is_evm else ZERO
-    return WalletStatus(wallet, today, next_topup(wallet, topped_up_today=today))
 
 
 # --- the page -----------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""Forms of the spend review's admin: the overview's range, and resolving differences."""
+
+from __future__ import annotations
+
+import datetime
+
+from django import forms
+
+from wallets.models import Wallet
+
+MAX_RANGE_DAYS = 3660
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        max_length=2000,
+        help_text="What was found and what was done about it. Kept with the difference and in "
+        "the audit log.",
+    )
+
+
+class SpendRangeForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    wallet = forms.ModelChoiceField(
+        queryset=Wallet.objects.order_by("name"), required=False, empty_label="All wallets"
+    )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError("The range starts after it ends.")
+            if end - start > datetime.timedelta(days=MAX_RANGE_DAYS):
+                raise forms.ValidationError("Choose a range of at most ten years.")
+        return data
