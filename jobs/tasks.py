@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django_q.tasks import async_task
 
-from ops import logs, record
+from ops import leases, logs, record
 from venice import errors
 from wallets import ledger, payments
 from wallets.crypto import SecretUnreadable
@@ -34,7 +34,7 @@ def submit_job(job_id: int) -> None:
 
 
 def ensure_poll_loop() -> None:
-    if poller.lease_free():
+    if leases.lease_free(poller.LEASE_NAME):
         async_task("jobs.tasks.poll_loop", group="poll")
 
 

@@ -257,11 +257,12 @@ def leases_run_out() -> None:
 
     A killed worker leaves its claims behind: a SUBMITTING job's lease, a polled job's claimed
     `next_poll_at`, the wallet's top-up lease, the poll loop's lease and its in-flight slots.
-    Each runs out within wallets.leases.TERM (12 s) of its holder's last heartbeat; the tests
+    Each runs out within ops.leases.TERM (12 s) of its holder's last heartbeat; the tests
     move the clock of those rows instead of waiting (tests/test_slots_and_leases.py and the
     outage soak wait for real).
     """
-    from jobs.models import Job, WorkerLease
+    from jobs.models import Job
+    from ops.models import WorkerLease
     from wallets.models import InFlightSlot, Wallet
 
     past = timezone.now() - datetime.timedelta(seconds=1)
@@ -368,7 +369,8 @@ def sync_and_reconcile(wallets=None):
     """What the periodic tasks do: sync every wallet (ledger, jobs, receipts, review, leftover
     media), then the admin's reconciliation. Returns the ReconcileRun."""
     from jobs import tasks
-    from wallets import leases, reconcile
+    from ops import leases
+    from wallets import reconcile
 
     tasks.sync_wallets()
     # A cluster just stopped may have been killed mid-reconciliation: its lease is no longer

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import pipeline
-from jobs.poller import drop_lease, take_lease
+from ops.leases import drop_lease, take_lease
 from wallets import reconcile, spend, tasks
 from wallets.models import AuditEntry, Difference, ReconcileRun
 

@@ -28,7 +28,8 @@ from django.utils import timezone
 
 from jobs import pipeline, tasks
 from jobs.models import Job
-from wallets import keys, leases
+from ops import leases
+from wallets import keys
 from wallets.models import InFlightSlot, LedgerEntry
 
 from .reliability_helpers import (

@@ -648,7 +648,7 @@ def run(
 ) -> ReconcileRun:
     """Reconcile every x402 wallet (or those given) and the budgets; raises ReconcileBusy if
     another reconciliation holds the lease."""
-    from jobs.poller import drop_lease, take_lease
+    from ops.leases import drop_lease, take_lease
 
     holder = f"reconcile-{uuid.uuid4().hex[:12]}"
     if not take_lease(LEASE_NAME, holder, LEASE_FOR):
