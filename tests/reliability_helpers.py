@@ -216,6 +216,7 @@ def drive_to_the_end(job_ids: Iterable[int], timeout: float, *, review_final: bo
     Until every job has finished (or, with `review_final`, is at least under review)."""
     from jobs import tasks
     from jobs.models import Job
+    from wallets import sync
 
     ids = list(job_ids)
     final = set(Job.FINISHED) | ({Job.State.NEEDS_REVIEW} if review_final else set())
@@ -230,7 +231,7 @@ def drive_to_the_end(job_ids: Iterable[int], timeout: float, *, review_final: bo
                 f"jobs unfinished after {timeout:.0f} s: {dict(count)}\n" + describe(ids)
             )
         if Job.State.NEEDS_REVIEW in count and time.monotonic() - last_sync > 1.0:
-            tasks.sync_wallets()
+            sync.sync_wallets()
             last_sync = time.monotonic()
         tasks.sweep()
         time.sleep(0.5)
@@ -368,11 +369,10 @@ def venice_rows(wallet) -> list:
 def sync_and_reconcile(wallets=None):
     """What the periodic tasks do: sync every wallet (ledger, jobs, receipts, review, leftover
     media), then the admin's reconciliation. Returns the ReconcileRun."""
-    from jobs import tasks
     from ops import leases
-    from wallets import reconcile
+    from wallets import reconcile, sync
 
-    tasks.sync_wallets()
+    sync.sync_wallets()
     # A cluster just stopped may have been killed mid-reconciliation: its lease is no longer
     # renewed and runs out within leases.TERM, as it would for an operator.
     deadline = time.monotonic() + leases.TERM.total_seconds() + 5

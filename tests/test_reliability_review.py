@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from jobs import pipeline, tasks
+from jobs import pipeline
 from jobs.models import Job
 from venice import VeniceClient
-from wallets import ledger, reconcile, spend
+from wallets import ledger, reconcile, spend, sync
 from wallets.venice import client_for
 
 from .reliability_helpers import record
@@ -179,7 +179,7 @@ def test_an_adopted_job_has_its_charge_recorded_at_once(wallet, member, venice, 
         settings,
     )
     settings.VENICE_TIMEOUT_S = 30
-    tasks.sync_wallets()  # the periodic sync: ledger, then the review adopts the charge
+    sync.sync_wallets()  # the periodic sync: ledger, then the review adopts the charge
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED
     assert job.charged_usd == job.quoted_usd
