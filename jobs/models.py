@@ -155,14 +155,3 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} → {self.state}"
-
-
-class WorkerLease(models.Model):
-    """A named lease taken with a conditional UPDATE: only one process runs the poll loop."""
-
-    name = models.CharField(max_length=50, primary_key=True)
-    holder = models.CharField(max_length=100, blank=True)
-    until = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return self.name

@@ -21,8 +21,9 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from ops import leases
 from venice import AudioResult, Model, Processing, VeniceClient, errors, validate_queue
-from wallets import budgets, leases, payments, throttle
+from wallets import budgets, payments, throttle
 from wallets.models import LedgerEntry, Wallet
 from wallets.money import format_usd
 from wallets.venice import PaceExceeded, client_for, public_client

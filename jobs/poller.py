@@ -21,14 +21,14 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from ops import logs
+from ops import leases, logs
+from ops.leases import drop_lease, take_lease
 from venice import VeniceClient
-from wallets import leases
 from wallets.throttle import take_rate_slot
 from wallets.venice import client_for
 
 from . import pipeline, schedule
-from .models import Job, WorkerLease
+from .models import Job
 
 log = logging.getLogger(__name__)
 
@@ -47,40 +47,6 @@ POLL_THREADS = 4
 
 POLLED = [Job.State.QUEUED, Job.State.PROCESSING]
 LIVE = [Job.State.PENDING, Job.State.SUBMITTING, *POLLED]
-
-
-# Long leases (e.g. the reconciliation's 30 minutes) this process holds, renewed by its heartbeat.
-_renewed: dict[tuple[str, str], leases.Lease] = {}
-
-
-def take_lease(name: str, holder: str, duration: datetime.timedelta) -> bool:
-    """A named lease for `duration`. One longer than leases.TERM is taken for the TERM and
-    renewed by this process's heartbeat, so that it ends soon after a killed holder."""
-    WorkerLease.objects.bulk_create([WorkerLease(name=name)], ignore_conflicts=True)
-    now = timezone.now()
-    until = now + min(duration, leases.TERM)
-    taken = WorkerLease.objects.filter(
-        Q(until__isnull=True) | Q(until__lt=now) | Q(holder=holder), name=name
-    ).update(holder=holder, until=until)
-    if taken and duration > leases.TERM:
-        previous = _renewed.pop((name, holder), None)
-        if previous is not None:
-            previous.forget()
-        _renewed[(name, holder)] = leases.hold(
-            WorkerLease, {"name": name, "holder": holder}, "until", until, duration
-        )
-    return bool(taken)
-
-
-def drop_lease(name: str, holder: str) -> None:
-    lease = _renewed.pop((name, holder), None)
-    if lease is not None:
-        lease.forget()
-    WorkerLease.objects.filter(name=name, holder=holder).update(until=None, holder="")
-
-
-def lease_free(name: str = LEASE_NAME) -> bool:
-    return not WorkerLease.objects.filter(name=name, until__gte=timezone.now()).exists()
 
 
 def has_work() -> bool:

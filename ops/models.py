@@ -29,3 +29,18 @@ class Counter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}[{self.wallet_id}] = {self.value}"
+
+
+class WorkerLease(models.Model):
+    """A named lease taken with a conditional UPDATE: only one process runs the poll loop (or
+    the reconciliation) at a time."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=100, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "jobs_workerlease"  # created by the jobs app, moved here without a rebuild
+
+    def __str__(self) -> str:
+        return self.name

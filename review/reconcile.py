@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from jobs.poller import drop_lease, take_lease
+from ops.leases import drop_lease, take_lease
 from venice import errors
 from wallets import audit
 from wallets.crypto import SecretUnreadable

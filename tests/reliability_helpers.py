@@ -227,6 +227,7 @@ def drive_to_the_end(job_ids: Iterable[int], timeout: float, *, review_final: bo
     Until every job has finished (or, with `review_final`, is at least under review)."""
     from jobs import tasks
     from jobs.models import Job
+    from wallets import sync
 
     ids = list(job_ids)
     final = set(Job.FINISHED) | ({Job.State.NEEDS_REVIEW} if review_final else set())
@@ -241,7 +242,7 @@ def drive_to_the_end(job_ids: Iterable[int], timeout: float, *, review_final: bo
                 f"jobs unfinished after {timeout:.0f} s: {dict(count)}\n" + describe(ids)
             )
         if Job.State.NEEDS_REVIEW in count and time.monotonic() - last_sync > 1.0:
-            tasks.sync_wallets()
+            sync.sync_wallets()
             last_sync = time.monotonic()
         tasks.sweep()
         time.sleep(0.5)
@@ -268,11 +269,12 @@ def leases_run_out() -> None:
 
     A killed worker leaves its claims behind: a SUBMITTING job's lease, a polled job's claimed
     `next_poll_at`, the wallet's top-up lease, the poll loop's lease and its in-flight slots.
-    Each runs out within wallets.leases.TERM (12 s) of its holder's last heartbeat; the tests
+    Each runs out within ops.leases.TERM (12 s) of its holder's last heartbeat; the tests
     move the clock of those rows instead of waiting (tests/wallets/test_slots_and_leases.py and the
     outage soak wait for real).
     """
-    from jobs.models import Job, WorkerLease
+    from jobs.models import Job
+    from ops.models import WorkerLease
     from wallets.models import InFlightSlot, Wallet
 
     past = timezone.now() - datetime.timedelta(seconds=1)
@@ -378,11 +380,11 @@ def venice_rows(wallet) -> list:
 def sync_and_reconcile(wallets=None):
     """What the periodic tasks do: sync every wallet (ledger, jobs, receipts, review, leftover
     media), then the admin's reconciliation. Returns the ReconcileRun."""
-    from jobs import tasks
+    from ops import leases
     from review import reconcile
-    from wallets import leases
+    from wallets import sync
 
-    tasks.sync_wallets()
+    sync.sync_wallets()
     # A cluster just stopped may have been killed mid-reconciliation: its lease is no longer
     # renewed and runs out within leases.TERM, as it would for an operator.
     deadline = time.monotonic() + leases.TERM.total_seconds() + 5

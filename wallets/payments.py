@@ -19,10 +19,11 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from ops import leases
 from venice import TopUpPolicy, VeniceClient, errors
 from venice.chain import authorization_used, check_transfer, usdc_balance
 
-from . import leases, ledger
+from . import ledger
 from .models import LedgerEntry, TopUp, Wallet
 from .venice import WORKER_PACE_WAIT_S, client_for
 

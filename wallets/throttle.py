@@ -12,9 +12,8 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ops import record
+from ops import leases, record
 
-from . import leases
 from .models import InFlightSlot, RateSlot, Wallet
 
 # Longer than any single call may take (timeouts are 30 s). A slot is taken for leases.TERM and

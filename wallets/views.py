@@ -60,7 +60,7 @@ def _admin_only(request) -> Wallet:
 @require_POST
 def refresh(request):
     paying = _admin_only(request)
-    async_task("jobs.tasks.sync_wallet", paying.pk, group="wallet")
+    async_task("wallets.sync.sync_wallet", paying.pk, group="wallet")
     messages.success(
         request, "The worker is checking the balances and Venice's ledger; reload in a few seconds."
     )

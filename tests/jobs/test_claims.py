@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from jobs import pipeline, poller
 from jobs.models import Job
+from ops import leases
 from tests.jobs_helpers import MUSIC, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +26,7 @@ def test_six_workers_submitting_one_job_queue_it_once(wallet, member, venice):
 
 def test_only_one_poll_loop_holds_the_lease(db):
     holders = race(
-        lambda: poller.take_lease(
+        lambda: leases.take_lease(
             poller.LEASE_NAME, threading.current_thread().name, poller.LEASE_FOR
         )
     )

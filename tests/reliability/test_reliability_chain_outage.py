@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs import pipeline, tasks
+from jobs import pipeline
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC, run_to_end
 from tests.reliability_helpers import record
-from wallets import payments
+from wallets import payments, sync
 from wallets.models import LedgerEntry, TopUp
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def test_the_wallet_sync_runs_the_venice_side_while_the_chain_is_down(
     Job.objects.filter(pk=job.pk).update(charged_usd=None)
     settings.CHAIN_RPC_URL = UNREACHABLE_RPC
     with caplog.at_level(logging.WARNING):
-        report = tasks.sync_wallet(wallet.pk)
+        report = sync.sync_wallet(wallet.pk)
     assert set(report.failed) == {"usdc balance", "receipts"}
     assert report.chain_only and report.receipts_unchecked == 1
     assert sorted(LedgerEntry.objects.values_list("type", flat=True)) == ["CHARGE", "TOP_UP"]
@@ -62,7 +62,7 @@ def test_the_wallet_sync_runs_the_venice_side_while_the_chain_is_down(
     assert not any(r.exc_info for r in caplog.records), "no traceback"
 
     settings.CHAIN_RPC_URL = venice.rpc_url  # back: the next sync checks the receipt
-    report = tasks.sync_wallet(wallet.pk)
+    report = sync.sync_wallet(wallet.pk)
     assert not report.failed and report.receipts_verified == 1
     assert TopUp.objects.get().receipt == TopUp.Receipt.VERIFIED
     record(

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from jobs import pipeline, tasks
 from jobs.models import Job
+from ops import leases
 from tests.reliability_helpers import (
     TENFOLD_LIMITS,
     TENFOLD_PACING,
@@ -37,7 +38,7 @@ from tests.reliability_helpers import (
     states,
     wait_until,
 )
-from wallets import keys, leases
+from wallets import keys, sync
 from wallets.models import InFlightSlot, LedgerEntry
 
 from .test_reliability_soak import job_mix
@@ -113,7 +114,7 @@ def drive(job_ids, until: float, *, syncing: bool = True) -> None:
         if not set(states(job_ids)) & {*Job.RUNNING, Job.State.NEEDS_REVIEW}:
             return
         if syncing and time.monotonic() - last_sync > 3:
-            tasks.sync_wallets()
+            sync.sync_wallets()
             last_sync = time.monotonic()
         tasks.sweep()
         time.sleep(0.5)

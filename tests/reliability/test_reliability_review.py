@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from jobs import pipeline, tasks
+from jobs import pipeline
 from jobs.models import Job
 from review import reconcile, spend
 from tests.reliability_helpers import record
@@ -25,6 +25,7 @@ from tests.review_helpers import (
     two_jobs_one_charge,
 )
 from venice import VeniceClient
+from wallets import sync
 from wallets.venice import client_for
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +144,8 @@ def test_an_adopted_job_has_its_charge_recorded_at_once(wallet, member, venice, 
         venice,
         settings,
     )
-    tasks.sync_wallets()  # the periodic sync: ledger, then the review adopts the charge
+    settings.VENICE_TIMEOUT_S = 30
+    sync.sync_wallets()  # the periodic sync: ledger, then the review adopts the charge
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED
     assert job.charged_usd == job.quoted_usd

@@ -46,7 +46,7 @@ from tests.reliability_helpers import (
     record,
     states,
 )
-from wallets import keys, payments
+from wallets import keys, payments, sync
 from wallets.models import TopUp
 
 pytestmark = [
@@ -314,7 +314,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
             if not set(count) & set(Job.RUNNING):
                 break
             if time.monotonic() - last_sync > 5:
-                async_task("jobs.tasks.sync_wallets", group="wallet")
+                async_task("wallets.sync.sync_wallets", group="wallet")
                 last_sync = time.monotonic()
             tasks.sweep()
             time.sleep(1.0)
@@ -326,7 +326,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         count = drive_to_the_end(
             job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
         )
-        tasks.sync_wallets()
+        sync.sync_wallets()
         count = drive_to_the_end(
             job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
         )

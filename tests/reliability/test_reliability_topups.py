@@ -13,9 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from jobs import tasks
 from tests.reliability_helpers import record
-from wallets import payments
+from wallets import payments, sync
 from wallets.models import TopUp
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +29,7 @@ def test_the_periodic_sync_settles_a_top_up_whose_settlement_timed_out(wallet, v
     monkeypatch.undo()
     time.sleep(0.3)  # the transfer lands at Venice (late_settlement_s, scaled)
 
-    tasks.sync_wallets()  # nothing else happens: no job needs credit
+    sync.sync_wallets()  # nothing else happens: no job needs credit
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.CREDITED
     assert topup.attempts >= 2 and TopUp.objects.count() == 1, "re-sent, never re-signed"

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import pipeline
-from jobs.poller import drop_lease, take_lease
+from ops.leases import drop_lease, take_lease
 from review import reconcile, spend, tasks
 from review.models import Difference, ReconcileRun
 from tests.jobs_helpers import MUSIC, run_to_end

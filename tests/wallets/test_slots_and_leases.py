@@ -3,7 +3,7 @@ and leases do not hold other work back.
 
 When all of a wallet's in-flight slots are busy the throttle raises NoSlot before anything is
 sent: the job goes back to PENDING, using no attempt. Slots and leases are held for a short term
-that the holder's heartbeat renews (wallets.leases): a killed worker's run out within that term,
+that the holder's heartbeat renews (ops.leases): a killed worker's run out within that term,
 not after the 180 s (slot) or 90 s (top-up) a call may take at most, nor the 30 minutes of a
 reconciliation.
 """
@@ -22,10 +22,11 @@ from django.utils import timezone
 
 from jobs import pipeline
 from jobs.models import Job
-from jobs.poller import drop_lease, take_lease
+from ops import leases
+from ops.leases import drop_lease, take_lease
 from tests.jobs_helpers import MUSIC, run_to_end
 from tests.reliability_helpers import ROOT, database_url, wait_until
-from wallets import keys, leases, payments, throttle
+from wallets import keys, payments, throttle
 from wallets.models import InFlightSlot
 from wallets.venice import WORKER_PACE_WAIT_S
 
@@ -138,8 +139,9 @@ def test_a_lease_taken_over_meanwhile_is_not_revived(wallet):
 HOLDER = """
 import datetime, sys, time, django
 django.setup()
-from jobs.poller import take_lease
-from wallets import leases, payments, throttle
+from ops.leases import take_lease
+from ops import leases
+from wallets import payments, throttle
 from wallets.models import Wallet
 wallet = Wallet.objects.get(pk=int(sys.argv[1]))
 tokens = [throttle.try_acquire(wallet) for _ in range(5)]

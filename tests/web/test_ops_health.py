@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs import tasks
 from ops.models import Heartbeat
 from studio import health
-from wallets import keys
+from wallets import keys, sync
 from wallets.models import Wallet
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_a_wallet_whose_sync_stopped(client, settings, venice):
     status, body = healthz(client)
     assert status == 503
     assert body["checks"]["wallet_sync"]["status"] == "degraded"
-    tasks.sync_wallet(wallet.pk)  # a real sync against the sandbox
+    sync.sync_wallet(wallet.pk)  # a real sync against the sandbox
     status, body = healthz(client)
     assert status == 200, body
     assert body["checks"]["wallet_sync"]["age_s"] < 60

@@ -16,7 +16,7 @@ from eth_account import Account
 from jobs import pipeline, poller, tasks
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC
-from wallets import keys
+from wallets import keys, sync
 from wallets.venice import client_for
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_a_job_and_its_wallet_on_every_line_and_no_secret(member, venice, json_l
         Job.objects.filter(pk=job.pk).update(next_poll_at=None)
         loop.poll_one(job.pk)
     assert job.state == Job.State.COMPLETED, job.error_message
-    tasks.sync_wallet(wallet.pk)
+    sync.sync_wallet(wallet.pk)
     logging.getLogger("studio.test").info("built %r", client_for(api_wallet))
 
     lines = json_lines()

@@ -154,7 +154,7 @@ def test_the_wallet_key_appears_in_no_page_log_dump_or_task(
         call_command("topup", "--wallet", "team", "--usd", "10", stdout=out)
         assert client.post("/wallet/refresh/").status_code == 302  # a sync_wallet task
         wait_until(
-            lambda: "Processed 'jobs.tasks.sync_wallet'" in cluster.log(),
+            lambda: "Processed 'wallets.sync.sync_wallet'" in cluster.log(),
             timeout=30,
             what="the wallet sync",
         )
@@ -200,7 +200,7 @@ def test_the_wallet_key_appears_in_no_page_log_dump_or_task(
     # The search looks where the data is.
     assert wallet.address in sources["database dump"]
     assert "jobs.tasks.submit_job" in sources["django-q tasks"]
-    assert "jobs.tasks.sync_wallet" in sources["django-q tasks"]
+    assert "wallets.sync.sync_wallet" in sources["django-q tasks"]
     assert " DEBUG " in sources["worker log"] and "credited" in sources["worker log"]
     assert not leaks(sources, secret), leaks(sources, secret)
     record(

@@ -11,9 +11,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import tasks
 from review import reconcile
 from review.models import Difference
+from wallets import sync
 from wallets.models import TopUp, Wallet
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         wallets = list(wallets)
         synced_failures: dict[str, dict[str, str]] = {}
         for target in wallets:
-            report = tasks.sync_wallet(target.pk)
+            report = sync.sync_wallet(target.pk)
             if report.failed:
                 synced_failures[target.name] = report.failed
         try:
@@ -41,10 +41,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
         venice_down = run.venice_failed or any(
-            set(failed) - tasks.CHAIN_STEPS for failed in synced_failures.values()
+            set(failed) - sync.CHAIN_STEPS for failed in synced_failures.values()
         )
         chain_down = run.chain_down or any(
-            set(failed) & tasks.CHAIN_STEPS for failed in synced_failures.values()
+            set(failed) & sync.CHAIN_STEPS for failed in synced_failures.values()
         )
         credited = TopUp.objects.filter(wallet__in=wallets, status=TopUp.Status.CREDITED)
         open_differences = Difference.objects.filter(

@@ -1,8 +1,9 @@
 """Leases that end soon after their holder dies: short terms, renewed by a heartbeat.
 
 A worker holds several kinds of lease, each a timestamp column taken with a conditional UPDATE:
-a wallet's in-flight slots (wallets.throttle), its top-up lease (wallets.payments), the poll
-loop's lease and a polled job's claim (jobs.poller), a submitting job's lease (jobs.pipeline).
+a wallet's in-flight slots (wallets.throttle), its top-up lease (wallets.payments), a polled
+job's claim (jobs.poller), a submitting job's lease (jobs.pipeline), and the named leases of
+one-at-a-time work (the poll loop, the reconciliation) on WorkerLease rows (take_lease).
 Each used to run for its longest possible use (180 s for a slot, 90 s for a top-up), so a
 killed worker's leases held other work back for minutes after a restart.
 
@@ -22,8 +23,10 @@ import threading
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
+
+from .models import WorkerLease
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +124,38 @@ def beat() -> None:
             lease.renew(now)
     except DatabaseError as exc:  # the next beat tries again, well within TERM
         log.warning("renewing leases failed: %s", exc)
+
+
+# Long named leases (e.g. the reconciliation's 30 minutes) this process holds, renewed by its
+# heartbeat.
+_renewed: dict[tuple[str, str], Lease] = {}
+
+
+def take_lease(name: str, holder: str, duration: datetime.timedelta) -> bool:
+    """A named lease for `duration`. One longer than TERM is taken for the TERM and renewed by
+    this process's heartbeat, so that it ends soon after a killed holder."""
+    WorkerLease.objects.bulk_create([WorkerLease(name=name)], ignore_conflicts=True)
+    now = timezone.now()
+    until = now + min(duration, TERM)
+    taken = WorkerLease.objects.filter(
+        Q(until__isnull=True) | Q(until__lt=now) | Q(holder=holder), name=name
+    ).update(holder=holder, until=until)
+    if taken and duration > TERM:
+        previous = _renewed.pop((name, holder), None)
+        if previous is not None:
+            previous.forget()
+        _renewed[(name, holder)] = hold(
+            WorkerLease, {"name": name, "holder": holder}, "until", until, duration
+        )
+    return bool(taken)
+
+
+def drop_lease(name: str, holder: str) -> None:
+    lease = _renewed.pop((name, holder), None)
+    if lease is not None:
+        lease.forget()
+    WorkerLease.objects.filter(name=name, holder=holder).update(until=None, holder="")
+
+
+def lease_free(name: str) -> bool:
+    return not WorkerLease.objects.filter(name=name, until__gte=timezone.now()).exists()
