@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from jobs import pipeline, tasks
+from jobs import pipeline, recovery, tasks
 from jobs.models import Job
 from venice import VeniceClient
 from wallets import ledger, reconcile, spend
@@ -48,7 +48,7 @@ def never_accepted(job: Job, venice) -> Job:
 
 def review(wallet) -> None:
     ledger.sync(wallet, client_for(wallet))
-    pipeline.review_unknown_submissions(wallet)
+    recovery.review_unknown_submissions(wallet)
 
 
 def test_a_charge_two_unknown_jobs_could_own_is_left_for_an_admin(

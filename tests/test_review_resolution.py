@@ -13,7 +13,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from jobs import pipeline, resolution
+from jobs import pipeline, recovery, resolution
 from jobs.models import Job
 from wallets import budgets, ledger
 from wallets.models import AuditEntry
@@ -51,7 +51,7 @@ def never_accepted(job: Job, venice) -> Job:
 
 def review(wallet) -> None:
     ledger.sync(wallet, client_for(wallet))
-    pipeline.review_unknown_submissions(wallet)
+    recovery.review_unknown_submissions(wallet)
 
 
 def own_audio(job: Job) -> bool:
@@ -96,8 +96,8 @@ def test_a_charge_only_one_job_could_have_made_is_matched_and_tells_the_next_apa
     )
     ledger.sync(wallet, client_for(wallet))
     # Same model and price: the first job may own either charge, the second only the second.
-    assert len(pipeline._candidate_charges(wallet, first)) == 2
-    assert len(pipeline._candidate_charges(wallet, second)) == 1
+    assert len(recovery.candidate_charges(wallet, first)) == 2
+    assert len(recovery.candidate_charges(wallet, second)) == 1
     review(wallet)
     first.refresh_from_db()
     second.refresh_from_db()

@@ -60,7 +60,8 @@ def _number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _duration(spec: ModelSpec, model: str, value: Any) -> int:
+def valid_duration(spec: ModelSpec, model: str, value: Any) -> int:
+    """The model's rule for ``duration_seconds``: the whole seconds it takes, or InvalidRequest."""
     if not spec.has_duration:
         raise _unsupported("duration_seconds", "a duration", model)
     number = None if isinstance(value, float) else _number(value)
@@ -206,7 +207,7 @@ def validate_queue(spec: ModelSpec, model: str, options: QueueOptions) -> dict[s
         raise _refuse("lyrics_prompt", f"{model} needs lyrics; write some.")
 
     if options.duration_seconds is not None:
-        body["duration_seconds"] = _duration(spec, model, options.duration_seconds)
+        body["duration_seconds"] = valid_duration(spec, model, options.duration_seconds)
 
     if voice is not None:
         if not spec.voices and not spec.supports_custom_voice_id:
