@@ -9,10 +9,10 @@ a short one, and two of 284 s of 44.1 kHz stereo 16-bit WAV (50.1 MB each). A se
 process (this file with --worker: plain Python with Django set up, as a django-q2 worker has)
 then, in order:
 
-1. polls the short job with the real `jobs.pipeline.poll` (download, storage, `complete`), so
+1. polls the short job with the real `jobs.retrieval.poll` (download, storage, `complete`), so
    every code path is loaded; then collects garbage and reads its idle RSS;
 2. resets its peak RSS (VmHWM, through /proc/self/clear_refs) and polls the first 50 MB job
-   with `jobs.pipeline.poll`; a thread samples VmRSS every 2 ms as a cross-check;
+   with `jobs.retrieval.poll`; a thread samples VmRSS every 2 ms as a cross-check;
 3. for contrast, side by side: resets the peak again and downloads the second 50 MB job the
    naive way (the whole body in memory, `b"".join(...)`), as a bound on what streaming saves.
 
@@ -115,7 +115,7 @@ def worker(job_ids: list[int]) -> dict:
     from django.conf import settings  # noqa: PLC0415
 
     django.setup()
-    from jobs import pipeline  # noqa: PLC0415
+    from jobs import retrieval  # noqa: PLC0415
     from jobs.models import Job  # noqa: PLC0415
     from wallets.venice import client_for  # noqa: PLC0415
 
@@ -124,7 +124,7 @@ def worker(job_ids: list[int]) -> dict:
     client = client_for(wallet, max_retries=0)  # as the poll loop makes it
 
     def poll(job_id: int) -> int:
-        job = pipeline.poll(Job.objects.select_related("wallet").get(pk=job_id), client)
+        job = retrieval.poll(Job.objects.select_related("wallet").get(pk=job_id), client)
         job.refresh_from_db()
         if job.state != Job.State.COMPLETED:
             raise RuntimeError(f"job {job_id} is {job.state} after its poll: {job.error_message}")
@@ -248,7 +248,7 @@ def main() -> None:
         return
     print(
         f"worker idle {r['idle_rss_mb']} MiB; downloading {r['audio_bytes']:,} bytes with "
-        f"jobs.pipeline.poll peaked at {r['peak_rss_mb']} MiB: {r['download_rss_mb']} MiB above "
+        f"jobs.retrieval.poll peaked at {r['peak_rss_mb']} MiB: {r['download_rss_mb']} MiB above "
         f"idle (target <= {TARGET_MB}); the whole body in memory: {r['naive_above_idle_mb']} "
         f"MiB above idle"
     )

@@ -202,7 +202,7 @@ def _run_naive(api_url: str, key: str, jobs, scale: float, started: float, out) 
     """The naive poller, in a process of its own so that its hundred threads do not slow
     Studio's loop down (the machine's clock is shared, so their times compare)."""
     sys.path.insert(0, str(ROOT))
-    from venice import AudioResult, VeniceClient, WalletAuth
+    from venice import AudioResult, QueueOptions, VeniceClient, WalletAuth
 
     client = VeniceClient(api_url, auth=WalletAuth(key))
     retrieve_log: list[tuple[float, str]] = []
@@ -210,7 +210,7 @@ def _run_naive(api_url: str, key: str, jobs, scale: float, started: float, out) 
 
     def one(at: float, model: str, fields: dict) -> None:
         time.sleep(max(0.0, started + at * scale - time.monotonic()))
-        queue_id = client.queue(model, **fields)
+        queue_id = client.queue(model, QueueOptions(**fields))
         while True:
             time.sleep(NAIVE_INTERVAL_S * scale)
             asked = time.monotonic()

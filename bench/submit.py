@@ -100,6 +100,7 @@ def measure(broker: str, pairs: int, warm_up: int = 3) -> dict:
 
         from jobs import pipeline  # noqa: PLC0415
         from jobs.models import Job, JobEvent  # noqa: PLC0415
+        from venice import QueueOptions  # noqa: PLC0415
 
         member = get_user_model().objects.create_user("member")
         wallet = common.funded_wallet(server)
@@ -157,7 +158,7 @@ def measure(broker: str, pairs: int, warm_up: int = 3) -> dict:
         def bare_submit(n: int) -> dict:
             t0 = time.monotonic()
             queue_id = bare.queue(
-                MODEL, f"rain on a tin roof, bare {n}", duration_seconds=DURATION_S
+                MODEL, QueueOptions(f"rain on a tin roof, bare {n}", duration_seconds=DURATION_S)
             )
             t_answer = time.monotonic()
             got, at = wait_accepted(bare_owner, 10)

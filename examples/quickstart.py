@@ -13,7 +13,7 @@ import httpx
 from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from venice import AudioResult, TopUpPolicy, VeniceClient, WalletAuth  # noqa: E402
+from venice import AudioResult, QueueOptions, TopUpPolicy, VeniceClient, WalletAuth  # noqa: E402
 
 api_url, out = sys.argv[1], Path(sys.argv[2] if len(sys.argv) > 2 else "track")
 auth = WalletAuth(Account.create().key)
@@ -26,7 +26,7 @@ with VeniceClient(api_url, auth=auth) as venice:
     policy = TopUpPolicy(max_per_topup_usd=Decimal(10), max_per_day_usd=Decimal(20))
     payment = venice.top_up(Decimal(5), policy)  # signed here; store it before sending
     print(f"credited {venice.send_payment(payment.header).amount_credited} USD")
-    queue_id = venice.queue(model, prompt, duration_seconds=10)
+    queue_id = venice.queue(model, QueueOptions(prompt, duration_seconds=10))
     while not isinstance(result := venice.retrieve(model, queue_id), AudioResult):
         # Sleep until Venice's P80 estimate, then poll gently: polling faster gains nothing.
         wait_ms = (result.average_execution_time_ms or 0) - result.execution_duration_ms

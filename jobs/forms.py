@@ -10,11 +10,11 @@ from decimal import Decimal
 
 from django import forms
 
-from venice import Model
+from venice import Model, QueueOptions
 from venice.validation import LYRICS_RULES
 
-# The queue body's options, in the order the form shows them, and how a refusal names one the
-# chosen model does not take.
+# The queue options' fields (venice.QueueOptions), in the order the form shows them, and how a
+# refusal names one the chosen model does not take.
 OPTIONS = {
     "lyrics_prompt": "lyrics",
     "lyrics_optimizer": "the lyrics optimizer",
@@ -26,6 +26,10 @@ OPTIONS = {
     "language_code": "a language",
     "loop": "looping",
 }
+
+
+def _unset(value: object) -> bool:
+    return value is None or value is False or value == ""
 
 
 def _seconds(n: int) -> str:
@@ -170,25 +174,16 @@ class GenerateForm(forms.Form):
                 self.add_error(None, f"{name} does not take {named}; leave it out.")
         return super().clean()
 
+    def clean_language_code(self) -> str:
+        return self.cleaned_data["language_code"].lower()
+
     def queue_fields(self) -> dict:
-        """The cleaned options as `create_job` takes them, leaving out what was left unset."""
-        data = self.cleaned_data
-        fields = {"prompt": data["prompt"]}
-        if data.get("lyrics_prompt"):
-            fields["lyrics_prompt"] = data["lyrics_prompt"]
-        for flag in ("lyrics_optimizer", "force_instrumental", "loop"):
-            if data.get(flag):
-                fields[flag] = True
-        if data.get("duration_seconds") is not None:
-            fields["duration_seconds"] = data["duration_seconds"]
-        voice = (data.get("custom_voice") or "").strip() or data.get("voice")
-        if voice:
-            fields["voice"] = voice
-        if data.get("speed") is not None:
-            fields["speed"] = data["speed"]
-        if data.get("language_code"):
-            fields["language_code"] = data["language_code"].lower()
-        return fields
+        """The cleaned prompt and options as `create_job` takes them (QueueOptions' names),
+        leaving out what was left unset: an empty field or an unticked box is Venice's default."""
+        data = dict(self.cleaned_data)
+        if custom_voice := (data.get("custom_voice") or "").strip():
+            data["voice"] = custom_voice
+        return {name: data[name] for name in QueueOptions.names() if not _unset(data.get(name))}
 
     def add_rejection(self, message: str, field: str | None) -> None:
         """Put a refusal from the pipeline on the field it names (voice covers custom_voice)."""

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from ops import leases, logs
 from ops.leases import drop_lease, take_lease
@@ -27,7 +28,7 @@ from venice import VeniceClient
 from wallets.throttle import take_rate_slot
 from wallets.venice import client_for
 
-from . import pipeline, schedule
+from . import enqueue, recovery, retrieval, schedule
 from .models import Job
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Loop:
                         log.warning("poll loop lost its lease; stopping")
                         break
                     if time.monotonic() - self.recovered_at > RECOVER_EVERY_S:
-                        pipeline.recover_stale()
+                        recovery.recover_stale()
                         self.recovered_at = time.monotonic()
                     self.dispatch_submissions()
                     self.poll_due(pool)
@@ -129,7 +130,7 @@ class Loop:
                 if job.wallet_id not in self.clients:
                     self.clients[job.wallet_id] = client_for(job.wallet, max_retries=0)
                 with logs.bound(job_id=job.pk, wallet=job.wallet.name):
-                    pipeline.poll(job, self.clients[job.wallet_id])
+                    retrieval.poll(job, self.clients[job.wallet_id])
                 self.polls += 1
         except Exception:
             log.exception("polling job %s failed", job_id)
@@ -144,8 +145,6 @@ class Loop:
 
     def dispatch_submissions(self) -> None:
         """Re-enqueue PENDING jobs whose retry time came, or whose first enqueue was lost."""
-        from . import tasks  # tasks imports this module
-
         now = timezone.now()
         due = Job.objects.filter(state=Job.State.PENDING).filter(
             Q(next_attempt_at__lte=now)
@@ -156,7 +155,7 @@ class Loop:
             key = (job_id, due_at)
             if time.monotonic() - self.dispatched.get(key, -1e9) > 30:
                 self.dispatched[key] = time.monotonic()
-                tasks.enqueue_submit(job_id)
+                enqueue.submit(job_id)
 
     def sleep_time(self) -> float:
         upcoming = (
@@ -177,7 +176,11 @@ def run(seconds: float) -> int:
     """Run the loop; hand over to a successor when time is up and jobs are still running."""
     polls = Loop().run(seconds)
     if has_work():
-        from . import tasks  # tasks imports this module
-
-        tasks.ensure_poll_loop()
+        ensure_running()
     return polls
+
+
+def ensure_running() -> None:
+    """Start the loop as a task, unless one is running (holds the lease)."""
+    if leases.lease_free(LEASE_NAME):
+        async_task("jobs.tasks.poll_loop", group="poll")

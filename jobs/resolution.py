@@ -1,7 +1,7 @@
 """An admin's way out for a job under review that Venice's ledger cannot settle by itself.
 
 Two unanswered queue calls for one model and price within minutes share their candidate charges
-(pipeline.review_unknown_submissions matches only what it can tell apart). An admin, who can ask
+(recovery.review_unknown_submissions matches only what it can tell apart). An admin, who can ask
 the team or compare the audio, then either adopts one of the candidate charges (the job is
 polled under that queue id like any other) or closes the job as never accepted, releasing its
 budget reservation. Each step is in the audit log.
@@ -18,7 +18,7 @@ from django.db.models import Min, Sum
 from wallets import audit
 from wallets.models import AuditEntry, LedgerEntry
 
-from . import accounting, pipeline
+from . import accounting, poller, recovery, states
 from .models import Job
 
 
@@ -42,14 +42,14 @@ def candidates(job: Job) -> list[Candidate]:
     """The unclaimed charges this job may own, oldest first, with the jobs that share them."""
     if not open_for_review(job):
         return []
-    mine = pipeline._candidate_charges(job.wallet, job)
+    mine = recovery.candidate_charges(job.wallet, job)
     others = Job.objects.filter(
         wallet=job.wallet,
         state__in=[Job.State.NEEDS_REVIEW, Job.State.SUBMITTING],
         queue_id__isnull=True,
         queue_sent_at__isnull=False,
     ).exclude(pk=job.pk)
-    shared = {other.pk: pipeline._candidate_charges(job.wallet, other) & mine for other in others}
+    shared = {other.pk: recovery.candidate_charges(job.wallet, other) & mine for other in others}
     rows = (
         LedgerEntry.objects.filter(
             wallet=job.wallet, type=LedgerEntry.Type.CHARGE, request_id__in=mine
@@ -91,7 +91,7 @@ def adopt_charge(job: Job, request_id: str, *, actor, note: str = "") -> Job:
                 f"{job.model_id}, {job.quoted_usd} USD, near its queue call)."
             )
         before = _facts(job)
-        pipeline.queued(job, request_id)
+        states.queued(job, request_id)
         LedgerEntry.objects.filter(wallet=job.wallet, request_id=request_id).update(job=job)
         accounting.apply_ledger(job.wallet, {job.pk})
         job.refresh_from_db()
@@ -103,9 +103,7 @@ def adopt_charge(job: Job, request_id: str, *, actor, note: str = "") -> Job:
             after=_facts(job),
             note=note or f"Adopted Venice charge {request_id}; the job is polled under it.",
         )
-    from . import tasks  # tasks imports the pipeline
-
-    transaction.on_commit(tasks.ensure_poll_loop)
+    transaction.on_commit(poller.ensure_running)
     return job
 
 
@@ -117,7 +115,7 @@ def close_never_accepted(job: Job, *, actor, note: str = "") -> Job:
             raise CannotResolve(f"Job {job.pk} is no longer waiting for review.")
         before = _facts(job)
         who = getattr(actor, "username", "") or "an admin"
-        pipeline.fail(
+        states.fail(
             job,
             "not_accepted",
             f"Closed by {who}: Venice never accepted this job; nothing was spent and the "

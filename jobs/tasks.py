@@ -6,42 +6,28 @@ import logging
 from decimal import Decimal
 
 from django.conf import settings
-from django_q.tasks import async_task
 
-from ops import leases, logs, record
+from ops import logs, record
 from venice import VeniceClient
 from wallets import payments
 from wallets.models import Wallet
 from wallets.sync import STEP_ERRORS, SyncReport, step
 
-from . import accounting, pipeline, poller
+from . import accounting, pipeline, poller, recovery, retrieval
 from .models import Job
 
 log = logging.getLogger(__name__)
-
-
-def enqueue_submit(job_id: int) -> None:
-    async_task("jobs.tasks.submit_job", job_id, group="submit")
 
 
 def submit_job(job_id: int) -> None:
     wallet = Job.objects.filter(pk=job_id).values_list("wallet__name", flat=True).first()
     with logs.bound(job_id=job_id, wallet=wallet):
         pipeline.submit(job_id)
-    ensure_poll_loop()
-
-
-def ensure_poll_loop() -> None:
-    if leases.lease_free(poller.LEASE_NAME):
-        async_task("jobs.tasks.poll_loop", group="poll")
+    poller.ensure_running()
 
 
 def poll_loop() -> int:
     return poller.run(settings.POLL_LOOP_SECONDS)
-
-
-def enqueue_credit_check(wallet_id: int) -> None:
-    async_task("jobs.tasks.top_up_if_needed", wallet_id, group="wallet")
 
 
 def top_up_if_needed(wallet_id: int) -> None:
@@ -55,9 +41,9 @@ def top_up_if_needed(wallet_id: int) -> None:
 def sweep() -> None:
     """Every minute: recover what a dead worker left, and make sure the poll loop runs."""
     record.beat()  # /healthz reads its age: the scheduler and a worker are alive
-    pipeline.recover_stale()
+    recovery.recover_stale()
     if poller.has_work():
-        ensure_poll_loop()
+        poller.ensure_running()
 
 
 def sync_jobs_of_wallet(
@@ -67,9 +53,9 @@ def sync_jobs_of_wallet(
     fresh ledger copy, review unknown submissions, and delete leftover upstream media."""
     if wallet.is_evm:
         step(report, wallet, "charges", lambda: accounting.apply_ledger(wallet))
-        step(report, wallet, "review", lambda: pipeline.review_unknown_submissions(wallet))
+        step(report, wallet, "review", lambda: recovery.review_unknown_submissions(wallet))
     for job in Job.objects.filter(
         wallet=wallet, state=Job.State.COMPLETED, media_deleted_at__isnull=True
     ):
         with logs.bound(job_id=job.pk):
-            pipeline.delete_upstream_media(job, client)
+            retrieval.delete_upstream_media(job, client)

@@ -19,3 +19,9 @@ def keep(wanted: dict[str, tuple[str, int, str]]) -> None:
                 "kwargs": options,
             },
         )
+
+
+def install(sender, **kwargs) -> None:
+    """A post_migrate receiver: the sending app's `schedules`, kept in step with the code on
+    every migrate. Each app schedules its own periodic tasks."""
+    keep(sender.schedules)

@@ -1,4 +1,4 @@
-"""django-q2 tasks of the admin spend review (scheduled in jobs/apps.py::install_schedules)."""
+"""django-q2 tasks of the admin spend review (scheduled in review/apps.py)."""
 
 from __future__ import annotations
 

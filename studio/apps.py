@@ -6,4 +6,9 @@ class StudioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from jobs.signals import job_created
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .models import count_use
+
+        job_created.connect(count_use, dispatch_uid="studio.library.count_use")

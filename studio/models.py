@@ -4,18 +4,15 @@ import re
 
 from django.conf import settings as django_settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 
-# The generate form's model-specific settings that a saved prompt may carry.
-SETTING_KEYS = (
-    "duration_seconds",
-    "voice",
-    "language_code",
-    "speed",
-    "loop",
-    "force_instrumental",
-    "lyrics_optimizer",
+from jobs.models import Job
+from venice import QueueOptions
+
+# The queue options a saved prompt carries in `settings`: all but its texts, which have columns.
+SETTING_KEYS = tuple(
+    name for name in QueueOptions.names() if name not in ("prompt", "lyrics_prompt")
 )
 
 
@@ -91,3 +88,12 @@ class Prompt(models.Model):
         params = {"model": self.model_id, "prompt": self.text, "lyrics_prompt": self.lyrics}
         params.update({k: v for k, v in (self.settings or {}).items() if k in SETTING_KEYS})
         return params
+
+
+def count_use(sender, *, job: Job, library_prompt: int | None, **kwargs) -> None:
+    """On jobs.signals.job_created: a job made from a library prompt that its author may see
+    counts as one use of it."""
+    if library_prompt:
+        Prompt.objects.visible_to(job.user).filter(pk=library_prompt).update(
+            times_used=F("times_used") + 1
+        )

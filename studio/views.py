@@ -8,12 +8,12 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.text import Truncator
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from jobs import catalogue
-from jobs.views import visible_jobs
+from jobs.models import Job
+from jobs.views import generate
 
 from .forms import PromptForm
 from .models import SETTING_KEYS, Prompt
@@ -123,16 +123,24 @@ def prompt_delete(request, pk: int):
     return redirect("library:list")
 
 
+@require_safe
 def prompt_use(request, pk: int):
-    """Open Generate pre-filled with this prompt (its use is counted when a job is made)."""
+    """Generate, pre-filled with this prompt (a job made from it counts a use: models.count_use).
+
+    Shown here rather than by a redirect to Generate carrying the prompt in its query string: the
+    text stays out of the address bar and access logs, and long lyrics fit in any request line.
+    """
     prompt = get_object_or_404(Prompt.objects.visible_to(request.user), pk=pk)
-    return redirect(f"{reverse('jobs:generate')}?library={prompt.pk}")
+    return generate(
+        request,
+        prefill={**prompt.generate_params, "library_prompt": prompt.pk, "private": prompt.private},
+    )
 
 
 @require_POST
 def save_job(request, pk: int):
     """One click: a job's prompt, model and settings become a library prompt."""
-    job = get_object_or_404(visible_jobs(request.user), pk=pk)
+    job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
     body = job.queue_body
     settings = {key: body[key] for key in SETTING_KEYS if key in body}
     if "speed" in settings:

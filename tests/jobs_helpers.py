@@ -8,7 +8,7 @@ import time
 from django.db import connection
 from django.utils import timezone
 
-from jobs import pipeline
+from jobs import pipeline, retrieval
 from jobs.models import Job
 from wallets.venice import client_for
 
@@ -30,7 +30,7 @@ def run_to_end(job: Job, timeout: float = 20.0) -> Job:
             if wait > 0:
                 time.sleep(min(wait, 0.5))
             else:
-                pipeline.poll(job, client)
+                retrieval.poll(job, client)
         job.refresh_from_db()
     return job
 

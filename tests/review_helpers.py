@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from jobs import pipeline
+from jobs import pipeline, recovery
 from jobs.models import Job
 from wallets import ledger
 from wallets.venice import client_for
@@ -38,7 +38,7 @@ def never_accepted(job: Job, venice) -> Job:
 
 def review(wallet) -> None:
     ledger.sync(wallet, client_for(wallet))
-    pipeline.review_unknown_submissions(wallet)
+    recovery.review_unknown_submissions(wallet)
 
 
 def two_jobs_one_charge(wallet, member, venice, settings, django_user_model) -> tuple[Job, Job]:

@@ -57,6 +57,7 @@ from venice.types import (
     Model,
     ModelSpec,
     Processing,
+    QueueOptions,
     SignedPayment,
     TopUpPolicy,
     TopUpResult,
@@ -191,40 +192,10 @@ class VeniceClient:
         body = self._json(self._send("POST", "/audio/quote", json=payload, retry=Retry.SAFE))
         return to_decimal(require(body, "quote", "quote"), "quote")
 
-    def queue(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        lyrics_prompt: str | None = None,
-        lyrics_optimizer: bool | None = None,
-        force_instrumental: bool | None = None,
-        duration_seconds: int | str | None = None,
-        voice: str | None = None,
-        language_code: str | None = None,
-        speed: float | Decimal | str | None = None,
-        loop: bool | None = None,
-        spec: ModelSpec | None = None,
-    ) -> str:
+    def queue(self, model: str, options: QueueOptions, *, spec: ModelSpec | None = None) -> str:
         """Submit a job and return its queue_id. With ``spec`` the request is validated
         locally first (``InvalidRequest`` with ``field``, no network call)."""
-        options: dict[str, Any] = {
-            "lyrics_prompt": lyrics_prompt,
-            "lyrics_optimizer": lyrics_optimizer,
-            "force_instrumental": force_instrumental,
-            "duration_seconds": duration_seconds,
-            "voice": voice,
-            "language_code": language_code,
-            "speed": speed,
-            "loop": loop,
-        }
-        if spec is not None:
-            payload = validate_queue(spec, model, prompt, **options)
-        else:
-            payload = {"model": model, "prompt": prompt}
-            payload.update({k: v for k, v in options.items() if v is not None})
-            if isinstance(payload.get("speed"), Decimal):
-                payload["speed"] = float(payload["speed"])
+        payload = validate_queue(spec, model, options) if spec is not None else options.body(model)
         response = self._send(
             "POST", "/audio/queue", json=payload, auth=self._require_auth(), retry=Retry.UNPROCESSED
         )

@@ -8,7 +8,7 @@ field a caller relies on is missing or has the wrong type.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
@@ -264,6 +264,54 @@ class Model:
             created=optional_int(raw.get("created")),
             spec=ModelSpec.from_api(spec if isinstance(spec, Mapping) else {}),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The queue request
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """What ``POST /audio/queue`` takes besides the model (§2): the prompt and Venice's options.
+
+    The one place the options are named: validation, the client, Studio's job, form, library and
+    command all read them from here, so a new Venice option is a field here (and its rule in
+    ``validate_queue``). None leaves an option out of the body, so Venice applies the model's
+    default. The fields are in the order the body sends them.
+    """
+
+    prompt: str
+    lyrics_prompt: str | None = None
+    lyrics_optimizer: bool | None = None
+    force_instrumental: bool | None = None
+    duration_seconds: int | str | None = None
+    voice: str | None = None
+    language_code: str | None = None
+    speed: float | Decimal | str | None = None
+    loop: bool | None = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every field's name, the prompt first."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> QueueOptions:
+        """The options of a queue body (``validate_queue``'s answer), leaving out its model."""
+        return cls(**{name: body[name] for name in cls.names() if name in body})
+
+    def given(self) -> dict[str, Any]:
+        """The fields that are set, in body order."""
+        values = ((name, getattr(self, name)) for name in self.names())
+        return {name: value for name, value in values if value is not None}
+
+    def body(self, model: str) -> dict[str, Any]:
+        """The JSON body as given, unchecked (``validate_queue`` makes the checked one)."""
+        body = {"model": model, **self.given()}
+        if isinstance(body.get("speed"), Decimal):
+            body["speed"] = float(body["speed"])  # a multiplier: Venice expects a JSON number
+        return body
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from venice.errors import InvalidRequest
-from venice.types import ModelSpec
+from venice.types import ModelSpec, QueueOptions
 
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 
@@ -60,7 +60,8 @@ def _number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _duration(spec: ModelSpec, model: str, value: Any) -> int:
+def valid_duration(spec: ModelSpec, model: str, value: Any) -> int:
+    """The model's rule for ``duration_seconds``: the whole seconds it takes, or InvalidRequest."""
     if not spec.has_duration:
         raise _unsupported("duration_seconds", "a duration", model)
     number = None if isinstance(value, float) else _number(value)
@@ -142,22 +143,11 @@ def _check_lyrics_rule(
     )
 
 
-def validate_queue(
-    spec: ModelSpec,
-    model: str,
-    prompt: str,
-    *,
-    lyrics_prompt: str | None = None,
-    lyrics_optimizer: bool | None = None,
-    force_instrumental: bool | None = None,
-    duration_seconds: int | str | None = None,
-    voice: str | None = None,
-    language_code: str | None = None,
-    speed: float | Decimal | str | None = None,
-    loop: bool | None = None,
-) -> dict[str, Any]:
+def validate_queue(spec: ModelSpec, model: str, options: QueueOptions) -> dict[str, Any]:
     """Return the JSON body for ``POST /audio/queue``, or raise ``InvalidRequest`` with
     ``field`` set to the input that breaks the model's rules."""
+    prompt, lyrics_prompt, voice = options.prompt, options.lyrics_prompt, options.voice
+    language_code = options.language_code
     if spec.voice_changer:
         raise _refuse(
             "model", f"{model} is a voice changer, which cannot generate audio from a prompt."
@@ -198,7 +188,7 @@ def validate_queue(
             )
         body["lyrics_prompt"] = lyrics
 
-    if lyrics_optimizer is not None:
+    if (lyrics_optimizer := options.lyrics_optimizer) is not None:
         if not spec.supports_lyrics_optimizer:
             raise _unsupported("lyrics_optimizer", "the lyrics optimizer", model)
         if _check_bool("lyrics_optimizer", lyrics_optimizer) and lyrics:
@@ -208,16 +198,16 @@ def validate_queue(
             )
         body["lyrics_optimizer"] = lyrics_optimizer
 
-    if force_instrumental is not None:
+    if options.force_instrumental is not None:
         if not spec.supports_force_instrumental:
             raise _unsupported("force_instrumental", "an instrumental switch", model)
-        body["force_instrumental"] = _check_bool("force_instrumental", force_instrumental)
+        body["force_instrumental"] = _check_bool("force_instrumental", options.force_instrumental)
 
     if spec.lyrics_required and not lyrics:
         raise _refuse("lyrics_prompt", f"{model} needs lyrics; write some.")
 
-    if duration_seconds is not None:
-        body["duration_seconds"] = _duration(spec, model, duration_seconds)
+    if options.duration_seconds is not None:
+        body["duration_seconds"] = valid_duration(spec, model, options.duration_seconds)
 
     if voice is not None:
         if not spec.voices and not spec.supports_custom_voice_id:
@@ -244,13 +234,13 @@ def validate_queue(
             )
         body["language_code"] = code
 
-    if speed is not None:
-        body["speed"] = _speed(spec, model, speed)
+    if options.speed is not None:
+        body["speed"] = _speed(spec, model, options.speed)
 
-    if loop is not None:
+    if options.loop is not None:
         if not spec.supports_loop:
             raise _unsupported("loop", "looping", model)
-        body["loop"] = _check_bool("loop", loop)
+        body["loop"] = _check_bool("loop", options.loop)
 
     # Last, as Venice checks them: the schema first, then the model's own rules.
     _check_lyrics_rule(model, lyrics, body.get("force_instrumental"), body.get("lyrics_optimizer"))

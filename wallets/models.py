@@ -11,6 +11,12 @@ from .money import format_usd
 USD = {"max_digits": 14, "decimal_places": 6}
 
 
+class WalletQuerySet(models.QuerySet):
+    def paying(self) -> Wallet | None:
+        """The wallet that pays for members' jobs unless another is chosen (at most one)."""
+        return self.filter(is_default=True).first()
+
+
 class Wallet(models.Model):
     """What pays Venice: an EVM key spending x402 credit, or a Venice API key.
 
@@ -55,6 +61,8 @@ class Wallet(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = WalletQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -26,12 +26,8 @@ MIN_MANUAL_TOPUP = Decimal("5")
 MAX_MANUAL_TOPUP = Decimal("10000")
 
 
-def paying_wallet() -> Wallet | None:
-    return Wallet.objects.filter(is_default=True).first()
-
-
 def wallet(request):
-    paying = paying_wallet()
+    paying = Wallet.objects.paying()
     month = budgets.month_of(timezone.now())
     context = {
         "wallet": paying,
@@ -51,7 +47,7 @@ def wallet(request):
 def _admin_only(request) -> Wallet:
     if not request.user.is_staff:
         raise PermissionDenied("Only an admin can do this.")
-    paying = paying_wallet()
+    paying = Wallet.objects.paying()
     if paying is None:
         raise PermissionDenied("There is no paying wallet.")
     return paying

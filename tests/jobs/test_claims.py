@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.utils import timezone
 
-from jobs import pipeline, poller
+from jobs import pipeline, poller, states
 from jobs.models import Job
 from ops import leases
 from tests.jobs_helpers import MUSIC, race
@@ -35,14 +35,14 @@ def test_only_one_poll_loop_holds_the_lease(db):
 
 def test_cancel_only_before_the_worker_takes_it(wallet, member):
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    assert pipeline.cancel(job, member)
+    assert states.cancel(job, member)
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED and job.reserved_usd == 0
     assert pipeline.submit(job.pk) is None
 
     other = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
     pipeline.submit(other.pk)
-    assert not pipeline.cancel(Job.objects.get(pk=other.pk), member)
+    assert not states.cancel(Job.objects.get(pk=other.pk), member)
 
 
 def test_the_poll_loop_keeps_to_the_wallets_retrieve_rate_across_a_handover(

@@ -12,7 +12,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from jobs import accounting, pipeline
+from jobs import accounting, pipeline, recovery, retrieval
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC, run_to_end
 from venice import VeniceClient
@@ -100,7 +100,7 @@ def test_killed_before_the_queue_call_is_simply_submitted_again(
     assert job.state == Job.State.SUBMITTING and job.queue_sent_at is None
 
     expire_leases()
-    assert pipeline.recover_stale() == 1
+    assert recovery.recover_stale() == 1
     job.refresh_from_db()
     assert job.state == Job.State.PENDING
     assert run_to_end(job).state == Job.State.COMPLETED
@@ -116,14 +116,14 @@ def test_killed_between_sending_the_queue_call_and_saving_its_answer(
         pipeline.submit(job.pk)
     monkeypatch.undo()
     expire_leases()
-    pipeline.recover_stale()
+    recovery.recover_stale()
     job.refresh_from_db()
     assert job.state == Job.State.NEEDS_REVIEW and job.queue_id is None
 
     # Venice charged it: the ledger's one unclaimed CHARGE for this model is our job.
     client = client_for(wallet)
     ledger.sync(wallet, client)
-    pipeline.review_unknown_submissions(wallet)
+    recovery.review_unknown_submissions(wallet)
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED and job.queue_id
 
@@ -146,15 +146,15 @@ def test_an_unknown_submission_without_a_charge_fails_uncharged(
     assert job.state == Job.State.NEEDS_REVIEW
 
     ledger.sync(wallet, client_for(wallet))
-    pipeline.review_unknown_submissions(wallet)
+    recovery.review_unknown_submissions(wallet)
     assert Job.objects.get(pk=job.pk).state == Job.State.NEEDS_REVIEW, "too early to tell"
 
-    monkeypatch.setattr(pipeline, "UNKNOWN_OUTCOME_GRACE", datetime.timedelta(0))
+    monkeypatch.setattr(recovery, "UNKNOWN_OUTCOME_GRACE", datetime.timedelta(0))
     ledger.sync(wallet, client_for(wallet))
-    pipeline.review_unknown_submissions(wallet)
+    recovery.review_unknown_submissions(wallet)
     job.refresh_from_db()
     assert job.state == Job.State.FAILED and job.error_code == "not_accepted"
-    assert pipeline.budgets.member_budget(member.pk, job.budget_month).reserved_usd == 0
+    assert retrieval.budgets.member_budget(member.pk, job.budget_month).reserved_usd == 0
 
 
 def test_audio_saved_by_a_killed_attempt_is_removed_when_the_job_completes(
@@ -164,7 +164,7 @@ def test_audio_saved_by_a_killed_attempt_is_removed_when_the_job_completes(
     its own, and no file that nothing points at."""
     settings.MEDIA_ROOT = str(tmp_path)  # its own: job ids repeat across rolled-back tests
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    real = pipeline.default_storage.save
+    real = retrieval.default_storage.save
     kills = {"left": 2}
 
     def dying(name, content, **kwargs):
@@ -174,7 +174,7 @@ def test_audio_saved_by_a_killed_attempt_is_removed_when_the_job_completes(
             raise Killed(f"after saving {stored}")
         return stored
 
-    monkeypatch.setattr(pipeline.default_storage, "save", dying)
+    monkeypatch.setattr(retrieval.default_storage, "save", dying)
     for _ in range(2):
         with pytest.raises(Killed):
             run_to_end(job)
@@ -200,7 +200,7 @@ def test_audio_whose_recording_failed_is_not_left_in_storage(
     def refused(*args, **kwargs):
         raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(pipeline.budgets, "settle", refused)
+    monkeypatch.setattr(retrieval.budgets, "settle", refused)
     with pytest.raises(OperationalError):
         run_to_end(job)
     job.refresh_from_db()
@@ -220,13 +220,13 @@ def test_audio_whose_commit_answer_was_lost_is_kept(
     """The COMMIT went through but its answer was lost: the job points at the file, so it stays."""
     settings.MEDIA_ROOT = str(tmp_path)
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    real = pipeline._record_audio
+    real = retrieval._record_audio
 
     def committed_then_lost(*args, **kwargs):
         real(*args, **kwargs)
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(pipeline, "_record_audio", committed_then_lost)
+    monkeypatch.setattr(retrieval, "_record_audio", committed_then_lost)
     with pytest.raises(OperationalError):
         run_to_end(job)
     job.refresh_from_db()

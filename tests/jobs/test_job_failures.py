@@ -9,6 +9,7 @@ from django.utils import timezone
 from jobs import pipeline
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC, run_to_end
+from venice import Processing
 from wallets import budgets
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +146,7 @@ def test_audio_that_expired_before_download_fails_the_job(wallet, member):
     pipeline.submit(job.pk)
     job.refresh_from_db()
     client = client_for(wallet)
-    while isinstance(result := client.retrieve(job.model_id, job.queue_id), pipeline.Processing):
+    while isinstance(result := client.retrieve(job.model_id, job.queue_id), Processing):
         time.sleep(0.1)
     result.close()
     client.complete(job.model_id, job.queue_id)  # someone else deleted Venice's copy

@@ -7,7 +7,7 @@ import mutagen
 import pytest
 from django.utils import timezone
 
-from jobs import pipeline
+from jobs import pipeline, retrieval
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC, run_to_end
 from wallets import budgets
@@ -48,7 +48,7 @@ def test_full_path_saves_playable_audio_deletes_it_upstream_and_settles(wallet, 
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
     pipeline.submit(job.pk)
     job.refresh_from_db()
-    pipeline.poll(job, client_for(wallet))  # at once, while Venice is still generating
+    retrieval.poll(job, client_for(wallet))  # at once, while Venice is still generating
     job.refresh_from_db()
     assert job.state == Job.State.PROCESSING
     assert job.average_execution_time_ms > 0 and job.next_poll_at > job.progress_at

@@ -26,7 +26,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs import pipeline, tasks
+from jobs import pipeline, recovery, tasks
 from jobs.models import Job
 from ops import leases
 from tests.reliability_helpers import (
@@ -126,7 +126,7 @@ def test_an_outage_and_worker_kills_with_slots_held_fail_no_charged_job(
     started = time.monotonic()
     # The sandbox's ledger is written as Venice accepts a job: a queue call with no charge after
     # this long was never accepted (production waits 2 minutes for Venice's ledger).
-    monkeypatch.setattr(pipeline, "UNKNOWN_OUTCOME_GRACE", pipeline.datetime.timedelta(seconds=20))
+    monkeypatch.setattr(recovery, "UNKNOWN_OUTCOME_GRACE", datetime.timedelta(seconds=20))
     venice.configure(**TENFOLD_LIMITS, time_scale=TIME_SCALE)
     wallet = keys.create_evm_wallet("team", make_default=True)
     wallet.max_topup_per_day_usd = Decimal("1000")

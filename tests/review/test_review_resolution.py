@@ -13,7 +13,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from jobs import pipeline, resolution
+from jobs import pipeline, recovery, resolution
 from jobs.models import Job
 from tests.jobs_helpers import run_to_end
 from tests.reliability_helpers import expected_audio_digest, file_digest, record
@@ -50,8 +50,8 @@ def test_a_charge_only_one_job_could_have_made_is_matched_and_tells_the_next_apa
     )
     ledger.sync(wallet, client_for(wallet))
     # Same model and price: the first job may own either charge, the second only the second.
-    assert len(pipeline._candidate_charges(wallet, first)) == 2
-    assert len(pipeline._candidate_charges(wallet, second)) == 1
+    assert len(recovery.candidate_charges(wallet, first)) == 2
+    assert len(recovery.candidate_charges(wallet, second)) == 1
     review(wallet)
     first.refresh_from_db()
     second.refresh_from_db()

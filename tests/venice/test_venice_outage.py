@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import pipeline
+from jobs import pipeline, retrieval
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC, run_to_end
 from wallets.venice import client_for
@@ -34,7 +34,7 @@ def queued_job(member, prompt: str = MUSIC["prompt"]) -> Job:
 
 def poll_now(job: Job, client) -> Job:
     job.refresh_from_db()
-    pipeline.poll(job, client)
+    retrieval.poll(job, client)
     job.refresh_from_db()
     return job
 
@@ -55,7 +55,7 @@ def test_gateway_errors_for_longer_than_six_polls_do_not_fail_the_job(
     assert job.venice_unreachable_since is not None and job.poll_errors == 12
     # The backoff grows, and stops near a minute.
     assert delays[-1] > delays[0]
-    assert max(delays) <= pipeline.OUTAGE_BACKOFF_CAP_S + 1
+    assert max(delays) <= retrieval.OUTAGE_BACKOFF_CAP_S + 1
     notes = [e.note for e in job.events.all()]
     assert sum("Venice is unreachable, still waiting" in note for note in notes) == 1
     venice.clear_faults()
@@ -134,4 +134,4 @@ def test_which_retrieve_errors_are_venices_answer_about_the_job(status, body, ab
     from venice import errors
 
     exc = errors.error_from_response(status, body)
-    assert pipeline.answers_for_the_job(exc) is about_the_job
+    assert retrieval.answers_for_the_job(exc) is about_the_job

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from venice import VeniceClient, WalletAuth, errors
+from venice import QueueOptions, VeniceClient, WalletAuth, errors
 
 QUEUED = {"model": "elevenlabs-music", "queue_id": "q-1", "status": "QUEUED"}
 
@@ -92,7 +92,7 @@ def test_every_retry_carries_a_fresh_siwx_header():
 def test_queue_is_not_retried_after_a_500():
     script = Script(httpx.Response(500, json={"error": "Inference failed"}))
     with pytest.raises(errors.OutcomeUnknown) as caught:
-        make(script, []).queue("elevenlabs-music", "an upbeat synthwave track")
+        make(script, []).queue("elevenlabs-music", QueueOptions("an upbeat synthwave track"))
     assert caught.value.status == 500
     assert isinstance(caught.value, errors.UpstreamUnavailable)
     assert len(script.requests) == 1
@@ -102,7 +102,7 @@ def test_queue_is_not_retried_after_a_500():
 def test_queue_is_not_retried_after_sending(failure):
     script = Script(failure)
     with pytest.raises(errors.OutcomeUnknown):
-        make(script, []).queue("elevenlabs-music", "an upbeat synthwave track")
+        make(script, []).queue("elevenlabs-music", QueueOptions("an upbeat synthwave track"))
     assert len(script.requests) == 1
 
 
@@ -116,7 +116,7 @@ def test_queue_retries_when_provably_not_processed():
     )
     sleeps: list[float] = []
     client = make(script, sleeps, max_retries=4)
-    assert client.queue("elevenlabs-music", "an upbeat synthwave track") == "q-1"
+    assert client.queue("elevenlabs-music", QueueOptions("an upbeat synthwave track")) == "q-1"
     assert len(script.requests) == 5
     assert sleeps[0] >= 1
 
@@ -124,14 +124,16 @@ def test_queue_retries_when_provably_not_processed():
 def test_queue_capacity_that_never_clears_is_not_an_unknown_outcome():
     script = Script(busy(503), busy(503))
     with pytest.raises(errors.UpstreamUnavailable) as caught:
-        make(script, [], max_retries=1).queue("elevenlabs-music", "an upbeat synthwave track")
+        make(script, [], max_retries=1).queue(
+            "elevenlabs-music", QueueOptions("an upbeat synthwave track")
+        )
     assert type(caught.value) is errors.UpstreamUnavailable
 
 
 def test_queue_client_errors_are_not_retried():
     script = Script(httpx.Response(402, json={"error": "Insufficient USD or Diem balance"}))
     with pytest.raises(errors.InsufficientBalance):
-        make(script, []).queue("elevenlabs-music", "an upbeat synthwave track")
+        make(script, []).queue("elevenlabs-music", QueueOptions("an upbeat synthwave track"))
     assert len(script.requests) == 1
 
 

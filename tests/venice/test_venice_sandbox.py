@@ -16,6 +16,7 @@ from venice import (
     ApiKeyAuth,
     AudioResult,
     Processing,
+    QueueOptions,
     TopUpPolicy,
     VeniceClient,
     WalletAuth,
@@ -126,7 +127,7 @@ def test_quote_top_up_queue_poll_save_complete(sandbox, tmp_path):
     assert client.balance().balance_usd == Decimal(10)
     assert chain.usdc_balance(sandbox.rpc_url, account.address) == Decimal(40)
 
-    queue_id = client.queue(MUSIC, PROMPT, duration_seconds=10)
+    queue_id = client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=10))
     first_poll = client.retrieve(MUSIC, queue_id)
     assert isinstance(first_poll, Processing)
     assert first_poll.average_execution_time_ms > 0
@@ -152,7 +153,9 @@ def test_quote_top_up_queue_poll_save_complete(sandbox, tmp_path):
 
 def test_api_key_client(sandbox):
     client = VeniceClient(sandbox.api_url, auth=ApiKeyAuth(sandbox.create_api_key("5")))
-    queue_id = client.queue("elevenlabs-sound-effects-v2", "door creak", duration_seconds=2)
+    queue_id = client.queue(
+        "elevenlabs-sound-effects-v2", QueueOptions("door creak", duration_seconds=2)
+    )
     with finished(client, "elevenlabs-sound-effects-v2", queue_id) as audio:
         assert sum(len(c) for c in audio.iter_bytes()) == audio.content_length
 
@@ -168,23 +171,20 @@ def test_local_validation_agrees_with_the_sandbox(sandbox):
         ("elevenlabs-tts-v4", {"speed": 2}),
     ]:
         with pytest.raises(errors.InvalidRequest) as local:
-            client.queue(model, PROMPT, spec=specs[model], **fields)
+            client.queue(model, QueueOptions(PROMPT, **fields), spec=specs[model])
         with pytest.raises(errors.InvalidRequest) as remote:
-            client.queue(model, PROMPT, **fields)
+            client.queue(model, QueueOptions(PROMPT, **fields))
         assert local.value.status is None and remote.value.status == 400
         assert local.value.field == remote.value.field, model
 
     with pytest.raises(errors.InvalidRequest) as remote:
-        client.queue("elevenlabs-tts-v4", "Hello", voice="Morgan")
+        client.queue("elevenlabs-tts-v4", QueueOptions("Hello", voice="Morgan"))
     assert remote.value.field == "voice"
     assert "Rachel" in remote.value.details["supported_voices"]
     spec = specs["elevenlabs-tts-v4"]
     assert client.queue(
         "elevenlabs-tts-v4",
-        "Hello there",
-        voice="Adam",
-        speed=Decimal("1.1"),
-        language_code="en",
+        QueueOptions("Hello there", voice="Adam", speed=Decimal("1.1"), language_code="en"),
         spec=spec,
     )
 
@@ -255,7 +255,7 @@ def test_sandbox_challenge_and_caps(sandbox):
 def test_insufficient_balance_numbers(sandbox):
     client, _ = wallet_client(sandbox, usdc="")
     with pytest.raises(errors.InsufficientBalance) as caught:
-        client.queue(MUSIC, PROMPT)
+        client.queue(MUSIC, QueueOptions(PROMPT))
     error = caught.value
     assert error.code == "PAYMENT_REQUIRED"
     assert error.current_balance_usd == 0
@@ -267,9 +267,9 @@ def test_insufficient_balance_numbers(sandbox):
 def test_insufficient_balance_for_the_job(sandbox):
     client, _ = wallet_client(sandbox, credit=5)
     for _ in range(2):
-        client.queue(MUSIC, PROMPT, duration_seconds=300)  # 2.0 USD each
+        client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=300))  # 2.0 USD each
     with pytest.raises(errors.InsufficientBalance) as caught:
-        client.queue(MUSIC, PROMPT, duration_seconds=300)
+        client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=300))
     assert caught.value.code is None and caught.value.current_balance_usd is None
     assert "Insufficient" in caught.value.message
     assert client.balance().balance_usd == 1
@@ -277,7 +277,9 @@ def test_insufficient_balance_for_the_job(sandbox):
 
 def test_content_policy_is_refunded_with_a_suggested_prompt(sandbox):
     client, _ = wallet_client(sandbox, credit=5)
-    queue_id = client.queue(MUSIC, "a contraband smuggling anthem", duration_seconds=10)
+    queue_id = client.queue(
+        MUSIC, QueueOptions("a contraband smuggling anthem", duration_seconds=10)
+    )
     with pytest.raises(errors.ContentPolicy) as caught:
         finished(client, MUSIC, queue_id)
     assert caught.value.suggested_prompt == "a smuggling anthem"
@@ -288,9 +290,9 @@ def test_content_policy_is_refunded_with_a_suggested_prompt(sandbox):
 def test_rate_limit_retry_after(sandbox):
     client, account = wallet_client(sandbox, credit=5)
     sandbox.configure(queue_per_minute=1)
-    client.queue(MUSIC, PROMPT, duration_seconds=10)
+    client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=10))
     with pytest.raises(errors.RateLimited) as caught:
-        client.queue(MUSIC, PROMPT, duration_seconds=10)
+        client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=10))
     # Venice asks for most of a minute: the client hands that to the caller instead of blocking.
     assert 0 < caught.value.retry_after <= 60
     assert sandbox.stats(account.address)["calls"]["queue"] == 2
@@ -299,7 +301,7 @@ def test_rate_limit_retry_after(sandbox):
 def test_short_retry_after_is_waited_out(sandbox):
     sleeps: list[float] = []
     client, account = wallet_client(sandbox, credit=5, sleep=sleeps.append)
-    queue_id = client.queue(MUSIC, PROMPT, duration_seconds=10)
+    queue_id = client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=10))
     sandbox.set_fault("retrieve", status=429, count=1)
     client.retrieve(MUSIC, queue_id)
     assert sleeps and sleeps[0] >= 1  # the fault's Retry-After: 1
@@ -310,7 +312,7 @@ def test_queue_is_not_resent_after_a_500(sandbox):
     client, account = wallet_client(sandbox, credit=5)
     sandbox.set_fault("queue", status=500, count=1)
     with pytest.raises(errors.OutcomeUnknown):
-        client.queue(MUSIC, PROMPT, duration_seconds=10)
+        client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=10))
     assert sandbox.stats(account.address)["calls"]["queue"] == 1
 
 
@@ -318,7 +320,7 @@ def test_queue_at_capacity_is_retried(sandbox):
     sleeps: list[float] = []
     client, account = wallet_client(sandbox, credit=5, sleep=sleeps.append)
     sandbox.set_fault("queue", status=503, count=2)
-    assert client.queue(MUSIC, PROMPT, duration_seconds=10)
+    assert client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=10))
     assert sandbox.stats(account.address)["statuses"]["queue"] == {"503": 2, "200": 1}
     assert len(sleeps) == 2
 
@@ -352,7 +354,7 @@ def test_concurrency_limit(sandbox):
 
 def test_transactions_across_pages(sandbox):
     client, _ = wallet_client(sandbox, credit=10)
-    queue_ids = [client.queue(MUSIC, PROMPT, duration_seconds=10) for _ in range(4)]
+    queue_ids = [client.queue(MUSIC, QueueOptions(PROMPT, duration_seconds=10)) for _ in range(4)]
     ledger = client.transactions(page_size=2)  # 5 rows: three pages
     assert [t.type for t in ledger] == ["CHARGE"] * 4 + ["TOP_UP"]
     assert [t.request_id for t in ledger[:4]] == queue_ids[::-1]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from venice import ModelSpec, VeniceClient, errors, validate_queue
+from venice import ModelSpec, QueueOptions, VeniceClient, errors, validate_queue
 
 # Realistic model_spec entries, one per pricing shape in §3.
 ELEVENLABS_MUSIC = {
@@ -77,7 +77,7 @@ def refused(spec: ModelSpec, **fields) -> errors.InvalidRequest:
     fields.setdefault("model", "m")
     fields.setdefault("prompt", "a calm piano piece at dusk")
     with pytest.raises(errors.InvalidRequest) as caught:
-        validate_queue(spec, **fields)
+        validate_queue(spec, fields.pop("model"), QueueOptions(**fields))
     assert caught.value.message.endswith(".")  # a sentence, not a code
     assert caught.value.status is None  # raised locally
     return caught.value
@@ -101,9 +101,9 @@ def test_elevenlabs_music_duration_range_and_instrumental():
     body = validate_queue(
         music,
         "elevenlabs-music",
-        "  an upbeat synthwave track  ",
-        duration_seconds="120",
-        force_instrumental=True,
+        QueueOptions(
+            "  an upbeat synthwave track  ", duration_seconds="120", force_instrumental=True
+        ),
     )
     assert body == {
         "model": "elevenlabs-music",
@@ -122,7 +122,7 @@ def test_elevenlabs_music_duration_range_and_instrumental():
 
 
 def test_defaults_are_left_to_venice():
-    assert validate_queue(music, "elevenlabs-music", "an upbeat synthwave track") == {
+    assert validate_queue(music, "elevenlabs-music", QueueOptions("an upbeat synthwave track")) == {
         "model": "elevenlabs-music",
         "prompt": "an upbeat synthwave track",
     }
@@ -130,9 +130,13 @@ def test_defaults_are_left_to_venice():
 
 def test_minimax_lyrics_optimizer_and_no_duration():
     lyrics = "Yo ho, yo ho, a pirate's life"
-    body = validate_queue(minimax, "minimax-music-v25", "a sea shanty", lyrics_prompt=lyrics)
+    body = validate_queue(
+        minimax, "minimax-music-v25", QueueOptions("a sea shanty", lyrics_prompt=lyrics)
+    )
     assert body["lyrics_prompt"] == lyrics
-    body = validate_queue(minimax, "minimax-music-v25", "a sea shanty", lyrics_optimizer=True)
+    body = validate_queue(
+        minimax, "minimax-music-v25", QueueOptions("a sea shanty", lyrics_optimizer=True)
+    )
     assert body["lyrics_optimizer"] is True
     problem = refused(minimax, lyrics_prompt="Yo ho", lyrics_optimizer=True)
     assert problem.field == "lyrics_optimizer"
@@ -144,11 +148,13 @@ def test_minimax_lyrics_optimizer_and_no_duration():
 def test_lyrics_required():
     spec = ModelSpec.from_api({**MINIMAX_MUSIC, "lyrics_required": True})
     assert refused(spec).field == "lyrics_prompt"
-    assert validate_queue(spec, "m", "a sea shanty", lyrics_prompt="Yo ho")["lyrics_prompt"]
+    assert validate_queue(spec, "m", QueueOptions("a sea shanty", lyrics_prompt="Yo ho"))[
+        "lyrics_prompt"
+    ]
 
 
 def test_sound_effects_loop_and_range():
-    body = validate_queue(sfx, "elevenlabs-sound-effects-v2", "door creak", loop=True)
+    body = validate_queue(sfx, "elevenlabs-sound-effects-v2", QueueOptions("door creak", loop=True))
     assert body == {"model": "elevenlabs-sound-effects-v2", "prompt": "door creak", "loop": True}
     assert refused(sfx, duration_seconds=0).field == "duration_seconds"
     assert refused(sfx, force_instrumental=False).field == "force_instrumental"
@@ -156,7 +162,9 @@ def test_sound_effects_loop_and_range():
 
 def test_tts_voices_speed_language():
     body = validate_queue(
-        tts, "elevenlabs-tts-v4", "Hello", voice="Adam", speed="1.1", language_code="EN"
+        tts,
+        "elevenlabs-tts-v4",
+        QueueOptions("Hello", voice="Adam", speed="1.1", language_code="EN"),
     )
     assert body == {
         "model": "elevenlabs-tts-v4",
@@ -177,12 +185,14 @@ def test_tts_voices_speed_language():
 
 def test_custom_voice_ids_pass_through():
     spec = ModelSpec.from_api({**TTS, "supports_custom_voice_id": True})
-    assert validate_queue(spec, "m", "Hello", voice="pNInz6obpgDQGcFmaJgB")["voice"]
+    assert validate_queue(spec, "m", QueueOptions("Hello", voice="pNInz6obpgDQGcFmaJgB"))["voice"]
 
 
 def test_duration_options():
     assert (
-        validate_queue(tiered, "m", "a calm piano piece", duration_seconds=60)["duration_seconds"]
+        validate_queue(tiered, "m", QueueOptions("a calm piano piece", duration_seconds=60))[
+            "duration_seconds"
+        ]
         == 60
     )
     problem = refused(tiered, duration_seconds=45)
@@ -200,7 +210,7 @@ def test_queue_with_spec_validates_before_any_network_call():
 
     client = VeniceClient(auth=None, transport=httpx.MockTransport(handler), sleep=lambda _: None)
     with pytest.raises(errors.InvalidRequest) as caught:
-        client.queue("elevenlabs-tts-v4", "Hello", voice="Morgan", spec=tts)
+        client.queue("elevenlabs-tts-v4", QueueOptions("Hello", voice="Morgan"), spec=tts)
     assert caught.value.field == "voice"
 
 
@@ -225,8 +235,8 @@ def test_queue_with_spec_validates_before_any_network_call():
 def test_minimax_lyrics_rules_not_in_the_spec(model, fields, allowed):
     spec = ModelSpec.from_api({**MINIMAX_MUSIC, "supports_force_instrumental": True})
     if allowed:
-        assert validate_queue(spec, model, "a sea shanty", **fields)["model"] == model
+        assert validate_queue(spec, model, QueueOptions("a sea shanty", **fields))["model"] == model
     else:
         with pytest.raises(errors.InvalidRequest) as caught:
-            validate_queue(spec, model, "a sea shanty", **fields)
+            validate_queue(spec, model, QueueOptions("a sea shanty", **fields))
         assert caught.value.field == "lyrics_prompt" and caught.value.status is None

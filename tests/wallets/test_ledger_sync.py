@@ -5,7 +5,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from jobs import accounting, pipeline
+from jobs import accounting, pipeline, states
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC, run_to_end
 from wallets import budgets, ledger
@@ -104,7 +104,7 @@ def test_a_charge_seen_while_running_is_settled_when_the_job_fails_unrefunded(wa
     job.refresh_from_db()
     assert job.charged_usd == job.quoted_usd and job.settled_usd == 0
 
-    pipeline.fail(job, "media_expired", "Venice no longer has the audio.")
+    states.fail(job, "media_expired", "Venice no longer has the audio.")
     sync(wallet)
     job.refresh_from_db()
     assert job.settled_usd == job.charged_usd

@@ -167,7 +167,7 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     shot(page, "library")
     card = page.locator(".prompt", has_text="Studio welcome")
     card.get_by_role("link", name="Use").click()
-    page.wait_for_url(re.compile(r"/\?library=\d+$"))
+    page.wait_for_url(re.compile(r"/library/\d+/use/$"))
     assert page.get_by_label("Model").input_value() == "elevenlabs-tts-v4"
     assert page.get_by_role("combobox", name="Voice", exact=True).input_value() == "Bella"
     assert page.get_by_label("Text to speak").input_value() == "Welcome to the studio, everyone."

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Job
-from jobs.views import parse_range
+from jobs.ranges import parse_range
 
 from .ui_helpers import AUDIO, give_audio, make_job, make_wallet
 

@@ -302,7 +302,7 @@ def test_a_library_prompt_prefills_and_counts_its_use_once_a_job_is_made(signed_
         text="thunder far away",
         settings={"duration_seconds": 7, "loop": True},
     )
-    page = signed_in.get(reverse("jobs:generate"), {"library": prompt.pk}).content.decode()
+    page = signed_in.get(reverse("library:use", args=[prompt.pk])).content.decode()
     assert "thunder far away</textarea>" in page and 'value="7"' in page
     assert f'name="library_prompt" value="{prompt.pk}"' in page
     assert 'name="loop" id="id_loop" checked' in page

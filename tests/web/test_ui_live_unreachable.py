@@ -7,11 +7,14 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import Job
-from jobs.views import changed_jobs, signature
 
 from .ui_helpers import make_job, make_wallet
 
 pytestmark = pytest.mark.django_db
+
+
+def changed(user, shown: dict[int, str]) -> list[Job]:
+    return list(Job.objects.visible_to(user).changed_since(shown))
 
 
 def test_unreachable_is_part_of_the_signature_in_python_and_sql(member):
@@ -22,24 +25,24 @@ def test_unreachable_is_part_of_the_signature_in_python_and_sql(member):
         execution_duration_ms=4000,
         average_execution_time_ms=20000,
     )
-    reachable = signature(job)
-    assert changed_jobs(member, {job.pk: reachable}) == []
+    reachable = job.signature
+    assert changed(member, {job.pk: reachable}) == []
 
     Job.objects.filter(pk=job.pk).update(venice_unreachable_since=timezone.now())
     job.refresh_from_db()
-    unreachable = signature(job)
+    unreachable = job.signature
     assert unreachable == f"{reachable}:u"
-    assert changed_jobs(member, {job.pk: reachable}) == [job]
-    assert changed_jobs(member, {job.pk: unreachable}) == []
+    assert changed(member, {job.pk: reachable}) == [job]
+    assert changed(member, {job.pk: unreachable}) == []
 
     Job.objects.filter(pk=job.pk).update(venice_unreachable_since=None)
-    assert changed_jobs(member, {job.pk: unreachable}) == [job]
+    assert changed(member, {job.pk: unreachable}) == [job]
 
 
 def test_the_page_shows_the_outage_after_one_poll(client, member):
     job = make_job(member, make_wallet(), state=Job.State.QUEUED)
     client.force_login(member)
-    url = f"/jobs/live/?view=detail&s={signature(job)}"
+    url = f"/jobs/live/?view=detail&s={job.signature}"
     assert client.get(url).status_code == 204
     Job.objects.filter(pk=job.pk).update(venice_unreachable_since=timezone.now())
     body = client.get(url).content.decode()

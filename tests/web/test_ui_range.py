@@ -9,7 +9,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from jobs.views import parse_range
+from jobs.ranges import parse_range
 
 from .ui_helpers import AUDIO
 

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs import pipeline
 from jobs.models import Job
+from venice import QueueOptions
 from wallets.models import Wallet
 
 
@@ -23,13 +24,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True)
+        # Each option's dest is its QueueOptions name.
         parser.add_argument("--prompt", required=True)
-        parser.add_argument("--duration", type=int, help="seconds")
-        parser.add_argument("--lyrics")
+        parser.add_argument(
+            "--duration", type=int, dest="duration_seconds", metavar="DURATION", help="seconds"
+        )
+        parser.add_argument("--lyrics", dest="lyrics_prompt", metavar="LYRICS")
         parser.add_argument("--lyrics-optimizer", action="store_true")
-        parser.add_argument("--instrumental", action="store_true")
+        parser.add_argument("--instrumental", action="store_true", dest="force_instrumental")
         parser.add_argument("--voice")
-        parser.add_argument("--language")
+        parser.add_argument("--language", dest="language_code", metavar="LANGUAGE")
         parser.add_argument("--speed", type=float)
         parser.add_argument("--loop", action="store_true")
         parser.add_argument("--wallet", help="wallet name (default: the team's default wallet)")
@@ -49,18 +53,12 @@ class Command(BaseCommand):
                 raise CommandError(f"No wallet named {o['wallet']!r}")
         if o["out"] and not o["wait"]:
             raise CommandError("--out needs --wait")
+        # A switch left off is left out: Venice applies the model's default.
         fields = {
-            "prompt": o["prompt"],
-            "duration_seconds": o["duration"],
-            "lyrics_prompt": o["lyrics"],
-            "lyrics_optimizer": o["lyrics_optimizer"] or None,
-            "force_instrumental": o["instrumental"] or None,
-            "voice": o["voice"],
-            "language_code": o["language"],
-            "speed": o["speed"],
-            "loop": o["loop"] or None,
+            name: o[name]
+            for name in QueueOptions.names()
+            if o[name] is not None and o[name] is not False
         }
-        fields = {key: value for key, value in fields.items() if value is not None}
         started = time.monotonic()
         try:
             job = pipeline.create_job(user=user, model_id=o["model"], fields=fields, wallet=wallet)
