@@ -167,7 +167,7 @@ class DifferenceAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    @post_only(lambda differences, request: differences.has_view_permission(request))
+    @post_only(lambda model_admin, request: model_admin.has_view_permission(request))
     def reconcile_view(self, request) -> str:
         try:
             run = reconcile.run(started_by=request.user, all_receipts=True)
@@ -294,7 +294,7 @@ class SpendAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/review/spend/overview.html", context)
 
-    @post_only(lambda spend, request: request.user.has_perm("wallets.change_wallet"))
+    @post_only(lambda model_admin, request: request.user.has_perm("wallets.change_wallet"))
     def refresh_view(self, request) -> str:
         failed = False
         for wallet in Wallet.objects.filter(kind=Wallet.Kind.EVM):

@@ -264,7 +264,7 @@ class WalletAdmin(admin.ModelAdmin):
             after={"wallet": wallet.name, "amount_usd": str(amount), "outcome": outcome},
         )
 
-    @post_only(lambda wallets, request: wallets.has_change_permission(request))
+    @post_only(lambda model_admin, request: model_admin.has_change_permission(request))
     def rotate_keys_view(self, request) -> str:
         try:
             count = keys.rotate_encryption()
