@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from venice import errors as venice_errors
+from venice.payments import MIN_TOP_UP_USD
 
 from . import audit, keys, payments, reconcile, spend
 from .admin_csv import CsvExportMixin
@@ -388,7 +389,7 @@ class WalletAdmin(admin.ModelAdmin):
             "wallet": wallet,
             "status": status,
             "form": form,
-            "minimum": payments.MINIMUM_TOPUP_USD,
+            "minimum": MIN_TOP_UP_USD,
         }
         return TemplateResponse(request, "admin/wallets/wallet/topup.html", context)
 

@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from venice import VeniceClient, errors
+from wallets.money import format_usd
 
 from . import audit, ledger, payments, spend
 from .crypto import SecretUnreadable
@@ -59,12 +60,8 @@ class ReconcileBusy(Exception):
 
 
 def usd(amount: Decimal | None) -> str:
-    """$0.50, $0.018, -$1.25: at least cents, and every significant digit up to six places."""
-    if amount is None:
-        return "nothing"
-    whole, _, fraction = f"{abs(Decimal(amount)):,.6f}".partition(".")
-    fraction = fraction.rstrip("0").ljust(2, "0")
-    return f"{'-' if amount < 0 else ''}${whole}.{fraction}"
+    """An amount in a difference's sentence: "nothing" when there is none."""
+    return "nothing" if amount is None else format_usd(amount)
 
 
 @dataclass(frozen=True)
