@@ -40,6 +40,9 @@ from venice.types import (
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 BASE_CAIP2 = "eip155:8453"
 BASE_V1 = "base"
+# Venice's bounds on one top-up (reference/venice-api.md): the smallest its challenge advertises,
+# and the largest one payment may carry. Studio's forms and commands check amounts against these.
+MIN_TOP_UP_USD = Decimal(5)
 MAX_TOP_UP_USD = Decimal(10_000)
 # The SDK makes the authorization valid for maxTimeoutSeconds. Venice asks for 300; a
 # challenge asking for much longer would leave a signed transfer usable for too long.

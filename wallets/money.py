@@ -2,19 +2,17 @@ from decimal import Decimal
 
 
 def format_usd(amount: Decimal | str | int | None) -> str:
-    """$0.69, $12.40; prices under a dollar keep their fractions of a cent ($0.018)."""
+    """$0.50, $0.018, $1,234.5678, -$1.25: at least cents, and every significant digit up to six
+    places, so that a sub-cent price or a ledger difference is never rounded away; – for none."""
     if amount is None or amount == "":
         return "–"
     amount = Decimal(amount)
-    if amount.quantize(Decimal("0.01")) != amount and abs(amount) < 1:
-        return f"${amount.quantize(Decimal('0.0001')).normalize():f}"
-    return f"${amount:,.2f}"
+    whole, _, fraction = f"{abs(amount):,.6f}".partition(".")
+    fraction = fraction.rstrip("0").ljust(2, "0")
+    return f"{'-' if amount < 0 else ''}${whole}.{fraction}"
 
 
 def usd(amount: Decimal | None) -> str:
-    """$0.50, $0.018, -$1.25: at least cents, and every significant digit up to six places."""
-    if amount is None:
-        return "nothing"
-    whole, _, fraction = f"{abs(Decimal(amount)):,.6f}".partition(".")
-    fraction = fraction.rstrip("0").ljust(2, "0")
-    return f"{'-' if amount < 0 else ''}${whole}.{fraction}"
+    """An amount in a sentence (the admin's messages, a difference's detail): "nothing" when
+    there is none, else as format_usd prints it."""
+    return "nothing" if amount is None else format_usd(amount)

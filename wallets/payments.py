@@ -22,6 +22,7 @@ from django.utils import timezone
 from ops import leases
 from venice import TopUpPolicy, VeniceClient, errors
 from venice.chain import authorization_used, check_transfer, usdc_balance
+from venice.payments import MIN_TOP_UP_USD
 
 from . import ledger
 from .models import LedgerEntry, TopUp, Wallet
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # Venice serves a wallet only while it holds at least this much credit.
 ADMISSION_FLOOR_USD = Decimal("0.10")
-MINIMUM_TOPUP_USD = Decimal("5")
 LEASE = datetime.timedelta(seconds=90)
 # How long a known credit figure may stand in for asking Venice (30 balance calls/min allowed).
 CREDIT_FRESH_FOR = datetime.timedelta(seconds=60)
@@ -194,7 +194,7 @@ def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
         # Each round buys the policy's amount; the daily cap (checked before signing) bounds it.
         while not _enough(wallet, credit, needed_usd):
             _pause_after_refusal(wallet)
-            amount = max(wallet.topup_amount_usd, MINIMUM_TOPUP_USD)
+            amount = max(wallet.topup_amount_usd, MIN_TOP_UP_USD)
             topup = _sign(wallet, client, amount, reason="credit below policy threshold")
             send(topup, client)
             _require_credited(topup)

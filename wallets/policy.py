@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from venice.payments import MIN_TOP_UP_USD
+
 from . import payments
 from .models import Wallet
 
@@ -25,7 +27,7 @@ def next_topup(wallet: Wallet, *, topped_up_today: Decimal | None = None) -> Nex
     if not wallet.is_evm:
         return NextTopUp(None, "Never: an API key's account is billed by Venice.")
     today = payments.spent_today(wallet) if topped_up_today is None else topped_up_today
-    amount = max(wallet.topup_amount_usd, payments.MINIMUM_TOPUP_USD)
+    amount = max(wallet.topup_amount_usd, MIN_TOP_UP_USD)
     threshold = max(wallet.topup_below_usd, payments.ADMISSION_FLOOR_USD)
     if wallet.credit_usd is None:
         when = "When the worker first learns the credit."
@@ -34,10 +36,10 @@ def next_topup(wallet: Wallet, *, topped_up_today: Decimal | None = None) -> Nex
     else:
         when = f"When credit falls below ${threshold:.2f} (now ${wallet.credit_usd:.2f})."
     problem = ""
-    if wallet.topup_amount_usd < payments.MINIMUM_TOPUP_USD:
+    if wallet.topup_amount_usd < MIN_TOP_UP_USD:
         problem = (
             f"The policy's ${wallet.topup_amount_usd:.2f} per top-up is below Venice's "
-            f"${payments.MINIMUM_TOPUP_USD:.2f} minimum: the worker's top-ups will be refused."
+            f"${MIN_TOP_UP_USD:.2f} minimum: the worker's top-ups will be refused."
         )
     elif today + amount > wallet.max_topup_per_day_usd:
         problem = (

@@ -17,13 +17,12 @@ from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
 from venice import errors
+from venice.payments import MAX_TOP_UP_USD, MIN_TOP_UP_USD
 
 from . import audit, budgets, payments
 from .models import AuditEntry, Wallet
 
 RECENT_TOPUPS = 10
-MIN_MANUAL_TOPUP = Decimal("5")
-MAX_MANUAL_TOPUP = Decimal("10000")
 
 
 def wallet(request):
@@ -34,6 +33,8 @@ def wallet(request):
         "budget": budgets.member_budget(request.user.pk, month),
         "team_budget": budgets.team_budget(month),
         "month": month,
+        "min_top_up_usd": MIN_TOP_UP_USD,
+        "max_top_up_usd": MAX_TOP_UP_USD,
     }
     if paying is not None:
         context["topups"] = list(paying.topups.all()[:RECENT_TOPUPS])
@@ -70,14 +71,8 @@ def top_up(request):
         amount = Decimal(request.POST.get("amount_usd", "").strip())
     except InvalidOperation:
         amount = None
-    if (
-        amount is None
-        or not amount.is_finite()
-        or not (MIN_MANUAL_TOPUP <= amount <= MAX_MANUAL_TOPUP)
-    ):
-        messages.error(
-            request, f"A top-up is between ${MIN_MANUAL_TOPUP} and ${MAX_MANUAL_TOPUP:,}."
-        )
+    if amount is None or not amount.is_finite() or not (MIN_TOP_UP_USD <= amount <= MAX_TOP_UP_USD):
+        messages.error(request, f"A top-up is between ${MIN_TOP_UP_USD} and ${MAX_TOP_UP_USD:,}.")
         return redirect("wallets:wallet")
     try:
         topup = payments.manual_top_up(paying, amount, requested_by=request.user)

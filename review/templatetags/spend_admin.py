@@ -6,15 +6,15 @@ from django import template
 
 from review import charts, spend
 from review.models import ReconcileRun
-from wallets.money import usd as _usd
+from wallets.money import format_usd
 
 register = template.Library()
 
 
 @register.filter
 def usd(value):
-    """$1,234.50 / $0.018 / -$2.00 (every significant digit up to six places)."""
-    return "" if value is None or value == "" else _usd(value)
+    """$1,234.50 / $0.018 / -$2.00 (wallets.money); blank for none, as the admin shows it."""
+    return "" if value is None or value == "" else format_usd(value)
 
 
 @register.simple_tag

@@ -75,7 +75,7 @@ def test_a_sound_deployment_passes(deployment):
         ("venice", "FAIL venice catalogue: UpstreamUnavailable: GET /models failed"),
         ("siwx", "FAIL wallet team: Venice refused its SIWX balance read"),
         ("chain", "FAIL chain:"),
-        ("migrations", "FAIL migrations: 1 not applied (ops.0001_initial)"),
+        ("migrations", "FAIL migrations: 1 not applied (ops.0002_workerlease)"),
     ],
 )
 def test_each_broken_part_is_named(deployment, settings, venice, tmp_path, part, expected):
@@ -104,7 +104,7 @@ def test_each_broken_part_is_named(deployment, settings, venice, tmp_path, part,
     elif part == "chain":
         settings.CHAIN_RPC_URL = f"{dead}/rpc"
     elif part == "migrations":
-        MigrationRecorder.Migration.objects.filter(app="ops", name="0001_initial").delete()
+        MigrationRecorder.Migration.objects.filter(app="ops", name="0002_workerlease").delete()
     passed, output = doctor_says()
     assert not passed
     assert any(line.startswith(expected) for line in failed(output)), output

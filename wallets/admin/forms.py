@@ -6,10 +6,8 @@ from decimal import Decimal
 
 from django import forms
 
-from wallets import payments
+from venice.payments import MAX_TOP_UP_USD, MIN_TOP_UP_USD
 from wallets.models import Budget, Wallet
-
-MAX_TOPUP_USD = Decimal("10000")  # Venice's largest single payment
 
 
 class WalletCreateForm(forms.Form):
@@ -76,12 +74,10 @@ class WalletPolicyForm(forms.ModelForm):
 
     def clean_topup_amount_usd(self):
         amount = self.cleaned_data["topup_amount_usd"]
-        if amount < payments.MINIMUM_TOPUP_USD:
-            raise forms.ValidationError(
-                f"Venice's smallest top-up is ${payments.MINIMUM_TOPUP_USD:.2f}."
-            )
-        if amount > MAX_TOPUP_USD:
-            raise forms.ValidationError(f"Venice's largest top-up is ${MAX_TOPUP_USD:,.2f}.")
+        if amount < MIN_TOP_UP_USD:
+            raise forms.ValidationError(f"Venice's smallest top-up is ${MIN_TOP_UP_USD:.2f}.")
+        if amount > MAX_TOP_UP_USD:
+            raise forms.ValidationError(f"Venice's largest top-up is ${MAX_TOP_UP_USD:,.2f}.")
         return amount
 
     def clean_topup_below_usd(self):
@@ -127,10 +123,8 @@ class ManualTopUpForm(forms.Form):
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
         wallet = self.wallet
-        if amount < payments.MINIMUM_TOPUP_USD:
-            raise forms.ValidationError(
-                f"Venice's smallest top-up is ${payments.MINIMUM_TOPUP_USD:.2f}."
-            )
+        if amount < MIN_TOP_UP_USD:
+            raise forms.ValidationError(f"Venice's smallest top-up is ${MIN_TOP_UP_USD:.2f}.")
         if amount > wallet.topup_amount_usd:
             raise forms.ValidationError(
                 f"The policy allows at most ${wallet.topup_amount_usd:.2f} per top-up."

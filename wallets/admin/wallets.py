@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from venice import errors as venice_errors
+from venice.payments import MIN_TOP_UP_USD
 from wallets import audit, keys, payments, policy
 from wallets.crypto import SecretUnreadable
 from wallets.models import AuditEntry, TopUp, Wallet
@@ -226,7 +227,7 @@ class WalletAdmin(admin.ModelAdmin):
             "wallet": wallet,
             "status": status,
             "form": form,
-            "minimum": payments.MINIMUM_TOPUP_USD,
+            "minimum": MIN_TOP_UP_USD,
         }
         return TemplateResponse(request, "admin/wallets/wallet/topup.html", context)
 

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from venice import errors
+from venice.payments import MAX_TOP_UP_USD, MIN_TOP_UP_USD
 from wallets import audit, payments
 from wallets.models import AuditEntry, Wallet
 
@@ -22,8 +23,8 @@ class Command(BaseCommand):
             amount = Decimal(usd)
         except InvalidOperation:
             raise CommandError(f"{usd!r} is not an amount in USD") from None
-        if not amount.is_finite() or not Decimal("5") <= amount <= Decimal("10000"):
-            raise CommandError("A top-up is between 5 and 10,000 USD")
+        if not amount.is_finite() or not MIN_TOP_UP_USD <= amount <= MAX_TOP_UP_USD:
+            raise CommandError(f"A top-up is between {MIN_TOP_UP_USD} and {MAX_TOP_UP_USD:,} USD")
         target = Wallet.objects.filter(name=wallet).first()
         if target is None:
             raise CommandError(f"No wallet named {wallet!r}")

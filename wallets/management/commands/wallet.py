@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
+from venice.payments import MAX_TOP_UP_USD, MIN_TOP_UP_USD
 from wallets import audit, keys
 from wallets.models import AuditEntry, Wallet
 
@@ -26,8 +27,8 @@ def _usd(value: str) -> Decimal:
         amount = Decimal(value)
     except InvalidOperation:
         raise CommandError(f"{value!r} is not an amount in USD") from None
-    if not amount.is_finite() or amount < 0 or amount > Decimal("10000"):
-        raise CommandError(f"{value!r} must be between 0 and 10000 USD")
+    if not amount.is_finite() or amount < 0 or amount > MAX_TOP_UP_USD:
+        raise CommandError(f"{value!r} must be between 0 and {MAX_TOP_UP_USD} USD")
     return amount
 
 
@@ -50,7 +51,9 @@ class Command(BaseCommand):
         sub.add_parser("list")
         policy = sub.add_parser("policy", help="set the top-up policy")
         policy.add_argument("name")
-        policy.add_argument("--amount", type=_usd, help="USD per top-up (at least 5)")
+        policy.add_argument(
+            "--amount", type=_usd, help=f"USD per top-up (at least {MIN_TOP_UP_USD})"
+        )
         policy.add_argument("--per-day", type=_usd, help="most USD topped up in a day")
         policy.add_argument("--below", type=_usd, help="top up when credit falls below this")
         sub.add_parser("rotate-keys", help="re-encrypt all secrets under the first key")
@@ -92,8 +95,8 @@ class Command(BaseCommand):
         wallet = Wallet.objects.filter(name=name).first()
         if wallet is None:
             raise CommandError(f"No wallet named {name!r}")
-        if amount is not None and amount < 5:
-            raise CommandError("Venice's smallest top-up is 5 USD")
+        if amount is not None and amount < MIN_TOP_UP_USD:
+            raise CommandError(f"Venice's smallest top-up is {MIN_TOP_UP_USD} USD")
         if (per_day if per_day is not None else wallet.max_topup_per_day_usd) < (
             amount if amount is not None else wallet.topup_amount_usd
         ):
