@@ -112,14 +112,13 @@ def run(job_count: int, running: int, rounds: int) -> dict:
     from django.urls import reverse
 
     from jobs.models import Job
-    from jobs.views import signature
 
     member, running_ids = fill(job_count, running)
     client = Client()
     client.force_login(member)
     live = reverse("jobs:live")
     # What the page shows of its running jobs; then the same jobs as they were a poll ago.
-    shown = [signature(job) for job in Job.objects.filter(pk__in=running_ids)]
+    shown = [job.signature for job in Job.objects.filter(pk__in=running_ids)]
     unchanged = {"s": ",".join(shown)}
     changed = {"s": ",".join(sig.replace(":processing:", ":queued:") for sig in shown)}
 

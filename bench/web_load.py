@@ -322,11 +322,10 @@ def run(quick: bool = False) -> dict:
 
         from bench import web  # noqa: PLC0415  (the UI author's data and signatures)
         from jobs.models import Job  # noqa: PLC0415
-        from jobs.views import signature  # noqa: PLC0415
 
         stack.callback(connections.close_all)
         member, running_ids = web.fill(job_count, 20)
-        shown = [signature(job) for job in Job.objects.filter(pk__in=running_ids)]
+        shown = [job.signature for job in Job.objects.filter(pk__in=running_ids)]
         live_query = {"s": ",".join(shown)}
         changed_query = {"s": ",".join(s.replace(":processing:", ":queued:") for s in shown)}
         live, page = reverse("jobs:live"), reverse("jobs:list")

@@ -1,7 +1,7 @@
 """Work handed to the worker, enqueued by the task's name.
 
 The pipeline and the poll loop start tasks through here rather than by importing jobs.tasks,
-which imports them: the layers run one way (tasks -> poller -> pipeline -> enqueue).
+which imports them: imports run one way (tasks -> poller -> retrieval -> enqueue).
 """
 
 from __future__ import annotations

@@ -208,11 +208,7 @@ def live(request):
             known[int(sig.split(":", 1)[0])] = sig
     if not known:
         return HttpResponse(status=204)
-    changed = list(
-        Job.objects.visible_to(request.user)
-        .changed_since(known)
-        .annotate(author_name=F("user__username"))
-    )
+    changed = Job.objects.changed_since(request.user, known)
     if not changed:
         return HttpResponse(status=204)
     view = "detail" if request.GET.get("view") == "detail" else "list"

@@ -449,7 +449,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
     )
     if known:
         pytest.xfail(
-            f"known bug, jobs/pipeline.py review_unknown_submissions (issue-6 report: a "
+            f"known bug, jobs/recovery.py review_unknown_submissions (issue-6 report: a "
             f"rival still SUBMITTING is not considered): "
             f"{len(known)} symptoms of charges adopted by the wrong job: {known[0][:300]}"
         )

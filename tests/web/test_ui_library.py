@@ -132,6 +132,7 @@ def test_save_a_finished_job_in_one_click_then_use_it(client, member, settings):
 
     page = client.get(reverse("library:use", args=[prompt.pk])).content.decode()
     assert "Welcome, team</textarea>" in page
+    assert 'href="/" aria-current="page">Generate' in page  # the member is on Generate
     assert f'name="library_prompt" value="{prompt.pk}"' in page
 
 

@@ -13,10 +13,6 @@ from .ui_helpers import make_job, make_wallet
 pytestmark = pytest.mark.django_db
 
 
-def changed(user, shown: dict[int, str]) -> list[Job]:
-    return list(Job.objects.visible_to(user).changed_since(shown))
-
-
 def test_unreachable_is_part_of_the_signature_in_python_and_sql(member):
     job = make_job(
         member,
@@ -26,17 +22,17 @@ def test_unreachable_is_part_of_the_signature_in_python_and_sql(member):
         average_execution_time_ms=20000,
     )
     reachable = job.signature
-    assert changed(member, {job.pk: reachable}) == []
+    assert Job.objects.changed_since(member, {job.pk: reachable}) == []
 
     Job.objects.filter(pk=job.pk).update(venice_unreachable_since=timezone.now())
     job.refresh_from_db()
     unreachable = job.signature
     assert unreachable == f"{reachable}:u"
-    assert changed(member, {job.pk: reachable}) == [job]
-    assert changed(member, {job.pk: unreachable}) == []
+    assert Job.objects.changed_since(member, {job.pk: reachable}) == [job]
+    assert Job.objects.changed_since(member, {job.pk: unreachable}) == []
 
     Job.objects.filter(pk=job.pk).update(venice_unreachable_since=None)
-    assert changed(member, {job.pk: unreachable}) == [job]
+    assert Job.objects.changed_since(member, {job.pk: unreachable}) == [job]
 
 
 def test_the_page_shows_the_outage_after_one_poll(client, member):
