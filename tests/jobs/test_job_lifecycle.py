@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from jobs import pipeline
 from jobs.models import Job
-from tests.jobs_helpers import MUSIC, run_to_end
+from tests.jobs_helpers import MUSIC, run_to_end, submit_several
 from wallets import budgets
 from wallets.models import TopUp
 from wallets.venice import client_for
@@ -97,12 +97,7 @@ def test_a_burst_beyond_the_queue_rate_waits_its_turn_without_a_call(
     wallet, member, venice, settings
 ):
     settings.QUEUE_PER_MINUTE = 2
-    jobs = [
-        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-        for _ in range(3)
-    ]
-    for job in jobs:
-        pipeline.submit(job.pk)
+    jobs = submit_several(member, 3)
     assert venice.stats(wallet.address)["calls"]["queue"] == 2
     third = Job.objects.get(pk=jobs[2].pk)
     assert third.state == Job.State.PENDING and third.attempts == 0

@@ -31,6 +31,7 @@ from jobs.models import Job
 from tests.reliability_helpers import (
     TENFOLD_LIMITS,
     TENFOLD_PACING,
+    WITH_PROCESSES,
     Cluster,
     find_violations,
     record,
@@ -43,8 +44,7 @@ from wallets.models import InFlightSlot, LedgerEntry
 from .test_reliability_soak import job_mix
 
 pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
+    *WITH_PROCESSES,
     pytest.mark.timeout(420),
 ]
 
