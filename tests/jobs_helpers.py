@@ -35,6 +35,14 @@ def run_to_end(job: Job, timeout: float = 20.0) -> Job:
     return job
 
 
+def submit_once(user) -> Job:
+    """A MUSIC job for ``user``, submitted once: as the worker left it."""
+    job = pipeline.create_job(user=user, model_id="elevenlabs-music", fields=MUSIC)
+    pipeline.submit(job.pk)
+    job.refresh_from_db()
+    return job
+
+
 def submit_several(user, count: int) -> list[Job]:
     """``count`` of MUSIC's jobs for ``user``, each submitted once in turn."""
     jobs = [

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from jobs import accounting, pipeline
 from jobs.models import Job
-from tests.jobs_helpers import MUSIC, raise_after, run_to_end
+from tests.jobs_helpers import MUSIC, raise_after, run_to_end, submit_once
 from venice import VeniceClient
 from wallets import ledger, payments
 from wallets.models import TopUp
@@ -127,9 +127,7 @@ def test_an_unknown_submission_without_a_charge_fails_uncharged(
     wallet, member, monkeypatch, venice
 ):
     venice.set_fault("queue", status=500, count=1)
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     assert job.state == Job.State.NEEDS_REVIEW
 
     ledger.sync(wallet, client_for(wallet))
