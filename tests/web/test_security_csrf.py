@@ -164,7 +164,11 @@ class Gunicorn:
             start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{self.port}"
-        wait_until(answers(self.base + "/login/", Host=HOST), 30, step=0.1, what="gunicorn")
+        try:
+            wait_until(answers(self.base + "/login/", Host=HOST), 30, step=0.1, what="gunicorn")
+        except AssertionError:
+            self.close()  # the test never gets the server to close it
+            raise
 
     def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):
