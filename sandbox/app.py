@@ -261,7 +261,7 @@ class SandboxApp:
     def _budget_buckets(self, route: str, request: Request) -> list[str]:
         """The error-budget buckets a call counts in: its IP for x402 wallets, its model."""
         buckets = []
-        if route in _X402_ROUTES or siwx.header_value(request.headers) is not None:
+        if route in _X402_ROUTES or request.first_header(siwx.SIWX_HEADERS) is not None:
             buckets.append(f"ip:{request.client_ip}")
         if route in _MODEL_ROUTES:
             try:
@@ -273,7 +273,7 @@ class SandboxApp:
         return buckets
 
     def _pass_gates(self, route: str, request: Request, call: _Call, config: ServerConfig) -> None:
-        if route != "top-up" and payments.payment_header(request.headers) is not None:
+        if route != "top-up" and request.first_header(payments.PAYMENT_HEADERS) is not None:
             raise ApiError(
                 400,
                 "Payment headers are only accepted by /x402/top-up",
@@ -319,7 +319,7 @@ class SandboxApp:
 
     def _authenticate(self, route: str, request: Request, call: _Call) -> Caller:
         """The wallet of a SIWX header (it wins over a Bearer key), else the API key."""
-        header = siwx.header_value(request.headers)
+        header = request.first_header(siwx.SIWX_HEADERS)
         if header is not None:
             wallet = siwx.verify(header, self.nonces)
             self.stats_book.attribute(call.record, wallet)
@@ -345,7 +345,7 @@ class SandboxApp:
             time.sleep(config.scaled(rule.delay_ms / 1000))
         if rule.status is None:
             return
-        payment = payments.payment_header(request.headers)
+        payment = request.first_header(payments.PAYMENT_HEADERS)
         if (
             route == "top-up"
             and rule.status in _TOP_UP_REFUSALS
@@ -539,7 +539,7 @@ class SandboxApp:
         )
 
     def _top_up(self, request: Request, caller: None, config: ServerConfig) -> Response:
-        header = payments.payment_header(request.headers)
+        header = request.first_header(payments.PAYMENT_HEADERS)
         if header is None:
             raise payments.top_up_required(request.url)
         receipt = self.desk.top_up(header, config)

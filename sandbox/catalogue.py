@@ -111,6 +111,24 @@ def _lyrics_rule(minimum: int, *unless: str) -> dict[str, Any]:
     return {"lyrics_rule": {"min_characters": minimum, "unless": unless}}
 
 
+def _elevenlabs_music(up_to_60s: float, up_to_180s: float, up_to_300s: float) -> dict[str, Any]:
+    """What ElevenLabs' music models share: 10 to 300 s, three price tiers, instrumental on
+    request."""
+    return {
+        "pricing": _tiers(
+            ("up_to_60s", up_to_60s, 10, 60),
+            ("up_to_180s", up_to_180s, 61, 180),
+            ("up_to_300s", up_to_300s, 181, 300),
+        ),
+        "supports_force_instrumental": True,
+        "min_duration": 10,
+        "max_duration": 300,
+        "default_duration": 60,
+        "min_prompt_length": 10,
+        "prompt_character_limit": 2000,
+    }
+
+
 MUSIC_MODELS: tuple[dict[str, Any], ...] = (
     _music(
         "elevenlabs-music",
@@ -118,17 +136,7 @@ MUSIC_MODELS: tuple[dict[str, Any], ...] = (
         {
             "name": "ElevenLabs Music",
             "description": "Studio-grade songs and instrumentals from a text prompt.",
-            "pricing": _tiers(
-                ("up_to_60s", 0.5, 10, 60),
-                ("up_to_180s", 1.2, 61, 180),
-                ("up_to_300s", 2.0, 181, 300),
-            ),
-            "supports_force_instrumental": True,
-            "min_duration": 10,
-            "max_duration": 300,
-            "default_duration": 60,
-            "min_prompt_length": 10,
-            "prompt_character_limit": 2000,
+            **_elevenlabs_music(0.5, 1.2, 2.0),
         },
         {"p80_base_s": 75.0, "p80_per_audio_s": 0.35},
     ),
@@ -138,17 +146,7 @@ MUSIC_MODELS: tuple[dict[str, Any], ...] = (
         {
             "name": "ElevenLabs Music v2.5",
             "description": "Songs and instrumentals, with sharper vocals.",
-            "pricing": _tiers(
-                ("up_to_60s", 0.6, 10, 60),
-                ("up_to_180s", 1.4, 61, 180),
-                ("up_to_300s", 2.4, 181, 300),
-            ),
-            "supports_force_instrumental": True,
-            "min_duration": 10,
-            "max_duration": 300,
-            "default_duration": 60,
-            "min_prompt_length": 10,
-            "prompt_character_limit": 2000,
+            **_elevenlabs_music(0.6, 1.4, 2.4),
         },
         {"p80_base_s": 70.0, "p80_per_audio_s": 0.3},
     ),
@@ -402,12 +400,19 @@ def check_duration(spec: dict[str, Any], duration: int) -> None:
                 field="duration_seconds",
                 duration_options=options,
             )
-    elif not spec["min_duration"] <= duration <= spec["max_duration"]:
+    else:
+        check_within(spec, "duration_seconds", duration, "duration")
+
+
+def check_within(spec: dict[str, Any], field: str, value: float, limit: str) -> None:
+    """``value`` between the spec's ``min_<limit>`` and ``max_<limit>``, or Venice's 400 naming
+    both bounds."""
+    low, high = spec[f"min_{limit}"], spec[f"max_{limit}"]
+    if not low <= value <= high:
         raise bad_request(
-            f"duration_seconds must be between {spec['min_duration']} and {spec['max_duration']}",
-            field="duration_seconds",
-            min_duration=spec["min_duration"],
-            max_duration=spec["max_duration"],
+            f"{field} must be between {low} and {high}",
+            field=field,
+            **{f"min_{limit}": low, f"max_{limit}": high},
         )
 
 

@@ -26,6 +26,14 @@ class Request:
     def url(self) -> str:
         return self.base_url + self.path + (f"?{self.query}" if self.query else "")
 
+    def first_header(self, names: tuple[str, ...]) -> str | None:
+        """The header under the first of its ``names`` present (lookups are case-insensitive)."""
+        for name in names:
+            value = self.headers.get(name)
+            if value is not None:
+                return value
+        return None
+
     def param(self, name: str) -> str | None:
         values = parse_qs(self.query).get(name)
         return values[0] if values else None

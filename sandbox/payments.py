@@ -64,14 +64,6 @@ _BYTES32 = re.compile(r"0x[0-9a-fA-F]{64}")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
 
-def payment_header(headers: Any) -> str | None:
-    for name in PAYMENT_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            return value
-    return None
-
-
 def rails(amount: Decimal, solana_network: str = SOLANA_NETWORK) -> list[PaymentRequirements]:
     """One requirement per payment rail, each asking for ``amount`` USD."""
     atomic = str(atomic_from_usd(amount))

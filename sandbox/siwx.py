@@ -66,15 +66,6 @@ class NonceBook:
             return True
 
 
-def header_value(headers: Any) -> str | None:
-    """The SIWX header under either of its names (lookups are case-insensitive)."""
-    for name in SIWX_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            return value
-    return None
-
-
 def _decode(value: str) -> dict[str, Any]:
     try:
         payload = json.loads(base64.b64decode(value.strip(), validate=True))

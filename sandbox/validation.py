@@ -15,6 +15,7 @@ from sandbox.catalogue import (
     DEFAULT_LYRICS_CHARACTER_LIMIT,
     DEFAULT_MIN_PROMPT_LENGTH,
     check_duration,
+    check_within,
     has_duration_metadata,
     is_character_priced,
     price_usd,
@@ -202,13 +203,7 @@ def parse_queue(body: Any) -> AudioRequest:
     speed = spec.get("default_speed") if spec["supports_speed"] else None
     if "speed" in body:
         speed = _number(body, "speed")
-        if not spec["min_speed"] <= speed <= spec["max_speed"]:
-            raise bad_request(
-                f"speed must be between {spec['min_speed']} and {spec['max_speed']}",
-                field="speed",
-                min_speed=spec["min_speed"],
-                max_speed=spec["max_speed"],
-            )
+        check_within(spec, "speed", speed, "speed")
 
     return AudioRequest(
         entry=entry,

@@ -35,6 +35,25 @@ def run_to_end(job: Job, timeout: float = 20.0) -> Job:
     return job
 
 
+def submit_once(user) -> Job:
+    """A MUSIC job for ``user``, submitted once: as the worker left it."""
+    job = pipeline.create_job(user=user, model_id="elevenlabs-music", fields=MUSIC)
+    pipeline.submit(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def submit_several(user, count: int) -> list[Job]:
+    """``count`` of MUSIC's jobs for ``user``, each submitted once in turn."""
+    jobs = [
+        pipeline.create_job(user=user, model_id="elevenlabs-music", fields=MUSIC)
+        for _ in range(count)
+    ]
+    for job in jobs:
+        pipeline.submit(job.pk)
+    return jobs
+
+
 def race(target, n=6) -> list:
     """Run `target` in n threads released at once; each thread's answer."""
     results, barrier = [], threading.Barrier(n)
@@ -52,3 +71,22 @@ def race(target, n=6) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def raise_after(
+    monkeypatch, owner, name: str, error: BaseException, *, before: bool = False, times: int = 1
+) -> None:
+    """Make ``owner.name`` raise ``error`` right after its real call (or instead of it, with
+    ``before``), the next ``times`` times: a crash at that point, as the database sees it."""
+    real = getattr(owner, name)
+    left = {"n": times}
+
+    def dying(*args, **kwargs):
+        if left["n"] <= 0:
+            return real(*args, **kwargs)
+        left["n"] -= 1
+        if not before:
+            real(*args, **kwargs)
+        raise error
+
+    monkeypatch.setattr(owner, name, dying)

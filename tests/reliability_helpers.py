@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
+import pytest
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
@@ -49,6 +51,11 @@ TENFOLD_PACING = {
 }
 
 
+# What a test that starts real worker or web processes on the test database is: slow, and on
+# committed data (the other processes cannot see a test's open transaction).
+WITH_PROCESSES = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
 def database_url() -> str:
     """The test database as a DATABASE_URL, for the processes a test starts."""
     db = connection.settings_dict
@@ -56,6 +63,18 @@ def database_url() -> str:
         return f"sqlite:///{db['NAME']}"
     auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
     return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """``manage.py <args>`` in a process of its own with ``env``, its output captured."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def free_port() -> int:
@@ -197,14 +216,45 @@ def wait_until(predicate, timeout: float, step: float = 0.2, what: str = "condit
         time.sleep(step)
 
 
+def answers(url: str, **headers: str):
+    """A `wait_until` predicate: true once anything at all answers at ``url``."""
+
+    def up() -> bool:
+        try:
+            httpx.get(url, headers=headers, timeout=2)
+            return True
+        except httpx.HTTPError:
+            return False
+
+    return up
+
+
+def gunicorn_command(port: int, workers: int = 2, *options: str) -> list[str]:
+    """gunicorn serving Studio on a loopback port, as production does."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "studio.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        *options,
+    ]
+
+
 def states(job_ids: Iterable[int]) -> Counter:
     from jobs.models import Job
 
     return Counter(Job.objects.filter(pk__in=list(job_ids)).values_list("state", flat=True))
 
 
-def wait_for_jobs(job_ids: Iterable[int], timeout: float, *, settled=None) -> Counter:
-    """Wait until none of the jobs is running; returns the count per final state."""
+def wait_for_jobs(
+    job_ids: Iterable[int], timeout: float, *, settled=None, meanwhile=None, every: float = 0.25
+) -> Counter:
+    """Wait until every job is in a ``settled`` state (by default: finished or under review),
+    calling ``meanwhile(count)`` between looks; returns the count per final state."""
     from jobs.models import Job
 
     ids = list(job_ids)
@@ -216,9 +266,11 @@ def wait_for_jobs(job_ids: Iterable[int], timeout: float, *, settled=None) -> Co
             return count
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"jobs still running after {timeout:.0f} s: {dict(count)}\n" + describe(ids)
+                f"jobs unfinished after {timeout:.0f} s: {dict(count)}\n" + describe(ids)
             )
-        time.sleep(0.25)
+        if meanwhile is not None:
+            meanwhile(count)
+        time.sleep(every)
 
 
 def drive_to_the_end(job_ids: Iterable[int], timeout: float, *, review_final: bool = False):
@@ -229,23 +281,17 @@ def drive_to_the_end(job_ids: Iterable[int], timeout: float, *, review_final: bo
     from jobs.models import Job
     from wallets import sync
 
-    ids = list(job_ids)
-    final = set(Job.FINISHED) | ({Job.State.NEEDS_REVIEW} if review_final else set())
-    deadline = time.monotonic() + timeout
     last_sync = 0.0
-    while True:
-        count = states(ids)
-        if set(count) <= final:
-            return count
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"jobs unfinished after {timeout:.0f} s: {dict(count)}\n" + describe(ids)
-            )
+
+    def periodic_tasks(count: Counter) -> None:
+        nonlocal last_sync
         if Job.State.NEEDS_REVIEW in count and time.monotonic() - last_sync > 1.0:
             sync.sync_wallets()
             last_sync = time.monotonic()
         tasks.sweep()
-        time.sleep(0.5)
+
+    final = set(Job.FINISHED) | ({Job.State.NEEDS_REVIEW} if review_final else set())
+    return wait_for_jobs(job_ids, timeout, settled=final, meanwhile=periodic_tasks, every=0.5)
 
 
 def describe(job_ids: Iterable[int], limit: int = 8) -> str:
@@ -621,8 +667,6 @@ class SwitchableRpc:
     def __init__(self, target: str):
         import http.server
         import threading
-
-        import httpx
 
         proxy = self
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from jobs import pipeline, poller, states
 from jobs.models import Job
 from ops import leases
-from tests.jobs_helpers import MUSIC, race
+from tests.jobs_helpers import MUSIC, race, submit_several
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,12 +49,7 @@ def test_the_poll_loop_keeps_to_the_wallets_retrieve_rate_across_a_handover(
     wallet, member, venice, settings
 ):
     settings.RETRIEVE_PER_MINUTE = 3
-    jobs = [
-        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-        for _ in range(5)
-    ]
-    for job in jobs:
-        pipeline.submit(job.pk)
+    submit_several(member, 5)
     Job.objects.update(next_poll_at=timezone.now())
     with ThreadPoolExecutor(max_workers=poller.POLL_THREADS) as pool:
         first = poller.Loop()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from jobs import accounting, pipeline, recovery, retrieval
 from jobs.models import Job
-from tests.jobs_helpers import MUSIC, run_to_end
+from tests.jobs_helpers import MUSIC, raise_after, run_to_end, submit_once
 from venice import VeniceClient
 from wallets import ledger, payments
 from wallets.models import TopUp
@@ -27,20 +27,8 @@ class Killed(BaseException):
     pass
 
 
-def kill_after(monkeypatch, method: str, *, before: bool = False, times: int = 1):
-    real = getattr(VeniceClient, method)
-    left = {"n": times}
-
-    def dying(self, *args, **kwargs):
-        if left["n"] <= 0:
-            return real(self, *args, **kwargs)
-        left["n"] -= 1
-        if before:
-            raise Killed(method)
-        real(self, *args, **kwargs)
-        raise Killed(method)
-
-    monkeypatch.setattr(VeniceClient, method, dying)
+def kill_after(monkeypatch, method: str, *, before: bool = False, times: int = 1) -> None:
+    raise_after(monkeypatch, VeniceClient, method, Killed(method), before=before, times=times)
 
 
 def expire_leases():
@@ -86,13 +74,12 @@ def test_killed_before_the_queue_call_is_simply_submitted_again(
     wallet, member, monkeypatch, venice
 ):
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    real = payments.ensure_credit
-
-    def dying(*args, **kwargs):
-        real(*args, **kwargs)
-        raise Killed("after ensuring credit, before the queue call")
-
-    monkeypatch.setattr(payments, "ensure_credit", dying)
+    raise_after(
+        monkeypatch,
+        payments,
+        "ensure_credit",
+        Killed("after ensuring credit, before the queue call"),
+    )
     with pytest.raises(Killed):
         pipeline.submit(job.pk)
     monkeypatch.undo()
@@ -140,9 +127,7 @@ def test_an_unknown_submission_without_a_charge_fails_uncharged(
     wallet, member, monkeypatch, venice
 ):
     venice.set_fault("queue", status=500, count=1)
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     assert job.state == Job.State.NEEDS_REVIEW
 
     ledger.sync(wallet, client_for(wallet))
@@ -220,13 +205,8 @@ def test_audio_whose_commit_answer_was_lost_is_kept(
     """The COMMIT went through but its answer was lost: the job points at the file, so it stays."""
     settings.MEDIA_ROOT = str(tmp_path)
     job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    real = retrieval._record_audio
-
-    def committed_then_lost(*args, **kwargs):
-        real(*args, **kwargs)
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr(retrieval, "_record_audio", committed_then_lost)
+    lost = OperationalError("server closed the connection unexpectedly")
+    raise_after(monkeypatch, retrieval, "_record_audio", lost)  # committed, then the answer lost
     with pytest.raises(OperationalError):
         run_to_end(job)
     job.refresh_from_db()

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs import pipeline
 from jobs.models import Job
-from tests.jobs_helpers import MUSIC, run_to_end
+from tests.jobs_helpers import MUSIC, run_to_end, submit_once
 from venice import Processing
 from wallets import budgets
 
@@ -47,9 +47,7 @@ def test_a_generation_that_keeps_failing_ends_failed(wallet, member):
 
 def test_a_rate_limited_submission_goes_back_to_pending_with_a_retry_time(wallet, member, venice):
     venice.set_fault("queue", status=429, count=20)
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     assert job.state == Job.State.PENDING
     assert job.next_attempt_at is not None and job.queue_sent_at is None
     assert "slow down" in job.events.last().note
@@ -71,9 +69,7 @@ def test_capacity_is_retried_then_gives_up_with_a_reason(wallet, member, monkeyp
 def test_credit_beyond_the_policy_fails_without_any_paid_call(wallet, member, venice):
     wallet.max_topup_per_day_usd = Decimal("0")
     wallet.save()
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     assert job.state == Job.State.FAILED and job.error_code == "insufficient_credit"
     assert "top-up policy" in job.error_message
     assert venice.stats(wallet.address)["calls"].get("queue", 0) == 0
@@ -83,9 +79,7 @@ def test_credit_beyond_the_policy_fails_without_any_paid_call(wallet, member, ve
 
 def test_a_500_on_the_queue_call_is_never_resent_blindly(wallet, member, venice):
     venice.set_fault("queue", status=500, count=1)
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     assert job.state == Job.State.NEEDS_REVIEW
     assert venice.stats(wallet.address)["calls"]["queue"] == 1
     assert budget_of(job).reserved_usd == job.quoted_usd  # held until the ledger decides
@@ -142,9 +136,7 @@ def test_a_400_from_venice_itself_fails_with_its_details(wallet, member):
 def test_audio_that_expired_before_download_fails_the_job(wallet, member):
     from wallets.venice import client_for
 
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     client = client_for(wallet)
     while isinstance(result := client.retrieve(job.model_id, job.queue_id), Processing):
         time.sleep(0.1)

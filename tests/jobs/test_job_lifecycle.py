@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from jobs import pipeline, retrieval
 from jobs.models import Job
-from tests.jobs_helpers import MUSIC, run_to_end
+from tests.jobs_helpers import MUSIC, run_to_end, submit_once, submit_several
 from wallets import budgets
 from wallets.models import TopUp
 from wallets.venice import client_for
@@ -27,9 +27,7 @@ def test_create_prices_reserves_and_saves_a_pending_job(wallet, member):
 
 
 def test_submit_tops_up_under_policy_then_queues(wallet, member):
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     assert job.state == Job.State.QUEUED and job.queue_id
     topup = TopUp.objects.get()
     assert topup.status == TopUp.Status.CREDITED
@@ -45,9 +43,7 @@ def test_a_second_submit_of_the_same_job_does_nothing(wallet, member):
 
 
 def test_full_path_saves_playable_audio_deletes_it_upstream_and_settles(wallet, member, venice):
-    job = pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-    pipeline.submit(job.pk)
-    job.refresh_from_db()
+    job = submit_once(member)
     retrieval.poll(job, client_for(wallet))  # at once, while Venice is still generating
     job.refresh_from_db()
     assert job.state == Job.State.PROCESSING
@@ -97,12 +93,7 @@ def test_a_burst_beyond_the_queue_rate_waits_its_turn_without_a_call(
     wallet, member, venice, settings
 ):
     settings.QUEUE_PER_MINUTE = 2
-    jobs = [
-        pipeline.create_job(user=member, model_id="elevenlabs-music", fields=MUSIC)
-        for _ in range(3)
-    ]
-    for job in jobs:
-        pipeline.submit(job.pk)
+    jobs = submit_several(member, 3)
     assert venice.stats(wallet.address)["calls"]["queue"] == 2
     third = Job.objects.get(pk=jobs[2].pk)
     assert third.state == Job.State.PENDING and third.attempts == 0

@@ -23,6 +23,7 @@ from jobs.models import Job, JobEvent
 from tests.reliability_helpers import (
     TENFOLD_LIMITS,
     TENFOLD_PACING,
+    WITH_PROCESSES,
     Cluster,
     check_invariants,
     record,
@@ -32,10 +33,7 @@ from tests.reliability_helpers import (
 from wallets import budgets, keys
 from wallets.models import Budget, TopUp
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = WITH_PROCESSES
 
 SUBMISSIONS = 200
 MEMBERS = 10

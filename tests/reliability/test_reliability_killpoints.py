@@ -17,6 +17,7 @@ import pytest
 from jobs import pipeline
 from jobs.models import Job
 from tests.reliability_helpers import (
+    WITH_PROCESSES,
     Cluster,
     audio_files,
     check_invariants,
@@ -27,10 +28,7 @@ from tests.reliability_helpers import (
 from wallets import keys
 from wallets.models import TopUp
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = WITH_PROCESSES
 
 MUSIC = {"prompt": "warm lo-fi beat with soft piano", "duration_seconds": 10}
 EFFECT = {"prompt": "rain on a tin roof", "duration_seconds": 2}

@@ -32,6 +32,7 @@ from ops import leases
 from tests.reliability_helpers import (
     TENFOLD_LIMITS,
     TENFOLD_PACING,
+    WITH_PROCESSES,
     Cluster,
     find_violations,
     record,
@@ -44,8 +45,7 @@ from wallets.models import InFlightSlot, LedgerEntry
 from .test_reliability_soak import job_mix
 
 pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
+    *WITH_PROCESSES,
     pytest.mark.timeout(420),
 ]
 

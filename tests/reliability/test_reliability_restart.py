@@ -15,33 +15,32 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from jobs.models import Job
 from tests.reliability_helpers import (
     ROOT,
     TENFOLD_PACING,
+    WITH_PROCESSES,
     Cluster,
+    answers,
     audio_files,
     check_invariants,
     database_url,
     drive_to_the_end,
     free_port,
+    gunicorn_command,
     leases_run_out,
     record,
+    wait_until,
 )
 from wallets import keys
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = WITH_PROCESSES
 
 PASSWORD = "member-pass-123"
 PACE_S = 0.4
@@ -59,32 +58,19 @@ class WebServer:
     def start(self) -> None:
         with open(self.log, "a") as out:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "studio.wsgi:application",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "2",
-                    "--graceful-timeout",
-                    "20",
-                ],
+                gunicorn_command(self.port, 2, "--graceful-timeout", "20"),
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/login/", timeout=2).status_code:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("gunicorn did not start: " + self.log.read_text()[-2000:])
+        try:
+            wait_until(answers(f"http://127.0.0.1:{self.port}/login/"), 30, step=0.1)
+        except AssertionError:
+            raise AssertionError(
+                "gunicorn did not start: " + self.log.read_text()[-2000:]
+            ) from None
 
     def stop(self) -> None:
         """Graceful: SIGTERM to the master, which lets requests in progress finish."""

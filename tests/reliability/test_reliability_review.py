@@ -16,6 +16,7 @@ import pytest
 from jobs import pipeline
 from jobs.models import Job
 from review import reconcile, spend
+from tests.jobs_helpers import raise_after
 from tests.reliability_helpers import record
 from tests.review_helpers import (
     FIELDS,
@@ -114,13 +115,7 @@ def test_a_charge_whose_queue_answer_is_still_on_its_way_is_not_adopted(
     in_flight = pipeline.create_job(
         user=other, model_id="elevenlabs-music", fields=FIELDS, private=True
     )
-    real = VeniceClient.queue
-
-    def charged_not_saved(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        raise StillOnItsWay
-
-    monkeypatch.setattr(VeniceClient, "queue", charged_not_saved)
+    raise_after(monkeypatch, VeniceClient, "queue", StillOnItsWay())  # charged, not saved
     with pytest.raises(StillOnItsWay):
         pipeline.submit(in_flight.pk)
     monkeypatch.undo()

@@ -38,6 +38,7 @@ from jobs.models import Job
 from tests.reliability_helpers import (
     TENFOLD_LIMITS,
     TENFOLD_PACING,
+    WITH_PROCESSES,
     Cluster,
     SwitchableRpc,
     adopted_jobs,
@@ -50,8 +51,7 @@ from wallets import keys, payments, sync
 from wallets.models import TopUp
 
 pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
+    *WITH_PROCESSES,
     pytest.mark.timeout(400),
 ]
 

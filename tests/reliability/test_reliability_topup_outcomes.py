@@ -44,6 +44,16 @@ def tampered(header: str) -> str:
     return base64.b64encode(json.dumps(payload).encode()).decode()
 
 
+def send_refused(wallet) -> TopUp:
+    """A top-up whose signature Venice's verification refuses, sent once."""
+    topup = sign(wallet)
+    TopUp.objects.filter(pk=topup.pk).update(payment_header=tampered(topup.payment_header))
+    topup.refresh_from_db()
+    with client_for(wallet) as client:
+        payments.send(topup, client)
+    return topup
+
+
 def expire(topup: TopUp) -> None:
     TopUp.objects.filter(pk=topup.pk).update(
         valid_before=timezone.now() - payments.EXPIRY_MARGIN - datetime.timedelta(seconds=5)
@@ -52,11 +62,7 @@ def expire(topup: TopUp) -> None:
 
 
 def test_a_refusal_in_the_error_field_fails_the_top_up_with_venices_code_and_words(wallet):
-    topup = sign(wallet)
-    TopUp.objects.filter(pk=topup.pk).update(payment_header=tampered(topup.payment_header))
-    topup.refresh_from_db()
-    with client_for(wallet) as client:
-        payments.send(topup, client)
+    topup = send_refused(wallet)
     assert topup.status == TopUp.Status.FAILED
     assert topup.last_error_code == "PAYMENT_VERIFICATION_FAILED"
     assert "signature" in topup.last_error  # Venice's `message`, not its code twice
@@ -66,11 +72,7 @@ def test_a_refusal_in_the_error_field_fails_the_top_up_with_venices_code_and_wor
 
 def test_a_refused_top_up_is_never_sent_again_and_the_next_one_credits_once(wallet):
     """The issue's bug: `topup --usd 10` refused, then `topup --usd 10` credited 20."""
-    refused = sign(wallet)
-    TopUp.objects.filter(pk=refused.pk).update(payment_header=tampered(refused.payment_header))
-    refused.refresh_from_db()
-    with client_for(wallet) as client:
-        payments.send(refused, client)
+    refused = send_refused(wallet)
     second = payments.manual_top_up(wallet, Decimal("10"))
     assert second.status == TopUp.Status.CREDITED
     refused.refresh_from_db()

@@ -25,10 +25,11 @@ from x402.http.utils import decode_payment_required_header, encode_payment_signa
 from x402.mechanisms.evm.exact.client import ExactEvmScheme
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
+from tests.x402_helpers import TRANSFER_WITH_AUTHORIZATION, USDC, USDC_DOMAIN
+
 # One pooled client for every test: a new httpx client per request costs tens of milliseconds.
 client = httpx.Client(timeout=30)
 
-USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 PAY_TO = "0x2670b922ef37c7df47158725c0cc407b5382293f"
 BASE = "eip155:8453"
 
@@ -95,6 +96,13 @@ def funded(sandbox: Any, usd: str = "5") -> LocalAccount:
     """A fresh wallet holding ``usd`` of Venice credit."""
     account = Account.create()
     credit(sandbox, account, usd)
+    return account
+
+
+def holding(sandbox: Any, usdc: str) -> LocalAccount:
+    """A fresh wallet holding ``usdc`` test USDC on the sandbox's chain (no Venice credit)."""
+    account = Account.create()
+    sandbox.faucet(account.address, usdc)
     return account
 
 
@@ -180,22 +188,8 @@ def handmade_payment(
         "nonce": bytes.fromhex(nonce[2:]),
     }
     signed = (signer or account).sign_typed_data(
-        domain_data={
-            "name": "USD Coin",
-            "version": "2",
-            "chainId": 8453,
-            "verifyingContract": USDC,
-        },
-        message_types={
-            "TransferWithAuthorization": [
-                {"name": "from", "type": "address"},
-                {"name": "to", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "validAfter", "type": "uint256"},
-                {"name": "validBefore", "type": "uint256"},
-                {"name": "nonce", "type": "bytes32"},
-            ]
-        },
+        domain_data=USDC_DOMAIN,
+        message_types={"TransferWithAuthorization": TRANSFER_WITH_AUTHORIZATION},
         message_data=message,
     )
     inner = {

@@ -8,7 +8,7 @@ from eth_utils import keccak
 from web3 import Web3
 from web3.logs import DISCARD
 
-from .sandbox_signing import PAY_TO, USDC, client, payment_header, usdc
+from .sandbox_signing import PAY_TO, USDC, client, holding, payment_header, usdc
 
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 ZERO = "0x" + "00" * 20
@@ -45,8 +45,7 @@ def test_the_faucet_mints_with_a_transfer_from_zero(sandbox):
 
 def test_a_top_up_is_an_on_chain_transfer_to_venice(sandbox):
     w3 = Web3(Web3.HTTPProvider(sandbox.rpc_url))
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "25")
+    wallet = holding(sandbox, "25")
     header = payment_header(wallet, sandbox, "25")
     nonce = json.loads(base64.b64decode(header))["payload"]["authorization"]["nonce"]
     token = usdc(sandbox)

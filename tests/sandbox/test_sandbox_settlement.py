@@ -4,9 +4,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from eth_account import Account
 
-from .sandbox_signing import client, ledger, pay, payment_header, siwx, usdc_balance
+from .sandbox_signing import client, holding, ledger, pay, payment_header, siwx, usdc_balance
 
 
 def balance_of(sandbox, wallet):
@@ -16,8 +15,7 @@ def balance_of(sandbox, wallet):
 
 def test_a_resend_while_settling_gets_409(sandbox):
     sandbox.configure(settle_delay_s=100)  # half a real second at the session's time scale
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "10")
+    wallet = holding(sandbox, "10")
     header = payment_header(wallet, sandbox, "10")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -41,8 +39,7 @@ def test_a_settlement_timeout_still_lands_later(sandbox):
     # The 504 comes after 0.1 s; the transfer lands a second after that.
     sandbox.configure(settle_delay_s=20, late_settlement_s=200)
     sandbox.set_fault("top-up", settlement_timeout=True, count=1)
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "10")
+    wallet = holding(sandbox, "10")
     header = payment_header(wallet, sandbox, "10")
 
     timed_out = pay(sandbox, header)
@@ -73,8 +70,7 @@ def test_a_refusal_fault_never_meets_a_payment_already_taken(sandbox, status, co
     a payment it has never seen."""
     sandbox.configure(settle_delay_s=20, late_settlement_s=20)
     sandbox.set_fault("top-up", settlement_timeout=True, count=1)
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "20")
+    wallet = holding(sandbox, "20")
     header = payment_header(wallet, sandbox, "10")
     unseen = payment_header(wallet, sandbox, "10")
     assert pay(sandbox, header).status_code == 504

@@ -9,15 +9,21 @@ from sandbox.audio import WavStream
 from .sandbox_signing import client, funded, new_job, siwx, wait_for_result
 
 
-def test_wav_chunks_never_hold_the_file(sandbox):
-    stream = WavStream("long ambient drone", 300, 44_100, 2)
-
+def sent_and_peak(stream) -> tuple[int, int]:
+    """The bytes ``stream`` yields, and the most memory Python held while it yielded them."""
     tracemalloc.start()
     try:
         total = sum(len(chunk) for chunk in stream.chunks())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    return total, peak
+
+
+def test_wav_chunks_never_hold_the_file(sandbox):
+    stream = WavStream("long ambient drone", 300, 44_100, 2)
+
+    total, peak = sent_and_peak(stream)
 
     assert total == stream.content_length > 50_000_000
     assert peak < 5_000_000
@@ -73,12 +79,7 @@ def test_a_long_mp3_streams_from_one_encoded_phrase():
 
     stream = Mp3Stream("five minutes of cinematic strings", 300, 44_100, 2)
 
-    tracemalloc.start()
-    try:
-        total = sum(len(chunk) for chunk in stream.chunks())
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    total, peak = sent_and_peak(stream)
     data = b"".join(stream.chunks())
     frames, samples_per_frame = count_frames(data)
 

@@ -15,6 +15,7 @@ from .sandbox_signing import (
     base_rail,
     client,
     handmade_payment,
+    holding,
     ledger,
     pay,
     payment_header,
@@ -68,8 +69,7 @@ def test_without_payment_it_states_the_requirements(sandbox):
 
 
 def test_the_sdk_client_pays_and_is_credited(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "5")
+    wallet = holding(sandbox, "5")
     receiver_before = usdc_balance(sandbox, PAY_TO)
 
     response = pay(sandbox, sdk_payment_header(wallet, top_up_challenge(sandbox)))
@@ -97,8 +97,7 @@ def test_a_chosen_amount_is_a_signed_copy_of_the_requirement(sandbox):
 
 
 def test_a_resent_payment_is_credited_once(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "50")
+    wallet = holding(sandbox, "50")
     header = payment_header(wallet, sandbox, "20")
 
     answers = [pay(sandbox, header) for _ in range(3)]
@@ -112,15 +111,13 @@ def test_a_resent_payment_is_credited_once(sandbox):
 
 @pytest.mark.parametrize("name", ["X-PAYMENT", "X-402-Payment", "payment-signature"])
 def test_every_payment_header_name_is_accepted(sandbox, name):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "5")
+    wallet = holding(sandbox, "5")
 
     assert pay(sandbox, payment_header(wallet, sandbox), name).status_code == 200
 
 
 def test_a_tampered_payment_fails_verification(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "100")
+    wallet = holding(sandbox, "100")
     payload = json.loads(base64.b64decode(payment_header(wallet, sandbox, "5")))
     payload["payload"]["authorization"]["value"] = "50000000"
     payload["accepted"]["amount"] = "50000000"
@@ -162,8 +159,7 @@ def test_wrong_receiver_asset_network_or_scheme(sandbox):
 
 
 def test_amount_bounds(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "10001")
+    wallet = holding(sandbox, "10001")
 
     assert refused(pay(sandbox, handmade_payment(wallet, usd="4.99")), 400, "AMOUNT_TOO_LOW")
     assert refused(pay(sandbox, handmade_payment(wallet, usd="10000.01")), 400, "AMOUNT_TOO_HIGH")
@@ -176,8 +172,7 @@ def test_amount_bounds(sandbox):
 
 
 def test_the_validity_window_is_enforced(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "100")
+    wallet = holding(sandbox, "100")
     now = int(time.time())
 
     expired = handmade_payment(wallet, valid_before=now - 1)
@@ -188,8 +183,7 @@ def test_the_validity_window_is_enforced(sandbox):
 
 
 def test_malformed_payments(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "100")
+    wallet = holding(sandbox, "100")
     valid = json.loads(base64.b64decode(payment_header(wallet, sandbox)))
 
     def encoded(payload):
@@ -208,8 +202,7 @@ def test_malformed_payments(sandbox):
 
 
 def test_insufficient_usdc_fails_settlement_and_moves_nothing(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "4")
+    wallet = holding(sandbox, "4")
     header = encode_payment_signature_header(
         signed_payment(wallet, base_rail(top_up_challenge(sandbox)))
     )

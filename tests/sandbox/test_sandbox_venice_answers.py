@@ -15,6 +15,7 @@ from .sandbox_signing import (
     credit,
     funded,
     handmade_payment,
+    holding,
     ledger,
     pay,
     payment_header,
@@ -42,8 +43,7 @@ def transactions(sandbox, wallet, headers=None, **params):
 
 
 def test_a_refused_top_up_puts_its_code_in_error(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "10")
+    wallet = holding(sandbox, "10")
 
     forged = pay(sandbox, handmade_payment(wallet, signer=Account.create()))
 
@@ -55,8 +55,7 @@ def test_a_refused_top_up_puts_its_code_in_error(sandbox):
 
 
 def test_a_refused_payment_stays_refused_when_its_bytes_are_sent_again(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "10")
+    wallet = holding(sandbox, "10")
     # Not valid for another 2 s: refused now, and still refused once it would be valid.
     not_yet = handmade_payment(wallet, valid_after=int(time.time()) + 2)
 
@@ -72,8 +71,7 @@ def test_a_refused_payment_stays_refused_when_its_bytes_are_sent_again(sandbox):
 
 
 def test_an_injected_400_is_final_for_those_bytes(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "10")
+    wallet = holding(sandbox, "10")
     header = payment_header(wallet, sandbox, "10")
     sandbox.set_fault("top-up", status=400, code="PAYMENT_VERIFICATION_FAILED", count=1)
 
@@ -89,8 +87,7 @@ def test_an_injected_400_is_final_for_those_bytes(sandbox):
 
 
 def test_settlement_failed_is_402_and_safe_to_sign_anew(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "4")
+    wallet = holding(sandbox, "4")
 
     failed = pay(sandbox, payment_header(wallet, sandbox))
 
@@ -100,13 +97,16 @@ def test_settlement_failed_is_402_and_safe_to_sign_anew(sandbox):
     assert pay(sandbox, payment_header(wallet, sandbox)).status_code == 200
 
 
-def test_an_injected_402_on_top_up_is_settlement_failed(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "5")
+def top_up_failing_once(sandbox, status: int):
+    """A payment for 5 USDC the sandbox answers ``status`` once: (wallet, header, answer)."""
+    wallet = holding(sandbox, "5")
     header = payment_header(wallet, sandbox)
-    sandbox.set_fault("top-up", status=402, count=1)
+    sandbox.set_fault("top-up", status=status, count=1)
+    return wallet, header, pay(sandbox, header)
 
-    failed = pay(sandbox, header)
+
+def test_an_injected_402_on_top_up_is_settlement_failed(sandbox):
+    _, header, failed = top_up_failing_once(sandbox, 402)
 
     assert failed.status_code == 402
     assert failed.json() == {"error": "SETTLEMENT_FAILED", "message": failed.json()["message"]}
@@ -114,8 +114,7 @@ def test_an_injected_402_on_top_up_is_settlement_failed(sandbox):
 
 
 def test_a_credited_payment_may_keep_answering_409(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "10")
+    wallet = holding(sandbox, "10")
     header = payment_header(wallet, sandbox, "10")
     assert pay(sandbox, header).status_code == 200
     sandbox.set_fault("top-up", mode="credited_conflict")
@@ -136,12 +135,7 @@ def test_a_credited_payment_may_keep_answering_409(sandbox):
 
 
 def test_x402_not_configured_is_503(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "5")
-    header = payment_header(wallet, sandbox)
-    sandbox.set_fault("top-up", status=503, count=1)
-
-    down = pay(sandbox, header)
+    wallet, _, down = top_up_failing_once(sandbox, 503)
 
     assert down.status_code == 503
     assert down.json() == {"error": "X402_NOT_CONFIGURED", "message": down.json()["message"]}
@@ -149,8 +143,7 @@ def test_x402_not_configured_is_503(sandbox):
 
 
 def test_an_injected_504_is_settlement_timeout(sandbox):
-    wallet = Account.create()
-    sandbox.faucet(wallet.address, "5")
+    wallet = holding(sandbox, "5")
     header = payment_header(wallet, sandbox)
     sandbox.set_fault("top-up", status=504, count=1)
 

@@ -13,26 +13,18 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from x402.mechanisms.evm.exact.client import ExactEvmScheme
 
+from tests.x402_helpers import (
+    ATTACKER,
+    RECEIVER,
+    TRANSFER_WITH_AUTHORIZATION,
+    USDC,
+    USDC_DOMAIN,
+    accept,
+)
 from venice import SignedPayment, TopUpPolicy, VeniceClient, WalletAuth, errors
 from venice.payments import check_challenge_origin, choose_offer, parse_challenge, sign_top_up
 
-USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
-RECEIVER = "0x2670b922eF37C7dF47158725c0CC407b5382293F"
-ATTACKER = "0x000000000000000000000000000000000000dEaD"
 POLICY = TopUpPolicy(max_per_topup_usd=Decimal(50), max_per_day_usd=Decimal(100))
-
-
-def accept(**overrides) -> dict:
-    return {
-        "scheme": "exact",
-        "network": "eip155:8453",
-        "amount": "5000000",
-        "asset": USDC,
-        "payTo": RECEIVER,
-        "maxTimeoutSeconds": 300,
-        "extra": {"name": "USD Coin", "version": "2"},
-        **overrides,
-    }
 
 
 def challenge(*accepts: dict, header: dict | None = None) -> httpx.Response:
@@ -87,17 +79,10 @@ def recover_signer(payment: SignedPayment) -> str:
                 {"name": "chainId", "type": "uint256"},
                 {"name": "verifyingContract", "type": "address"},
             ],
-            "TransferWithAuthorization": [
-                {"name": "from", "type": "address"},
-                {"name": "to", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "validAfter", "type": "uint256"},
-                {"name": "validBefore", "type": "uint256"},
-                {"name": "nonce", "type": "bytes32"},
-            ],
+            "TransferWithAuthorization": TRANSFER_WITH_AUTHORIZATION,
         },
         "primaryType": "TransferWithAuthorization",
-        "domain": {"name": "USD Coin", "version": "2", "chainId": 8453, "verifyingContract": USDC},
+        "domain": USDC_DOMAIN,
         "message": {
             "from": auth["from"],
             "to": auth["to"],

@@ -19,30 +19,15 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from tests.reliability_helpers import record
+from tests.x402_helpers import ATTACKER, accept
 from venice import VeniceClient, WalletAuth, errors
 from wallets import crypto, payments
 from wallets.models import TopUp
 
 pytestmark = pytest.mark.django_db
 
-USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 DAI = "0x50c5725949A6F0c72E6C4a641F24049A917DB0Cb"
-RECEIVER = "0x2670b922eF37C7dF47158725c0CC407b5382293F"
-ATTACKER = "0x000000000000000000000000000000000000dEaD"
 BASE = "https://api.venice.ai/api/v1"
-
-
-def accept(**changes) -> dict:
-    return {
-        "scheme": "exact",
-        "network": "eip155:8453",
-        "amount": "5000000",
-        "asset": USDC,
-        "payTo": RECEIVER,
-        "maxTimeoutSeconds": 300,
-        "extra": {"name": "USD Coin", "version": "2"},
-        **changes,
-    }
 
 
 def required(*accepts: dict) -> dict:

@@ -1,5 +1,5 @@
-"""Fixtures of the web layer's tests: other members, a wallet row, a job with audio, and the
-browser pages the Playwright tests drive."""
+"""Fixtures of the web layer's tests: another member, a signed-in member, a wallet row, a job with
+audio, and the browser pages the Playwright tests drive."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.reliability_helpers import manage
 
 
 def production_env(**extra):
@@ -17,17 +14,6 @@ def production_env(**extra):
         "CACHE_URL": "redis://127.0.0.1:6379/1",
         **extra,
     }
-
-
-def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_production_settings_pass_check_deploy():

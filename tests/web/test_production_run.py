@@ -13,20 +13,28 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 from jobs.models import Job
-from tests.reliability_helpers import ROOT, Cluster, database_url, free_port, wait_until
+from tests.reliability_helpers import (
+    ROOT,
+    WITH_PROCESSES,
+    Cluster,
+    answers,
+    database_url,
+    free_port,
+    gunicorn_command,
+    manage,
+    wait_until,
+)
 from tests.s3_helpers import S3_ENV, make_bucket, s3_server
 from wallets import keys
 
 pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
+    *WITH_PROCESSES,
     pytest.mark.skipif(
         not os.environ.get("DATABASE_URL", "").startswith("postgres"),
         reason="the production run needs PostgreSQL (DATABASE_URL)",
@@ -35,17 +43,6 @@ pytestmark = [
 HOST = "studio.example.com"
 BUCKET = "studio-production-audio"
 METRICS_TOKEN = secrets.token_urlsafe(24)
-
-
-def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 class Browser:
@@ -82,16 +79,7 @@ def gunicorn(env: dict, log_path):
     port = free_port()
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "studio.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-            ],
+            gunicorn_command(port),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -99,16 +87,8 @@ def gunicorn(env: dict, log_path):
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            httpx.get(base + "/healthz", headers={"Host": HOST}, timeout=2)
-            return True
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_until(up, 30, what="gunicorn")
+        wait_until(answers(base + "/healthz", Host=HOST), 30, what="gunicorn")
         yield base
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -12,8 +12,6 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -22,7 +20,16 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.reliability_helpers import ROOT, database_url, free_port, record
+from tests.reliability_helpers import (
+    ROOT,
+    answers,
+    database_url,
+    free_port,
+    gunicorn_command,
+    manage,
+    record,
+    wait_until,
+)
 
 from .ui_helpers import give_audio, make_job, make_prompt, make_wallet
 
@@ -149,16 +156,7 @@ class Gunicorn:
     def __init__(self, env: dict, log, workers: int = 2):
         self.port = free_port()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "studio.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-            ],
+            gunicorn_command(self.port, workers),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -166,14 +164,11 @@ class Gunicorn:
             start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.base + "/login/", headers={"Host": HOST}, timeout=2)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("gunicorn did not start")
+        try:
+            wait_until(answers(self.base + "/login/", Host=HOST), 30, step=0.1, what="gunicorn")
+        except AssertionError:
+            self.close()  # the test never gets the server to close it
+            raise
 
     def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -241,14 +236,7 @@ def test_production_serves_https_only_with_secure_httponly_cookies(member, tmp_p
 def test_production_refuses_a_cache_each_web_process_keeps_to_itself():
     env = production_env()
     env.pop("CACHE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode != 0 and "CACHE_URL" in result.stdout + result.stderr
 
 

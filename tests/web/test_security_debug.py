@@ -11,12 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from tests.reliability_helpers import ROOT, free_port
+from tests.reliability_helpers import ROOT, answers, free_port, wait_until
 
 SHOW_DEBUG = (
     "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
@@ -92,15 +91,11 @@ class Runserver:
             start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.base + "/static/studio.css", timeout=2)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.close()
-        raise AssertionError("runserver did not start")
+        try:
+            wait_until(answers(self.base + "/static/studio.css"), 60, what="runserver")
+        except AssertionError:
+            self.close()
+            raise
 
     def close(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
