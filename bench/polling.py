@@ -13,7 +13,7 @@ holds one of the wallet's five in-flight slots, keeps its share of a job's time.
 rate limits are lifted so that the naive poller runs at its best; Studio keeps within Venice's
 limits by itself, which the peak figures show.
 
-    .venv/bin/python bench/polling.py [--quick] [--fastest 0.85]
+    .venv/bin/python bench/polling.py [--quick] [--fastest 0.85] [--scale 0.12]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,12 @@ NAIVE_INTERVAL_S = 3.0  # what the public SDKs do
 # from FASTEST_RUN x P80 up to the point where 80 % finish within the estimate (0.85: 0.85 ..
 # 1.04 x). Venice does not publish its spread; `--fastest` measures others.
 FASTEST_RUN = 0.85
+# The sandbox runs 1/SCALE times as fast as life. Only simulated waits (Venice's run times, the
+# scheduler's planned waits, the rate window) are scaled back; the loop's own latency, waits for
+# a poll thread and downloads are real time and count at their real weight (see `_breakdown`),
+# so the figure does not depend on the scale (`--scale` measures others).
+SCALE = 0.12
+DETECT_S = 2.0  # Studio's POLL_DETECT_SECONDS, in a member's seconds
 # A busy team. At under three retrieves a job, one wallet's 110 retrieves a minute would carry
 # about 40 jobs a minute; Venice's 40 queue calls a minute bind first.
 ARRIVALS_PER_MIN = 20
@@ -195,7 +202,7 @@ def _run_studio(jobs, member, wallet, scale: float, started: float) -> list[dict
         time.sleep(0.1)
     if loop is not None:
         loop.join(timeout=15)
-    return list(Job.objects.filter(pk__in=created).values("queue_id", "state", "finished_at"))
+    return list(Job.objects.filter(pk__in=created).values("pk", "queue_id", "state", "finished_at"))
 
 
 def _run_naive(api_url: str, key: str, jobs, scale: float, started: float, out) -> None:
@@ -212,6 +219,7 @@ def _run_naive(api_url: str, key: str, jobs, scale: float, started: float, out) 
         time.sleep(max(0.0, started + at * scale - time.monotonic()))
         queue_id = client.queue(model, QueueOptions(**fields))
         while True:
+            planned = time.monotonic() + NAIVE_INTERVAL_S * scale
             time.sleep(NAIVE_INTERVAL_S * scale)
             asked = time.monotonic()
             retrieve_log.append((asked, queue_id))
@@ -221,13 +229,70 @@ def _run_naive(api_url: str, key: str, jobs, scale: float, started: float, out) 
                     for _ in result.iter_bytes():
                         pass
                 client.complete(model, queue_id)
-                done[queue_id] = (asked, time.monotonic())
+                done[queue_id] = (planned, asked, time.monotonic())
                 return
 
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         for job in jobs:
             pool.submit(one, *job)
     out.send((retrieve_log, done))
+
+
+PARTS = ("before_band_edge", "detection_step", "rate_window", "poll_thread", "loop", "download")
+
+
+def _breakdown(
+    ready: float,
+    found: tuple[float, float],
+    polls: list[float],
+    dispatched: list[tuple[float, float, float]],
+    postponed: list[tuple[float, float]],
+    scale: float,
+) -> dict[str, float]:
+    """What one job's detection delay (in a member's seconds) was made of.
+
+    `found` is (when the poll that found the job ready was sent, when the job completed); the
+    other times are this process's monotonic clock. Waits the scheduler planned (the band's
+    edge, the detection step, the rate window) are simulated time and are scaled back; the
+    loop's lateness past the planned time, the wait for a free poll thread and the download
+    are real time and count as they are.
+    """
+    asked, completed = found
+    parts = dict.fromkeys(PARTS, 0.0)
+    parts["download"] = max(0.0, completed - asked)
+    # The dispatch of the finding poll: the last one handed to a thread before it was sent.
+    sent = [d for d in dispatched if d[0] <= asked + 0.001]
+    if not sent:  # no record (a poll sent before the loop's signal was connected)
+        parts["detection_step"] = max(0.0, asked - ready) / scale
+        return parts
+    _, due, thread_wait = sent[-1]
+    before = [t for t in polls if t < asked - 0.001]
+    previous = before[-1] if before else None
+    late = asked - max(due, ready)  # real time between "it was due and ready" and the call
+    parts["poll_thread"] = max(0.0, min(thread_wait, late))
+    parts["loop"] = max(0.0, late - parts["poll_thread"])
+    if ready < due:
+        planned = due - ready
+        rate = min(planned, sum(s for t, s in postponed if previous is None or t > previous))
+        parts["rate_window"] = rate / scale
+        rest = (planned - rate) / scale
+        # Inside the band a ready job waits at most one detection step; a longer planned wait
+        # was for the band's edge (or the first poll), and the job had beaten it.
+        parts["detection_step"] = min(rest, DETECT_S)
+        parts["before_band_edge"] = rest - parts["detection_step"]
+    return parts
+
+
+def _tail(parts: list[dict[str, float]]) -> dict:
+    """For the jobs slower than the median: the mean of each part, and the p95 job's parts."""
+    ranked = sorted(parts, key=lambda p: sum(p.values()))
+    slow = ranked[len(ranked) // 2 + 1 :] or ranked
+    p95 = ranked[min(len(ranked) - 1, round(0.95 * (len(ranked) - 1)))]
+    return {
+        "jobs": len(slow),
+        "mean_s": {k: round(statistics.mean(p[k] for p in slow), 3) for k in PARTS},
+        "p95_job_s": {k: round(p95[k], 3) for k in PARTS},
+    }
 
 
 def _figures(
@@ -250,8 +315,8 @@ def _figures(
     }
 
 
-def run(quick: bool = False, fastest: float = FASTEST_RUN) -> dict:
-    scale = 0.1 if quick else 0.12
+def run(quick: bool = False, fastest: float = FASTEST_RUN, scale: float | None = None) -> dict:
+    scale = scale or (0.1 if quick else SCALE)
     count = 30 if quick else 100
     with contextlib.ExitStack() as stack:
         sandbox = stack.enter_context(RemoteSandbox.running(scale))
@@ -270,7 +335,7 @@ def run(quick: bool = False, fastest: float = FASTEST_RUN) -> dict:
                 database,
                 sandbox,
                 media,
-                POLL_DETECT_SECONDS=2.0 * scale,
+                POLL_DETECT_SECONDS=DETECT_S * scale,
                 VENICE_RATE_WINDOW_S=60 * scale,
             )
         )
@@ -286,6 +351,7 @@ def _measure(sandbox, scale: float, count: int) -> dict:
     from eth_account import Account
 
     from jobs import schedule
+    from jobs.signals import poll_dispatched, poll_postponed
     from venice import AudioResult, VeniceClient, WalletAuth
     from wallets import keys
     from wallets.venice import client_for
@@ -338,6 +404,21 @@ def _measure(sandbox, scale: float, count: int) -> dict:
     studio_log.clear()
     client_for(studio_wallet).close()
 
+    # What the poll loop says about each poll it sends or puts off, for the tail's breakdown.
+    offset = time.time() - time.monotonic()
+    dispatched: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+    postponed: dict[int, list[tuple[float, float]]] = defaultdict(list)
+
+    def on_dispatched(sender, job_id, due_at, waited_for_thread_s, **kwargs) -> None:
+        due = due_at.timestamp() - offset
+        dispatched[job_id].append((time.monotonic(), due, waited_for_thread_s))
+
+    def on_postponed(sender, job_id, seconds, **kwargs) -> None:
+        postponed[job_id].append((time.monotonic(), seconds))
+
+    poll_dispatched.connect(on_dispatched, weak=False)
+    poll_postponed.connect(on_postponed, weak=False)
+
     jobs = _jobs(count, seed=7)
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
@@ -353,22 +434,13 @@ def _measure(sandbox, scale: float, count: int) -> dict:
     naive_process.join()
     elapsed = time.monotonic() - started
 
-    offset = time.time() - time.monotonic()
     ready_at = sandbox.ready_times()
 
     def ready(queue_id: str) -> float:
         return ready_at[queue_id]
 
-    def summary(log, finished: dict[str, tuple[float, float]], wallet: str) -> dict:
-        """`finished`: queue id -> (when the poll that found it was sent, when it completed)."""
-        calls: dict[str, int] = {queue_id: 0 for queue_id in finished}
-        for _, queue_id in log:
-            if queue_id in calls:
-                calls[queue_id] += 1
-        delays = [
-            max(0.0, asked - ready(q)) / scale + (completed - asked)
-            for q, (asked, completed) in finished.items()
-        ]
+    def summary(log, finished: dict, delays: list[float], wallet: str) -> dict:
+        calls = Counter(queue_id for _, queue_id in log if queue_id in finished)
         peak_in_flight = sandbox.stats(wallet)["peak_in_flight"]
         return _figures(calls, delays, [t for t, _ in log], scale, peak_in_flight)
 
@@ -377,8 +449,30 @@ def _measure(sandbox, scale: float, count: int) -> dict:
         for row in studio_rows
         if row["state"] == "completed" and row["queue_id"] in found
     }
-    studio = summary(studio_log, studio_done, studio_wallet.address)
-    naive_figures = summary(naive_log, naive_done, naive_key.address)
+    parts = {
+        row["queue_id"]: _breakdown(
+            ready=ready(row["queue_id"]),
+            found=studio_done[row["queue_id"]],
+            polls=[t for t, q in studio_log if q == row["queue_id"]],
+            dispatched=dispatched[row["pk"]],
+            postponed=postponed[row["pk"]],
+            scale=scale,
+        )
+        for row in studio_rows
+        if row["queue_id"] in studio_done
+    }
+    delays = [sum(p.values()) for p in parts.values()]
+    studio = summary(studio_log, studio_done, delays, studio_wallet.address)
+    studio["tail"] = _tail(list(parts.values()))
+    # The naive poller planned each call one interval after the last answer: the same split
+    # into simulated waits (scaled back) and real lateness and download.
+    naive_delays = [
+        max(0.0, planned - ready(q)) / scale
+        + max(0.0, asked - max(planned, ready(q)))
+        + (completed - asked)
+        for q, (planned, asked, completed) in naive_done.items()
+    ]
+    naive_figures = summary(naive_log, naive_done, naive_delays, naive_key.address)
     VeniceClient.retrieve = real_retrieve
     return {
         "scale": scale,
@@ -403,5 +497,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--fastest", type=float, default=FASTEST_RUN, help="sandbox spread")
+    parser.add_argument("--scale", type=float, help=f"time compression (default {SCALE})")
     args = parser.parse_args()
-    print(json.dumps(run(quick=args.quick, fastest=args.fastest), indent=2))
+    print(json.dumps(run(quick=args.quick, fastest=args.fastest, scale=args.scale), indent=2))

@@ -158,6 +158,11 @@ def table(results: dict, summary: dict, elapsed: dict) -> str:
             f"{key:22} {fmt(summary[key]):>10} {target:>12}  {verdict(key, summary[key]):6} "
             f"{owner:15} {note}"
         )
+    tail = results.get("polling", {}).get("studio", {}).get("tail")
+    if tail:
+        for label, parts in (("mean", tail["mean_s"]), ("p95 job", tail["p95_job_s"])):
+            split = ", ".join(f"{part} {seconds:.2f}" for part, seconds in parts.items())
+            lines.append(f"polling tail ({tail['jobs']} jobs above the median), {label} s: {split}")
     times = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in elapsed.items())
     lines.append(f"wall time: {times}")
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from wallets.venice import client_for
 
 from . import enqueue, recovery, retrieval, schedule
 from .models import Job
+from .signals import poll_dispatched, poll_postponed
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class Loop:
         self.clients: dict[int, VeniceClient] = {}
         self.busy: set[int] = set()
         self.dispatched: dict[tuple[int, datetime.datetime | None], float] = {}
+        # Since when each due poll has waited for a free thread (all POLL_THREADS busy).
+        self.thread_wait_since: dict[int, float] = {}
         self.polls = 0
         self.recovered_at = -1e9
 
@@ -94,15 +97,17 @@ class Loop:
 
     def poll_due(self, pool: ThreadPoolExecutor) -> None:
         now = timezone.now()
-        due = (
+        due = list(
             Job.objects.filter(state__in=POLLED, next_poll_at__lte=now)
             .exclude(pk__in=self.busy)
             .order_by("next_poll_at")
             .only("pk", "wallet_id", "next_poll_at")[:50]
         )
         waits: dict[int, float] = {}  # wallets out of calls for this pass
-        for job in due:
+        for index, job in enumerate(due):
             if len(self.busy) >= POLL_THREADS:
+                for waiting in due[index:]:
+                    self.thread_wait_since.setdefault(waiting.pk, time.monotonic())
                 return
             wait = waits.get(job.wallet_id) or take_rate_slot(
                 job.wallet_id, "retrieve", settings.RETRIEVE_PER_MINUTE
@@ -112,13 +117,21 @@ class Loop:
                 Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
                     next_poll_at=now + datetime.timedelta(seconds=wait)
                 )
+                poll_postponed.send(Loop, job_id=job.pk, seconds=wait)
                 continue
             # Claim the poll: should this process die mid-download, it is due again later.
             until = leases.term_from(now)
             claimed = Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
                 next_poll_at=until
             )
+            waited_since = self.thread_wait_since.pop(job.pk, None)
             if claimed:
+                poll_dispatched.send(
+                    Loop,
+                    job_id=job.pk,
+                    due_at=job.next_poll_at,
+                    waited_for_thread_s=time.monotonic() - waited_since if waited_since else 0.0,
+                )
                 self.busy.add(job.pk)
                 claim = leases.hold(Job, {"pk": job.pk}, "next_poll_at", until, POLL_CLAIM)
                 pool.submit(self.poll_one, job.pk, claim)

@@ -19,6 +19,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.db.models import Q
 
 from .models import Job
 
@@ -44,28 +45,38 @@ def earliest_ratio(model_id: str) -> float:
         Job.objects.filter(
             model_id=model_id,
             state=Job.State.COMPLETED,
-            average_execution_time_ms__gt=0,
             queued_at__isnull=False,
             finished_at__isnull=False,
         )
+        .filter(Q(average_execution_time_ms__gt=0) | Q(inference_time_s__gt=0))
         .order_by("-finished_at")
-        .values_list("queued_at", "finished_at", "average_execution_time_ms", "inference_time_s")[
-            :HISTORY
-        ]
+        .values_list(
+            "queued_at",
+            "finished_at",
+            "average_execution_time_ms",
+            "inference_time_s",
+            "duration_seconds",
+        )[:HISTORY]
     )
-    ratio = 0.0
-    if len(rows) >= MIN_HISTORY:
+    ready = []
+    estimates: dict[int | None, int | None] = {}
+    for queued, finished, average, inference_s, duration in rows:
+        # A job found ready at its first poll never reported Venice's estimate. Leaving it out
+        # would keep only the jobs that outran their first poll: the band would learn from the
+        # slow ones alone and creep later with every job. Its model's estimate for its length
+        # stands in (Venice's estimate depends on the model and the length alone).
+        if not average:
+            if duration not in estimates:
+                estimates[duration] = estimate_ms(model_id, duration)
+            average = estimates[duration]
+        if not average:
+            continue
         # Venice's x-venice-inference-time says how long the job ran. Without it, a job found
         # ready at finished_at was ready at most one detection step before: count it so.
-        ready = [
-            (
-                inference_s * 1000
-                if inference_s
-                else ((finished - queued).total_seconds() - detect_s()) * 1000
-            )
-            / average
-            for queued, finished, average, inference_s in rows
-        ]
+        ran_s = inference_s or (finished - queued).total_seconds() - detect_s()
+        ready.append(ran_s * 1000 / average)
+    ratio = 0.0
+    if len(ready) >= MIN_HISTORY:
         # The earliest of n jobs is later than the earliest possible: reach below it by the
         # spread seen over n - 1 (the unbiased lower end of an even spread). A job that still
         # beats the edge is found by the first poll, one step after it.
@@ -81,24 +92,30 @@ def forget() -> None:
         _cache.clear()
 
 
-def first_poll_delay(job: Job) -> datetime.timedelta:
-    """Before the first answer the job's own estimate is unknown. Venice's estimate grows with
-    the length asked for, so an earlier job of the same model and this length, or else the
-    longest shorter one, gives an estimate no later than this job's own."""
-    if job.duration_seconds:
-        previous = (
-            Job.objects.filter(
-                model_id=job.model_id,
-                duration_seconds__lte=job.duration_seconds,
-                average_execution_time_ms__isnull=False,
-            )
-            .order_by("-duration_seconds", "-queued_at")
-            .values_list("average_execution_time_ms", flat=True)
-            .first()
+def estimate_ms(model_id: str, duration_seconds: int | None) -> int | None:
+    """Venice's estimate for a job of this model and length, from an earlier job's progress
+    report. Venice's estimate grows with the length asked for, so an earlier job of this length,
+    or else the longest shorter one, gives an estimate no later than this job's own."""
+    if not duration_seconds:
+        return None
+    return (
+        Job.objects.filter(
+            model_id=model_id,
+            duration_seconds__lte=duration_seconds,
+            average_execution_time_ms__isnull=False,
         )
-        if previous:
-            band_starts_s = previous * earliest_ratio(job.model_id) / 1000
-            return datetime.timedelta(seconds=detect_s() + band_starts_s)
+        .order_by("-duration_seconds", "-queued_at")
+        .values_list("average_execution_time_ms", flat=True)
+        .first()
+    )
+
+
+def first_poll_delay(job: Job) -> datetime.timedelta:
+    """Before the first answer the job's own estimate is unknown: its model's for its length
+    stands in (see `estimate_ms`)."""
+    if previous := estimate_ms(job.model_id, job.duration_seconds):
+        band_starts_s = previous * earliest_ratio(job.model_id) / 1000
+        return datetime.timedelta(seconds=detect_s() + band_starts_s)
     return datetime.timedelta(seconds=detect_s())
 
 

@@ -18,7 +18,15 @@ def detect(settings, venice):  # after `venice`, which sets a faster step
 
 
 def completed(
-    user, wallet, *, ready_after_s, estimate_ms, n=5, model="elevenlabs-music", ran_s=None
+    user,
+    wallet,
+    *,
+    ready_after_s,
+    estimate_ms,
+    n=5,
+    model="elevenlabs-music",
+    ran_s=None,
+    duration=30,
 ):
     now = timezone.now()
     for _ in range(n):
@@ -30,7 +38,7 @@ def completed(
             quoted_usd=1,
             budget_month=now.date().replace(day=1),
             state=Job.State.COMPLETED,
-            duration_seconds=30,
+            duration_seconds=duration,
             queued_at=now - datetime.timedelta(seconds=ready_after_s),
             finished_at=now,
             average_execution_time_ms=estimate_ms,
@@ -88,3 +96,20 @@ def test_the_first_poll_uses_an_estimate_for_this_length_or_a_shorter_one(member
     assert schedule.first_poll_delay(longer).total_seconds() == pytest.approx(60 * 0.9 + 1.5)
     # Nothing known at or below 10 s: poll after one step, to learn the estimate.
     assert schedule.first_poll_delay(shorter).total_seconds() == 1.5
+
+
+def test_jobs_found_ready_at_their_first_poll_keep_the_band_from_creeping_later(member, wallet):
+    # Five jobs were seen running, then ran 0.95 of their estimate. Five more were ready at
+    # their first poll, so they never reported an estimate of their own; Venice says they ran
+    # 0.80. Left out, the band would start at 0.95 and every job like them would wait for it.
+    completed(member, wallet, ready_after_s=60, estimate_ms=60_000, ran_s=57.0)
+    completed(member, wallet, ready_after_s=60, estimate_ms=None, ran_s=48.0)
+    # Their model's estimate for their length (or a shorter one) stands in for theirs.
+    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(0.80 - 0.15 / 9)
+
+
+def test_without_an_estimate_for_its_length_a_job_teaches_the_band_nothing(member, wallet):
+    completed(member, wallet, ready_after_s=60, estimate_ms=60_000, ran_s=57.0, duration=60)
+    # Shorter than every job with an estimate: no estimate no later than its own is known.
+    completed(member, wallet, ready_after_s=60, estimate_ms=None, ran_s=10.0, duration=10)
+    assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(0.95)
