@@ -9,8 +9,9 @@ theme applies.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -34,8 +35,19 @@ def _nice_max(value: Decimal) -> Decimal:
     return Decimal("10").scaleb(exponent)
 
 
-def day_columns(lines: Sequence, *, width: int = 900, height: int = 220) -> SafeString:
-    """Net spend per day as columns (refund-heavy days go below the line)."""
+def _ledger_rows(line) -> str:
+    return f"{line.charges} charges, {line.refunds} refunds"
+
+
+def day_columns(
+    lines: Sequence,
+    *,
+    width: int = 900,
+    height: int = 220,
+    counts: Callable[[Any], str] = _ledger_rows,
+) -> SafeString:
+    """Net spend per day as columns (refund-heavy days go below the line); `counts` says what
+    each day's figure is made of, in its tooltip."""
     if not lines:
         return SafeString("")
     left, right, top, bottom = 56, 8, 10, 28
@@ -49,7 +61,7 @@ def day_columns(lines: Sequence, *, width: int = 900, height: int = 220) -> Safe
         return top + plot_h * float(high - value) / span
 
     step = plot_w / len(lines)
-    bar_w = max(step * 0.8, 0.5)
+    bar_w = min(max(step * 0.8, 0.5), 36)  # a few days are columns, not slabs
     zero = y(Decimal("0"))
     bars = []
     for index, line in enumerate(lines):
@@ -62,7 +74,7 @@ def day_columns(lines: Sequence, *, width: int = 900, height: int = 220) -> Safe
                 _fmt(top_y),
                 _fmt(bar_w),
                 _fmt(max(bottom_y - top_y, 0)),
-                f"{line.label}: {usd(line.spend)} ({line.charges} charges, {line.refunds} refunds)",
+                f"{line.label}: {usd(line.spend)} ({counts(line)})",
             )
         )
     ticks = []

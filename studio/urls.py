@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from review import views as review_views
+
 from . import health, metrics, twofactor, views
 
 library_urls = (
@@ -25,5 +27,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("library/", include(library_urls)),
     path("wallet/", include("wallets.urls")),
+    path("usage/", review_views.my_usage, name="usage"),
     path("", include("jobs.urls")),
 ]

@@ -47,6 +47,15 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
+def sign_in(page, username: str, password: str) -> None:
+    """Sign in through Studio's own login page (members have no second factor)."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
 def sign_in_admin(page, user, password: str = "admin-pass-123") -> None:
     """Sign ``user`` (staff) in through the admin's login page and its second factor, with
     a confirmed authenticator app (TOTP device) made for them if they have none."""

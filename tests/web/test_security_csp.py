@@ -22,7 +22,7 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from jobs.models import Job  # noqa: E402
-from tests.browser_helpers import shot, sign_in_admin  # noqa: E402
+from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
 from tests.twofactor_helpers import sign_in_staff  # noqa: E402
 from wallets.models import AuditEntry  # noqa: E402
 
@@ -68,6 +68,7 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         "/library/new/",
         f"/library/{prompt.pk}/",
         "/wallet/",
+        "/usage/",
     ]
     return pages, {"done": done, "running": running}
 
@@ -164,14 +165,6 @@ def console(message, problems: list[str]) -> None:
 def violations(page) -> list[str]:
     # Reports are queued tasks: give the page a moment to deliver them.
     return page.evaluate("() => new Promise((r) => setTimeout(() => r(window.__csp), 150))")
-
-
-def sign_in(page, username: str, password: str) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
 
 
 @pytest.mark.browser

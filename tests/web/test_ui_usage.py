@@ -1,0 +1,89 @@
+"""My usage, clicked through in Debian's chromium: a member finds it in the navigation and reads
+their month: budget, reset, forecast, spend by day and by model, at desktop and phone width."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from decimal import Decimal
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls between page actions
+# (and the database flush after the test) are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from django.utils import timezone  # noqa: E402
+
+from jobs.models import Job  # noqa: E402
+from tests.browser_helpers import shot, sign_in  # noqa: E402
+from wallets import budgets  # noqa: E402
+from wallets.models import Budget  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 375, "height": 740}
+
+
+def spend(member, wallet, model: str, usd: str) -> None:
+    now = timezone.now()
+    Job.objects.create(
+        user=member,
+        wallet=wallet,
+        model_id=model,
+        prompt="rolling neon river take",
+        quoted_usd=Decimal(usd),
+        settled_usd=Decimal(usd),
+        budget_month=budgets.month_of(now),
+        state=Job.State.COMPLETED,
+        finished_at=now,
+    )
+
+
+def test_a_member_reads_their_month_from_the_navigation(page, member, wallet):
+    month = budgets.month_of(timezone.now())
+    spend(member, wallet, "elevenlabs-music", "3.5")
+    spend(member, wallet, "elevenlabs-sound-effects-v2", "0.25")
+    budgets.member_budget(member.pk, month)
+    Budget.objects.filter(user=member, month=month).update(
+        limit_usd=Decimal("10"), spent_usd=Decimal("3.75")
+    )
+
+    sign_in(page, "member", "member-pass-123")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My usage").click()
+    page.get_by_role("heading", name="My usage").wait_for()
+    link = page.get_by_role("navigation", name="Main").get_by_role("link", name="My usage")
+    assert link.get_attribute("aria-current") == "page"
+
+    budget = page.get_by_role("region", name="This month's budget")
+    assert "37 %" in budget.inner_text()
+    assert "$3.75" in budget.inner_text() and "on 2 completed jobs" in budget.inner_text()
+    assert "$6.25 of $10.00" in budget.inner_text()
+    first_of_next = (month + datetime.timedelta(days=32)).replace(day=1)
+    assert f"{first_of_next:%B} {first_of_next.day}, {first_of_next.year}" in budget.inner_text()
+    assert "by the end of the month" in page.locator("#forecast").inner_text()
+
+    # Each day's column and each model's bar says its figure on hover (an SVG <title>).
+    day = page.get_by_role("region", name="By day").locator("rect.bar title")
+    today = timezone.now().astimezone(datetime.UTC)
+    assert f"{today:%Y-%m-%d}: $3.75 (2 jobs)" in day.all_text_contents()
+    models = page.get_by_role("region", name="By model")
+    assert models.get_by_role("cell", name="elevenlabs-music").is_visible()
+    assert models.locator("tbody tr").first.inner_text().split("\t") == [
+        "elevenlabs-music",
+        "1",
+        "$3.50",
+    ]
+    shot(page, "usage")
+
+    page.set_viewport_size(PHONE)
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "usage-phone")
+
+
+def test_a_member_with_no_spend_yet_is_told_so(page, member, wallet):
+    sign_in(page, "member", "member-pass-123")
+    page.goto("/usage/")
+    assert page.get_by_role("region", name="By model").get_by_text("Nothing spent yet").is_visible()
+    assert "0 %" in page.get_by_role("region", name="This month's budget").inner_text()
