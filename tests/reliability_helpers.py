@@ -202,6 +202,28 @@ def _group_gone(pgid: int, timeout: float) -> bool:
         time.sleep(0.05)
 
 
+# --- the team -----------------------------------------------------------------------------------
+
+
+def team_wallet(sandbox, usdc: str, **topup_policy: str):
+    """The team's default wallet holding ``usdc`` test USDC, with this top-up policy (USD)."""
+    from wallets import keys
+
+    wallet = keys.create_evm_wallet("team", make_default=True)
+    for field, usd in topup_policy.items():
+        setattr(wallet, field, Decimal(usd))
+    wallet.save()
+    sandbox.faucet(wallet.address, usdc)
+    return wallet
+
+
+def create_members(django_user_model, count: int) -> list:
+    return [
+        django_user_model.objects.create_user(f"member{n}", password="member-pass-123")
+        for n in range(count)
+    ]
+
+
 # --- waiting ------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,13 @@ SCALE = 0.005  # the session sandbox's time scale
 FIELDS = {"prompt": "a private lullaby for my daughter", "duration_seconds": 30}
 
 
+def job_for(user, prompt: str, seconds: int, model_id: str = "elevenlabs-music") -> Job:
+    """A member's job, priced by its model and duration as the generate form makes it."""
+    return pipeline.create_job(
+        user=user, model_id=model_id, fields={"prompt": prompt, "duration_seconds": seconds}
+    )
+
+
 def lose_the_answer(job: Job, venice, settings) -> Job:
     """Venice accepts the job, but its answer arrives after the worker has given up."""
     settings.VENICE_TIMEOUT_S = 0.5

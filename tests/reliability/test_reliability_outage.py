@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import time
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -34,12 +33,14 @@ from tests.reliability_helpers import (
     TENFOLD_PACING,
     WITH_PROCESSES,
     Cluster,
+    create_members,
     find_violations,
     record,
     states,
+    team_wallet,
     wait_until,
 )
-from wallets import keys, sync
+from wallets import sync
 from wallets.models import InFlightSlot, LedgerEntry
 
 from .test_reliability_soak import job_mix
@@ -128,15 +129,8 @@ def test_an_outage_and_worker_kills_with_slots_held_fail_no_charged_job(
     # this long was never accepted (production waits 2 minutes for Venice's ledger).
     monkeypatch.setattr(recovery, "UNKNOWN_OUTCOME_GRACE", datetime.timedelta(seconds=20))
     venice.configure(**TENFOLD_LIMITS, time_scale=TIME_SCALE)
-    wallet = keys.create_evm_wallet("team", make_default=True)
-    wallet.max_topup_per_day_usd = Decimal("1000")
-    wallet.topup_amount_usd = Decimal("50")
-    wallet.save()
-    venice.faucet(wallet.address, "2000")
-    members = [
-        django_user_model.objects.create_user(f"member{n}", password="member-pass-123")
-        for n in range(MEMBERS)
-    ]
+    wallet = team_wallet(venice, "2000", max_topup_per_day_usd="1000", topup_amount_usd="50")
+    members = create_members(django_user_model, MEMBERS)
     mix = job_mix(JOBS + LATE_JOBS)
 
     def submit(batch) -> list[int]:

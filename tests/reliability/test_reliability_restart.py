@@ -176,32 +176,44 @@ def test_restarting_web_server_and_worker_mid_run_loses_no_job_and_no_audio(
     port = free_port()
     web = WebServer(port, env, tmp_path / "gunicorn.log")
     web.start()
-    worker_log = tmp_path / "qcluster.log"
-    worker = Cluster(venice, media, worker_log, workers=2, env=TENFOLD_PACING).start()
+    worker = Cluster(venice, media, tmp_path / "qcluster.log", workers=2, env=TENFOLD_PACING)
+    worker.start()
 
     members = [
         Member(f"http://127.0.0.1:{port}", name, deadline=time.monotonic() + 90) for name in names
     ]
     for member in members:
         member.start()
+
+    def restart_worker(crash: bool) -> float:
+        """How long the graceful stop took (a crash takes no time)."""
+        took = 0
+        if crash:
+            worker.kill()
+            leases_run_out()  # the restart comes after the dead worker's leases ran out
+        else:
+            took = round(worker.stop(), 1)
+        worker.start(0)
+        return took
+
+    def restart_web(crash: bool) -> float:
+        if crash:
+            web.kill()
+        else:
+            web.stop()
+        web.start()
+        return 0
+
     events = []
     try:
-        time.sleep(2)
-        events.append(("worker restart (SIGTERM)", round(worker.stop(), 1)))
-        worker = Cluster(venice, media, worker_log, workers=2, env=TENFOLD_PACING).start(0)
-        time.sleep(2)
-        web.stop()
-        events.append(("web restart (SIGTERM)", 0))
-        web.start()
-        time.sleep(2)
-        worker.kill()
-        events.append(("worker crash (SIGKILL)", 0))
-        leases_run_out()  # the restart comes after the dead worker's leases ran out
-        worker = Cluster(venice, media, worker_log, workers=2, env=TENFOLD_PACING).start(0)
-        time.sleep(2)
-        web.kill()
-        events.append(("web crash (SIGKILL)", 0))
-        web.start()
+        for event, restart, crash in (
+            ("worker restart (SIGTERM)", restart_worker, False),
+            ("web restart (SIGTERM)", restart_web, False),
+            ("worker crash (SIGKILL)", restart_worker, True),
+            ("web crash (SIGKILL)", restart_web, True),
+        ):
+            time.sleep(2)
+            events.append((event, restart(crash)))
         time.sleep(1.5)
         for member in members:
             member.stopping.set()

@@ -20,6 +20,7 @@ from tests.jobs_helpers import raise_after
 from tests.reliability_helpers import record
 from tests.review_helpers import (
     FIELDS,
+    job_for,
     lose_the_answer,
     never_accepted,
     review,
@@ -47,23 +48,8 @@ def test_a_charge_two_unknown_jobs_could_own_is_left_for_an_admin(
 
 
 def test_a_charge_of_another_amount_is_not_adopted(wallet, member, venice, settings):
-    long_track = lose_the_answer(
-        pipeline.create_job(
-            user=member,
-            model_id="elevenlabs-music",
-            fields={"prompt": "a long ambient drone", "duration_seconds": 150},
-        ),
-        venice,
-        settings,
-    )
-    short_track = never_accepted(
-        pipeline.create_job(
-            user=member,
-            model_id="elevenlabs-music",
-            fields={"prompt": "a short jingle", "duration_seconds": 10},
-        ),
-        venice,
-    )
+    long_track = lose_the_answer(job_for(member, "a long ambient drone", 150), venice, settings)
+    short_track = never_accepted(job_for(member, "a short jingle", 10), venice)
     assert long_track.quoted_usd != short_track.quoted_usd
     review(wallet)
     long_track.refresh_from_db()
@@ -81,11 +67,7 @@ def test_the_refund_of_a_charge_under_review_is_not_a_difference_yet(
     wallet, member, venice, settings
 ):
     job = lose_the_answer(
-        pipeline.create_job(
-            user=member,
-            model_id="elevenlabs-sound-effects-v2",
-            fields={"prompt": "contraband crate smashing", "duration_seconds": 2},
-        ),
+        job_for(member, "contraband crate smashing", 2, model_id="elevenlabs-sound-effects-v2"),
         venice,
         settings,
     )
@@ -130,15 +112,7 @@ def test_a_charge_whose_queue_answer_is_still_on_its_way_is_not_adopted(
 
 
 def test_an_adopted_job_has_its_charge_recorded_at_once(wallet, member, venice, settings):
-    job = lose_the_answer(
-        pipeline.create_job(
-            user=member,
-            model_id="elevenlabs-music",
-            fields={"prompt": "a lone lost answer", "duration_seconds": 30},
-        ),
-        venice,
-        settings,
-    )
+    job = lose_the_answer(job_for(member, "a lone lost answer", 30), venice, settings)
     settings.VENICE_TIMEOUT_S = 30
     sync.sync_wallets()  # the periodic sync: ledger, then the review adopts the charge
     job.refresh_from_db()

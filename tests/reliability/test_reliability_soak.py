@@ -42,12 +42,14 @@ from tests.reliability_helpers import (
     Cluster,
     SwitchableRpc,
     adopted_jobs,
+    create_members,
     drive_to_the_end,
     find_violations,
     record,
     states,
+    team_wallet,
 )
-from wallets import keys, payments, sync
+from wallets import payments, sync
 from wallets.models import TopUp
 
 pytestmark = [
@@ -248,17 +250,11 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
 ):
     started = time.monotonic()
     venice.configure(**TENFOLD_LIMITS)
-    wallet = keys.create_evm_wallet("team", make_default=True)
     # Venice's smallest top-up, so that the run needs several (and meets the top-up faults).
-    wallet.topup_amount_usd = Decimal("5")
-    wallet.max_topup_per_day_usd = Decimal("1000")
-    wallet.topup_below_usd = Decimal("2")
-    wallet.save()
-    venice.faucet(wallet.address, "5000")
-    members = [
-        django_user_model.objects.create_user(f"member{n}", password="member-pass-123")
-        for n in range(MEMBERS)
-    ]
+    wallet = team_wallet(
+        venice, "5000", topup_amount_usd="5", max_topup_per_day_usd="1000", topup_below_usd="2"
+    )
+    members = create_members(django_user_model, MEMBERS)
     mix = job_mix(JOBS)
     refused, unrecorded = _payments_left_behind(wallet)
     topup_answers_before = dict(venice.stats()["statuses"].get("top-up", {}))

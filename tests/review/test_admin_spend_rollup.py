@@ -31,6 +31,19 @@ def summary() -> dict:
     }
 
 
+def job_of(user, wallet, model: str, **fields) -> Job:
+    """A job for ledger rows to link to: what the summary counts is the ledger's, not the job's."""
+    return Job.objects.create(
+        user=user,
+        wallet=wallet,
+        model_id=model,
+        prompt="a prompt",
+        quoted_usd=Decimal("1"),
+        budget_month=spend.month_start(spend.utc_today()),
+        **fields,
+    )
+
+
 def assert_in_step():
     assert spend.rollup_drift() == 0
     today = spend.utc_today()
@@ -40,18 +53,8 @@ def assert_in_step():
 
 def test_every_write_keeps_the_summary_exact(wallet, member, admin_user):
     now = datetime.datetime.now(datetime.UTC).replace(hour=12)
-    month = now.date().replace(day=1)
     jobs = [
-        Job.objects.create(
-            user=user,
-            wallet=wallet,
-            model_id=model,
-            prompt="a prompt here",
-            quoted_usd=Decimal("0.5"),
-            budget_month=month,
-            queue_id=f"q{i}",
-            state=Job.State.COMPLETED,
-        )
+        job_of(user, wallet, model, queue_id=f"q{i}", state=Job.State.COMPLETED)
         for i, (user, model) in enumerate(
             [
                 (member, "elevenlabs-music"),
@@ -150,16 +153,8 @@ def test_long_ranges_read_whole_months_and_match_the_ledger(wallet, member, admi
     by member and by model it equals the ledger's own sums, whatever the edges."""
     from collections import defaultdict
 
-    month = spend.month_start(spend.utc_today())
     jobs = {
-        user.pk: Job.objects.create(
-            user=user,
-            wallet=wallet,
-            model_id=model,
-            prompt="a prompt",
-            quoted_usd=Decimal("1"),
-            budget_month=month,
-        )
+        user.pk: job_of(user, wallet, model)
         for user, model in ((member, "elevenlabs-music"), (admin_user, "elevenlabs-tts-v4"))
     }
     first = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)

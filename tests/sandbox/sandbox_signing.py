@@ -229,6 +229,12 @@ def new_job(sandbox: Any, account: LocalAccount, **body: Any) -> str:
     return response.json()["queue_id"]
 
 
+def funded_job(sandbox: Any, model: str, prompt: str, **body: Any) -> tuple[LocalAccount, str]:
+    """A fresh wallet holding $5 of credit, and the queue id of a job Venice accepted from it."""
+    account = funded(sandbox)
+    return account, new_job(sandbox, account, model=model, prompt=prompt, **body)
+
+
 def retrieve(
     sandbox: Any, account: LocalAccount, model: str, queue_id: str, **extra: Any
 ) -> httpx.Response:
@@ -236,6 +242,14 @@ def retrieve(
         sandbox.api_url + "/audio/retrieve",
         headers=siwx(account),
         json={"model": model, "queue_id": queue_id, **extra},
+    )
+
+
+def complete(sandbox: Any, account: LocalAccount, model: str, queue_id: str) -> httpx.Response:
+    return client.post(
+        sandbox.api_url + "/audio/complete",
+        headers=siwx(account),
+        json={"model": model, "queue_id": queue_id},
     )
 
 
@@ -269,28 +283,21 @@ def ledger(sandbox: Any, account: LocalAccount, **params: Any) -> dict[str, Any]
     return response.json()["data"]
 
 
+def _view(name: str, inputs: dict[str, str], output: str) -> dict[str, Any]:
+    """A read-only contract function's ABI entry, its arguments given by name and type."""
+    return {
+        "name": name,
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": arg, "type": kind} for arg, kind in inputs.items()],
+        "outputs": [{"name": "", "type": output}],
+    }
+
+
 ERC20_ABI = [
-    {
-        "name": "balanceOf",
-        "type": "function",
-        "stateMutability": "view",
-        "inputs": [{"name": "owner", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    },
-    {
-        "name": "decimals",
-        "type": "function",
-        "stateMutability": "view",
-        "inputs": [],
-        "outputs": [{"name": "", "type": "uint8"}],
-    },
-    {
-        "name": "authorizationState",
-        "type": "function",
-        "stateMutability": "view",
-        "inputs": [{"name": "authorizer", "type": "address"}, {"name": "nonce", "type": "bytes32"}],
-        "outputs": [{"name": "", "type": "bool"}],
-    },
+    _view("balanceOf", {"owner": "address"}, "uint256"),
+    _view("decimals", {}, "uint8"),
+    _view("authorizationState", {"authorizer": "address", "nonce": "bytes32"}, "bool"),
     {
         "name": "Transfer",
         "type": "event",

@@ -4,28 +4,19 @@ import io
 import time
 import wave
 
-from eth_account import Account
 from mutagen.mp3 import MP3
 
 from .sandbox_signing import (
     client,
-    credit,
+    complete,
     funded,
+    funded_job,
     ledger,
     new_job,
     queue,
     retrieve,
-    siwx,
     wait_for_result,
 )
-
-
-def complete(sandbox, account, model, queue_id):
-    return client.post(
-        sandbox.api_url + "/audio/complete",
-        headers=siwx(account),
-        json={"model": model, "queue_id": queue_id},
-    )
 
 
 def test_a_job_goes_from_queued_to_audio_to_deleted(sandbox):
@@ -81,8 +72,7 @@ def test_delete_media_on_completion_deletes_after_sending(sandbox):
 
 
 def test_media_can_be_fetched_again_until_completed(sandbox):
-    wallet = funded(sandbox)
-    queue_id = new_job(sandbox, wallet, model="elevenlabs-tts-v4", prompt="Twice.")
+    wallet, queue_id = funded_job(sandbox, "elevenlabs-tts-v4", "Twice.")
 
     first = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
     second = retrieve(sandbox, wallet, "elevenlabs-tts-v4", queue_id)
@@ -91,13 +81,8 @@ def test_media_can_be_fetched_again_until_completed(sandbox):
 
 
 def test_completing_a_running_job_is_refused(sandbox):
-    wallet = funded(sandbox)
-    queue_id = new_job(
-        sandbox,
-        wallet,
-        model="minimax-music-v25",
-        prompt="slow jazz for a rainy night",
-        force_instrumental=True,
+    wallet, queue_id = funded_job(
+        sandbox, "minimax-music-v25", "slow jazz for a rainy night", force_instrumental=True
     )
 
     assert complete(sandbox, wallet, "minimax-music-v25", queue_id).status_code == 400
@@ -118,9 +103,7 @@ def test_media_expires_after_the_retention_time(sandbox):
 
 
 def test_other_peoples_and_unknown_jobs_are_invalid(sandbox):
-    owner, stranger = Account.create(), Account.create()
-    credit(sandbox, owner, "5")
-    credit(sandbox, stranger, "5")
+    owner, stranger = funded(sandbox), funded(sandbox)
     queue_id = queue(sandbox, owner, model="elevenlabs-tts-v4", prompt="Private.").json()[
         "queue_id"
     ]
@@ -137,14 +120,8 @@ def test_other_peoples_and_unknown_jobs_are_invalid(sandbox):
 
 
 def test_the_charge_lands_at_acceptance(sandbox):
-    wallet = funded(sandbox)
-
-    queue_id = new_job(
-        sandbox,
-        wallet,
-        model="minimax-music-v25",
-        prompt="an upbeat synth-pop anthem",
-        lyrics_optimizer=True,
+    wallet, queue_id = funded_job(
+        sandbox, "minimax-music-v25", "an upbeat synth-pop anthem", lyrics_optimizer=True
     )
 
     data = ledger(sandbox, wallet)
@@ -155,13 +132,10 @@ def test_the_charge_lands_at_acceptance(sandbox):
 
 
 def test_per_second_models_charge_in_two_rows(sandbox):
-    wallet = funded(sandbox)
-
-    queue_id = new_job(
+    wallet, queue_id = funded_job(
         sandbox,
-        wallet,
-        model="elevenlabs-sound-effects-v2",
-        prompt="thunder rolling in the distance",
+        "elevenlabs-sound-effects-v2",
+        "thunder rolling in the distance",
         duration_seconds=11,
     )
 

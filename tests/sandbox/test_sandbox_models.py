@@ -16,13 +16,13 @@ from tests.browser_helpers import chromium
 
 from .sandbox_signing import (
     client,
+    complete,
     credit,
     funded,
     ledger,
     new_job,
     queue,
     retrieve,
-    siwx,
     wait_for_result,
 )
 
@@ -236,11 +236,10 @@ def test_complete_can_answer_success_false_and_keep_the_media(sandbox):
     queue_id = new_job(sandbox, wallet, model=model, prompt="Keep me.")
     wait_for_result(sandbox, wallet, model, queue_id)
     sandbox.set_fault("complete", mode="delete_failed", count=1)
-    body = {"model": model, "queue_id": queue_id}
 
-    failed = client.post(sandbox.api_url + "/audio/complete", headers=siwx(wallet), json=body)
+    failed = complete(sandbox, wallet, model, queue_id)
     still_there = retrieve(sandbox, wallet, model, queue_id)
-    deleted = client.post(sandbox.api_url + "/audio/complete", headers=siwx(wallet), json=body)
+    deleted = complete(sandbox, wallet, model, queue_id)
 
     assert failed.status_code == 200 and failed.json() == {"success": False}
     assert still_there.status_code == 200

@@ -4,7 +4,7 @@ import time
 
 from sandbox.faults import CAPACITY_WORD, CONTENT_POLICY_WORD, INFERENCE_FAILURE_WORD
 
-from .sandbox_signing import funded, ledger, new_job, queue, wait_for_result
+from .sandbox_signing import funded, funded_job, ledger, queue, wait_for_result
 
 
 def rows_for(data, queue_id):
@@ -12,11 +12,8 @@ def rows_for(data, queue_id):
 
 
 def test_content_policy_is_422_with_a_suggestion_and_refunded(sandbox):
-    wallet = funded(sandbox)
     prompt = f"a sea shanty about {CONTENT_POLICY_WORD.upper()} rum"
-    queue_id = new_job(
-        sandbox, wallet, model="minimax-music-v25", prompt=prompt, force_instrumental=True
-    )
+    wallet, queue_id = funded_job(sandbox, "minimax-music-v25", prompt, force_instrumental=True)
 
     failed = wait_for_result(sandbox, wallet, "minimax-music-v25", queue_id)
 
@@ -29,12 +26,10 @@ def test_content_policy_is_422_with_a_suggestion_and_refunded(sandbox):
 
 
 def test_inference_failure_is_500_and_refunds_every_charge(sandbox):
-    wallet = funded(sandbox)
-    queue_id = new_job(
+    wallet, queue_id = funded_job(
         sandbox,
-        wallet,
-        model="elevenlabs-sound-effects-v2",
-        prompt=f"{INFERENCE_FAILURE_WORD}! an explosion",
+        "elevenlabs-sound-effects-v2",
+        f"{INFERENCE_FAILURE_WORD}! an explosion",
         duration_seconds=7,
     )
 
@@ -52,10 +47,7 @@ def test_inference_failure_is_500_and_refunds_every_charge(sandbox):
 def test_the_refund_lands_when_the_job_ends_even_without_polling(sandbox):
     # The ledger is read until the refund shows, faster than its 20 reads a minute allow.
     sandbox.configure(transactions_per_minute=10_000)
-    wallet = funded(sandbox)
-    queue_id = new_job(
-        sandbox, wallet, model="elevenlabs-tts-v4", prompt=f"Say {CONTENT_POLICY_WORD}."
-    )
+    wallet, queue_id = funded_job(sandbox, "elevenlabs-tts-v4", f"Say {CONTENT_POLICY_WORD}.")
 
     deadline = time.monotonic() + 30
     while (rows := rows_for(ledger(sandbox, wallet), queue_id))[0]["type"] != "REFUND":
@@ -76,12 +68,8 @@ def test_capacity_word_is_503_and_charges_nothing(sandbox):
 
 
 def test_trigger_words_only_count_as_whole_words(sandbox):
-    wallet = funded(sandbox)
-    queue_id = new_job(
-        sandbox,
-        wallet,
-        model="elevenlabs-tts-v4",
-        prompt=f"{CAPACITY_WORD}d {INFERENCE_FAILURE_WORD}s",
+    wallet, queue_id = funded_job(
+        sandbox, "elevenlabs-tts-v4", f"{CAPACITY_WORD}d {INFERENCE_FAILURE_WORD}s"
     )
 
     done = wait_for_result(sandbox, wallet, "elevenlabs-tts-v4", queue_id)

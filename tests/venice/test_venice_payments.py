@@ -288,51 +288,43 @@ def test_send_payment_sends_the_exact_bytes_and_reads_the_settlement():
     assert result.network == "eip155:8453"
 
 
-# The top-up route's error bodies as §8 gives them: the code is in `error`.
+def top_up_error(status: int, code: str, message: str, kind: type, **body):
+    """The top-up route's error body as §8 gives it: the code is in `error`, and kept."""
+    return pytest.param(status, {"error": code, "message": message, **body}, kind, code, id=code)
+
+
 @pytest.mark.parametrize(
     ("status", "body", "kind", "code"),
     [
-        (
+        top_up_error(
             409,
-            {
-                "error": "PAYMENT_IN_PROGRESS",
-                "message": "Payment already processed or still settling",
-                "details": {"walletAddress": RECEIVER},
-            },
-            errors.PaymentInProgress,
             "PAYMENT_IN_PROGRESS",
+            "Payment already processed or still settling",
+            errors.PaymentInProgress,
+            details={"walletAddress": RECEIVER},
         ),
-        (
-            504,
-            {"error": "SETTLEMENT_TIMEOUT", "message": "timeout"},
-            errors.SettlementTimeout,
-            "SETTLEMENT_TIMEOUT",
+        top_up_error(504, "SETTLEMENT_TIMEOUT", "timeout", errors.SettlementTimeout),
+        top_up_error(402, "SETTLEMENT_FAILED", "Settlement failed", errors.PaymentFailed),
+        top_up_error(
+            400, "PAYMENT_VERIFICATION_FAILED", "signature does not match", errors.PaymentFailed
         ),
-        (
-            402,
-            {"error": "SETTLEMENT_FAILED", "message": "Settlement failed"},
-            errors.PaymentFailed,
-            "SETTLEMENT_FAILED",
+        top_up_error(
+            400, "INVALID_PAYMENT_RECIPIENT", "payTo is not Venice's receiver", errors.PaymentFailed
         ),
-        (
-            400,
-            {"error": "PAYMENT_VERIFICATION_FAILED", "message": "signature does not match"},
-            errors.PaymentFailed,
-            "PAYMENT_VERIFICATION_FAILED",
-        ),
-        (
-            400,
-            {"error": "INVALID_PAYMENT_RECIPIENT", "message": "payTo is not Venice's receiver"},
-            errors.PaymentFailed,
-            "INVALID_PAYMENT_RECIPIENT",
-        ),
-        (
+        pytest.param(
             503,
             {"error": "X402_NOT_CONFIGURED", "message": "down"},
             errors.UpstreamUnavailable,
             None,
+            id="X402_NOT_CONFIGURED",
         ),
-        (402, {"x402Version": 2, "accepts": [accept()]}, errors.PaymentFailed, None),
+        pytest.param(
+            402,
+            {"x402Version": 2, "accepts": [accept()]},
+            errors.PaymentFailed,
+            None,
+            id="a-new-challenge",
+        ),
     ],
 )
 def test_send_payment_failures(status, body, kind, code):

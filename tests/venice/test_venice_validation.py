@@ -9,17 +9,25 @@ import pytest
 
 from venice import ModelSpec, QueueOptions, VeniceClient, errors, validate_queue
 
+
+def durations(shortest: int, longest: int, default: int) -> dict:
+    """A model_spec's duration range (§3), in seconds."""
+    return {"min_duration": shortest, "max_duration": longest, "default_duration": default}
+
+
+def prompt_length(shortest: int, longest: int) -> dict:
+    """A model_spec's prompt length range (§3), in characters."""
+    return {"min_prompt_length": shortest, "prompt_character_limit": longest}
+
+
 # Realistic model_spec entries, one per pricing shape in §3.
 ELEVENLABS_MUSIC = {
     "name": "ElevenLabs Music",
     "description": "Studio-quality music from a text prompt",
     "supports_lyrics": False,
     "supports_force_instrumental": True,
-    "min_duration": 10,
-    "max_duration": 300,
-    "default_duration": 60,
-    "min_prompt_length": 10,
-    "prompt_character_limit": 2000,
+    **durations(10, 300, default=60),
+    **prompt_length(10, 2000),
     "supported_formats": ["mp3", "wav"],
     "default_format": "mp3",
     "offline": False,
@@ -37,18 +45,14 @@ MINIMAX_MUSIC = {
     "lyrics_character_limit": 3000,
     "supports_lyrics_optimizer": True,
     "supports_force_instrumental": True,
-    "min_prompt_length": 10,
-    "prompt_character_limit": 300,
+    **prompt_length(10, 300),
     "pricing": {"generation": {"usd": 0.15, "diem": 0.15}},
 }
 SOUND_EFFECTS = {
     "name": "ElevenLabs Sound Effects v2",
     "supports_loop": True,
-    "min_duration": 1,
-    "max_duration": 30,
-    "default_duration": 5,
-    "min_prompt_length": 3,
-    "prompt_character_limit": 450,
+    **durations(1, 30, default=5),
+    **prompt_length(3, 450),
     "pricing": {"per_second": {"usd": 0.002, "diem": 0.002}},
 }
 TTS = {
@@ -60,8 +64,7 @@ TTS = {
     "min_speed": Decimal("0.7"),
     "max_speed": Decimal("1.2"),
     "supports_language_code": True,
-    "min_prompt_length": 1,
-    "prompt_character_limit": 5000,
+    **prompt_length(1, 5000),
     "pricing": {"per_thousand_characters": {"usd": 0.18, "diem": 0.18}},
 }
 TIERED = {"duration_options": [30, "60", 90], "default_duration": 30}

@@ -267,6 +267,29 @@ def assert_refused_with_a_message(response, what) -> None:
         assert 400 <= response.status_code < 500, (what, response.status_code)
 
 
+def check_every_kind_is_refused(
+    scenario: str, bad_forms, post, venice, wallet, *, page_says: str | None = None
+) -> None:
+    """Posts each drawn (kind, fields) both ways ``post`` takes (htmx or not, new or edit...):
+    each must be refused with a message and change nothing; the kinds seen go in the report."""
+    seen = Counter()
+
+    @PROPERTY
+    @given(case=bad_forms, either_way=st.booleans())
+    def check(case, either_way):
+        what, data = case
+        seen[what] += 1
+        before = snapshot(venice, wallet)
+        response = post(data, either_way)
+        assert_refused_with_a_message(response, what)
+        if page_says is not None:
+            assert response.status_code == 200 and page_says in response.content.decode()
+        assert snapshot(venice, wallet) == before, what
+
+    check()
+    record_examples(scenario, seen)
+
+
 @pytest.fixture
 def with_budgets(signed_in):
     signed_in.get("/")  # the member's and the team's budgets exist from the first page on
@@ -279,22 +302,18 @@ def with_budgets(signed_in):
 def test_generate_refuses_bad_input_with_a_message_and_changes_nothing(
     with_budgets, venice, wallet
 ):
-    seen = Counter()
-
-    @PROPERTY
-    @given(case=bad_generate_request(), htmx=st.booleans())
-    def check(case, htmx):
-        what, data = case
-        seen[what] += 1
-        before = snapshot(venice, wallet)
+    def post(data, htmx):
         headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "generate-form"} if htmx else {}
-        response = with_budgets.post("/", data, **headers)
-        assert_refused_with_a_message(response, what)
-        assert response.status_code == 200 and "Nothing was created" in response.content.decode()
-        assert snapshot(venice, wallet) == before, what
+        return with_budgets.post("/", data, **headers)
 
-    check()
-    record_examples("Bad input: the generate form (htmx or not)", seen)
+    check_every_kind_is_refused(
+        "Bad input: the generate form (htmx or not)",
+        bad_generate_request(),
+        post,
+        venice,
+        wallet,
+        page_says="Nothing was created",
+    )
 
 
 def test_generate_refuses_an_option_the_model_does_not_take(with_budgets, venice, wallet):
@@ -376,21 +395,13 @@ def test_library_refuses_bad_input_with_a_message_and_changes_nothing(
     with_budgets, member, venice, wallet
 ):
     prompt = make_prompt(member)
-    seen = Counter()
 
-    @PROPERTY
-    @given(case=bad_prompt_form(), editing=st.booleans())
-    def check(case, editing):
-        what, data = case
-        seen[what] += 1
-        before = snapshot(venice, wallet)
-        url = f"/library/{prompt.pk}/" if editing else "/library/new/"
-        response = with_budgets.post(url, data)
-        assert_refused_with_a_message(response, what)
-        assert snapshot(venice, wallet) == before, what
+    def post(data, editing):
+        return with_budgets.post(f"/library/{prompt.pk}/" if editing else "/library/new/", data)
 
-    check()
-    record_examples("Bad input: the library form (new and edit)", seen)
+    check_every_kind_is_refused(
+        "Bad input: the library form (new and edit)", bad_prompt_form(), post, venice, wallet
+    )
 
 
 # --- signing in ---------------------------------------------------------------------------------

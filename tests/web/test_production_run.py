@@ -68,10 +68,12 @@ class Browser:
             self.cookies[name] = value
         return response
 
-    def form_token(self, path: str) -> str:
+    def submit(self, path: str, **fields: str) -> httpx.Response:
+        """Open the form's page, then post the form back with the CSRF token it holds."""
         page = self.request("GET", path)
         assert page.status_code == 200, (path, page.status_code, page.text[:300])
-        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        return self.request("POST", path, data={**fields, "csrfmiddlewaretoken": token})
 
 
 @contextlib.contextmanager
@@ -146,27 +148,13 @@ def test_production_end_to_end(settings, venice, member, tmp_path, media_root):
         try:
             with gunicorn(env, tmp_path / "gunicorn.log") as base:
                 browser = Browser(base)
-                token = browser.form_token("/login/")
-                signed_in = browser.request(
-                    "POST",
-                    "/login/",
-                    data={
-                        "username": "member",
-                        "password": "member-pass-123",
-                        "csrfmiddlewaretoken": token,
-                    },
-                )
+                signed_in = browser.submit("/login/", username="member", password="member-pass-123")
                 assert signed_in.status_code == 302, signed_in.text[:300]
-                token = browser.form_token("/")
-                submitted = browser.request(
-                    "POST",
+                submitted = browser.submit(
                     "/",
-                    data={
-                        "model": "elevenlabs-music",
-                        "prompt": "warm lo-fi beat with soft piano",
-                        "duration_seconds": "10",
-                        "csrfmiddlewaretoken": token,
-                    },
+                    model="elevenlabs-music",
+                    prompt="warm lo-fi beat with soft piano",
+                    duration_seconds="10",
                 )
                 assert submitted.status_code == 302, submitted.text[:500]
                 job = Job.objects.get(user=member)

@@ -25,6 +25,11 @@ def form_for(client, model: str, **params) -> str:
     return response.content.decode()
 
 
+def generate(client, **fields: str) -> str:
+    """The page that answers the generate form posted with these fields."""
+    return client.post(reverse("jobs:generate"), fields).content.decode()
+
+
 def test_page_lists_usable_models_only(signed_in):
     page = signed_in.get(reverse("jobs:generate")).content.decode()
     assert 'value="elevenlabs-music"' in page and 'value="ace-step-15"' in page
@@ -218,15 +223,12 @@ def test_over_budget_job_is_refused_with_the_reason(signed_in, member):
 
     budget = budgets.member_budget(member.pk, budgets.month_of(timezone.now()))
     Budget.objects.filter(pk=budget.pk).update(limit_usd=Decimal("1.00"))
-    response = signed_in.post(
-        reverse("jobs:generate"),
-        {
-            "model": "elevenlabs-music",
-            "prompt": "a long orchestral build",
-            "duration_seconds": "240",
-        },
+    page = generate(
+        signed_in,
+        model="elevenlabs-music",
+        prompt="a long orchestral build",
+        duration_seconds="240",
     )
-    page = response.content.decode()
     assert "Nothing was created" in page and "more than what is left of your budget" in page
     assert not Job.objects.exists()
     budget.refresh_from_db()
@@ -234,15 +236,12 @@ def test_over_budget_job_is_refused_with_the_reason(signed_in, member):
 
 
 def test_what_members_type_is_escaped(signed_in):
-    response = signed_in.post(
-        reverse("jobs:generate"),
-        {
-            "model": "elevenlabs-music",
-            "prompt": "<script>alert(1)</script>",
-            "duration_seconds": "5",
-        },
+    page = generate(
+        signed_in,
+        model="elevenlabs-music",
+        prompt="<script>alert(1)</script>",
+        duration_seconds="5",
     )
-    page = response.content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from jobs.models import Job
 
-from .ui_helpers import make_job
+from .ui_helpers import make_job, processing_job, unsaved_job
 
 pytestmark = pytest.mark.django_db
 
@@ -64,18 +64,7 @@ def test_state_filter(client, member, wallet_row):
 
 def test_paginated_25_a_page(client, member, wallet_row):
     Job.objects.bulk_create(
-        [
-            Job(
-                user=member,
-                wallet=wallet_row,
-                model_id="m",
-                prompt=f"tune {n}",
-                quoted_usd=1,
-                budget_month="2025-01-01",
-                state=Job.State.COMPLETED,
-            )
-            for n in range(60)
-        ]
+        [unsaved_job(member, wallet_row, n, state=Job.State.COMPLETED) for n in range(60)]
     )
     client.force_login(member)
     first = page_of(client)
@@ -110,14 +99,7 @@ def test_running_jobs_get_one_poll_for_all_of_them(client, member, wallet_row):
 def test_progress_bar_and_time_left_from_venices_figures(client, member, wallet_row):
     from django.utils import timezone
 
-    make_job(
-        member,
-        wallet_row,
-        state=Job.State.PROCESSING,
-        execution_duration_ms=20_000,
-        average_execution_time_ms=80_000,
-        progress_at=timezone.now(),
-    )
+    processing_job(member, wallet_row, 20_000, 80_000, progress_at=timezone.now())
     client.force_login(member)
     page = page_of(client)
     assert 'role="progressbar"' in page and 'aria-valuenow="25"' in page

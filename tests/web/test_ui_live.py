@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jobs.models import Job
 
-from .ui_helpers import make_job
+from .ui_helpers import make_job, processing_job, unsaved_job
 
 pytestmark = pytest.mark.django_db
 
@@ -97,13 +97,10 @@ def test_at_most_three_queries_whatever_the_number_of_jobs(
 ):
     jobs = Job.objects.bulk_create(
         [
-            Job(
-                user=member,
-                wallet=wallet_row,
-                model_id="m",
-                prompt=f"tune {n}",
-                quoted_usd=1,
-                budget_month="2025-01-01",
+            unsaved_job(
+                member,
+                wallet_row,
+                n,
                 state=Job.State.PROCESSING,
                 execution_duration_ms=n,
                 average_execution_time_ms=10_000,
@@ -124,13 +121,7 @@ def test_at_most_three_queries_whatever_the_number_of_jobs(
 
 
 def test_only_the_changed_rows_are_sent_and_the_others_are_carried_over(client, member, wallet_row):
-    a = make_job(
-        member,
-        wallet_row,
-        state=Job.State.PROCESSING,
-        execution_duration_ms=1000,
-        average_execution_time_ms=9000,
-    )
+    a = processing_job(member, wallet_row, 1000, 9000)
     b = make_job(member, wallet_row, state=Job.State.QUEUED)
     client.force_login(member)
     url = poll_url(client.get(reverse("jobs:list")).content.decode())

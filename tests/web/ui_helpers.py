@@ -48,6 +48,31 @@ def make_job(user, wallet, **fields) -> Job:
     return job
 
 
+def processing_job(user, wallet, done_ms: int, estimate_ms: int, **fields) -> Job:
+    """A job Venice is working on, ``done_ms`` into its estimated ``estimate_ms``."""
+    return make_job(
+        user,
+        wallet,
+        state=Job.State.PROCESSING,
+        execution_duration_ms=done_ms,
+        average_execution_time_ms=estimate_ms,
+        **fields,
+    )
+
+
+def unsaved_job(user, wallet, n: int, **fields) -> Job:
+    """The ``n``th of a page's worth of jobs, for one ``bulk_create`` (no events)."""
+    return Job(
+        user=user,
+        wallet=wallet,
+        model_id="m",
+        prompt=f"tune {n}",
+        quoted_usd=1,
+        budget_month="2025-01-01",
+        **fields,
+    )
+
+
 def wav_bytes(seconds: float = 1.0, rate: int = 8000) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
