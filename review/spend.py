@@ -14,6 +14,7 @@ sums straight from LedgerEntry, for checks.
 from __future__ import annotations
 
 import datetime
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -263,6 +264,62 @@ def ledger_totals(
     return Totals(charged, refunded, topped_up, charges, refunds, topups)
 
 
+# --- the month-end forecast ----------------------------------------------------------------------
+# Month to date plus the rest of the month at the last FORECAST_DAYS whole days' mean daily
+# spend; the range is that mean less and plus one standard deviation of those days, so a steady
+# team gets a narrow range and a bursty one a wide one.
+
+FORECAST_DAYS = 7
+CENTS = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Forecast:
+    month_to_date: Decimal
+    per_day: Decimal
+    days_left: float
+    expected: Decimal
+    low: Decimal
+    high: Decimal
+
+
+def month_end_forecast(
+    now: datetime.datetime, *, wallet: Wallet | None = None, spent: Decimal | None = None
+) -> Forecast:
+    """`spent`: the month to date, where the caller has it already."""
+    now = now.astimezone(datetime.UTC)
+    today = now.date()
+    if spent is None:
+        spent = totals(month_start(today), today, wallet=wallet).spend
+    recent = [
+        line.spend
+        for line in by_day(
+            today - datetime.timedelta(days=FORECAST_DAYS),
+            today - datetime.timedelta(days=1),
+            wallet=wallet,
+        )
+    ]
+    mean = sum(recent, ZERO) / len(recent)
+    spread = Decimal(str(statistics.pstdev(float(value) for value in recent)))
+    month_over = datetime.datetime.combine(
+        month_end(today) + datetime.timedelta(days=1), datetime.time.min, tzinfo=datetime.UTC
+    )
+    days_left = (month_over - now).total_seconds() / 86400
+    left = Decimal(str(days_left))
+
+    def at(pace: Decimal) -> Decimal:
+        return (spent + left * max(pace, ZERO)).quantize(CENTS)
+
+    return Forecast(
+        month_to_date=spent,
+        per_day=mean.quantize(CENTS),
+        days_left=days_left,
+        expected=at(mean),
+        low=at(mean - spread),
+        high=at(mean + spread),
+    )
+
+
 # --- the page -----------------------------------------------------------------------------------
 
 
@@ -280,7 +337,16 @@ class Overview:
     wallets: list[WalletStatus]
     open_differences: int
     last_run: ReconcileRun | None
+    forecast: Forecast
     warnings: list[BudgetUse] = field(default_factory=list)
+
+
+def _moment_of(today: datetime.date) -> datetime.datetime:
+    """Now, or midday of the day the overview is drawn for (tests draw past days)."""
+    now = timezone.now()
+    if now.astimezone(datetime.UTC).date() == today:
+        return now
+    return datetime.datetime.combine(today, datetime.time(12), tzinfo=datetime.UTC)
 
 
 def open_differences() -> QuerySet:
@@ -323,6 +389,7 @@ def overview(
         wallets=[wallet_status(w) for w in (wallets.filter(pk=wallet.pk) if wallet else wallets)],
         open_differences=open_differences().count(),
         last_run=ReconcileRun.objects.first(),
+        forecast=month_end_forecast(_moment_of(today), wallet=wallet, spent=totals["month"].spend),
         warnings=[use for use in budgets if use.level != "ok"],
     )
 

@@ -13,6 +13,7 @@ from venice.payments import MIN_TOP_UP_USD
 
 from . import payments
 from .models import Wallet
+from .runway import Runway, runway
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class WalletStatus:
     wallet: Wallet
     topped_up_today: Decimal
     next_topup: NextTopUp
+    runway: Runway
 
     @property
     def left_today(self) -> Decimal:
@@ -67,4 +69,4 @@ class WalletStatus:
 
 def wallet_status(wallet: Wallet) -> WalletStatus:
     today = payments.spent_today(wallet) if wallet.is_evm else Decimal("0")
-    return WalletStatus(wallet, today, next_topup(wallet, topped_up_today=today))
+    return WalletStatus(wallet, today, next_topup(wallet, topped_up_today=today), runway(wallet))

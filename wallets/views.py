@@ -19,7 +19,7 @@ from django_q.tasks import async_task
 from venice import errors
 from venice.payments import MAX_TOP_UP_USD, MIN_TOP_UP_USD
 
-from . import audit, budgets, payments
+from . import audit, budgets, payments, runway
 from .models import AuditEntry, Wallet
 
 RECENT_TOPUPS = 10
@@ -38,6 +38,7 @@ def wallet(request):
     }
     if paying is not None:
         context["topups"] = list(paying.topups.all()[:RECENT_TOPUPS])
+        context["runway"] = runway.runway(paying)
         if paying.is_evm and paying.address:
             context["qr"] = segno.make(paying.address, error="m").svg_data_uri(
                 scale=5, border=2, dark="#111111", light="#ffffff"
