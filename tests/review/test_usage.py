@@ -9,6 +9,7 @@ import pytest
 
 from jobs.models import Job
 from review.usage import usage
+from tests.web.ui_helpers import make_job
 from wallets import budgets
 from wallets.models import Budget
 
@@ -20,11 +21,10 @@ MONTH = datetime.date(2026, 12, 1)
 
 
 def job(user, wallet, model, settled, finished, state=Job.State.COMPLETED, month=MONTH):
-    return Job.objects.create(
-        user=user,
-        wallet=wallet,
+    return make_job(
+        user,
+        wallet,
         model_id=model,
-        prompt="a distant brass river",
         quoted_usd=settled,
         settled_usd=settled,
         budget_month=month,

@@ -15,10 +15,11 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from django.utils import timezone  # noqa: E402
 
-from jobs.models import Job  # noqa: E402
 from tests.browser_helpers import shot, sign_in  # noqa: E402
 from wallets import budgets  # noqa: E402
 from wallets.models import Budget  # noqa: E402
+
+from .ui_helpers import make_job  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,15 +28,13 @@ PHONE = {"width": 375, "height": 740}
 
 def spend(member, wallet, model: str, usd: str) -> None:
     now = timezone.now()
-    Job.objects.create(
-        user=member,
-        wallet=wallet,
+    make_job(
+        member,
+        wallet,
         model_id=model,
-        prompt="rolling neon river take",
         quoted_usd=Decimal(usd),
         settled_usd=Decimal(usd),
         budget_month=budgets.month_of(now),
-        state=Job.State.COMPLETED,
         finished_at=now,
     )
 
