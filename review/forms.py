@@ -1,12 +1,14 @@
-"""Forms of the spend review's admin: the overview's range, and resolving differences."""
+"""Forms of the spend review: the overview's range, resolving differences, asking for budget."""
 
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 
 from django import forms
 
 from wallets.models import Wallet
+from wallets.requests import MAX_REQUEST_USD
 
 MAX_RANGE_DAYS = 3660
 
@@ -36,3 +38,18 @@ class SpendRangeForm(forms.Form):
             if end - start > datetime.timedelta(days=MAX_RANGE_DAYS):
                 raise forms.ValidationError("Choose a range of at most ten years.")
         return data
+
+
+class BudgetRequestForm(forms.Form):
+    amount_usd = forms.DecimalField(
+        label="How much more (USD)",
+        min_value=Decimal("0.01"),
+        max_value=MAX_REQUEST_USD,
+        max_digits=10,
+        decimal_places=2,
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text="What it is for: admins decide from this.",
+    )

@@ -25,7 +25,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from wallets.budgets import BudgetUse, budget_use
-from wallets.models import LedgerEntry, Wallet
+from wallets.models import BudgetRequest, LedgerEntry, Wallet
 from wallets.policy import WalletStatus, wallet_status
 
 from .models import OPEN_DIFFERENCE, Difference, ReconcileRun, SpendSummary
@@ -338,6 +338,7 @@ class Overview:
     open_differences: int
     last_run: ReconcileRun | None
     forecast: Forecast
+    waiting_requests: int
     warnings: list[BudgetUse] = field(default_factory=list)
 
 
@@ -390,6 +391,7 @@ def overview(
         open_differences=open_differences().count(),
         last_run=ReconcileRun.objects.first(),
         forecast=month_end_forecast(_moment_of(today), wallet=wallet, spent=totals["month"].spend),
+        waiting_requests=BudgetRequest.objects.filter(status=BudgetRequest.Status.PENDING).count(),
         warnings=[use for use in budgets if use.level != "ok"],
     )
 

@@ -226,6 +226,12 @@ if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
         },
     }
 
+# --- mail (budget requests: admins hear of them, members of the answer) ----------------------
+# EMAIL_URL as django-environ reads it (smtp+tls://user:password@host:587); the console otherwise.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = env.str("STUDIO_FROM_EMAIL", default="studio@localhost")
+ADMINS = [("", address) for address in env.list("STUDIO_ADMIN_EMAILS", default=[])]
+
 # --- the worker -------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

@@ -28,5 +28,6 @@ urlpatterns = [
     path("library/", include(library_urls)),
     path("wallet/", include("wallets.urls")),
     path("usage/", review_views.my_usage, name="usage"),
+    path("usage/ask/", review_views.ask_for_budget, name="ask_for_budget"),
     path("", include("jobs.urls")),
 ]

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db import models
 
-from .models import AuditEntry, Budget, TopUp, Wallet
+from .models import AuditEntry, Budget, BudgetRequest, TopUp, Wallet
 
 Action = AuditEntry.Action
 
@@ -28,6 +28,7 @@ AUDITED_FIELDS: dict[str, tuple[str, ...]] = {
         "max_topup_per_day_usd",
     ),
     Budget._meta.label: ("user", "month", "limit_usd"),
+    BudgetRequest._meta.label: ("user", "month", "amount_usd", "status", "note"),
     TopUp._meta.label: ("wallet", "amount_usd", "status", "tx_hash", "reason", "last_error_code"),
     "review.Difference": ("kind", "detail", "resolved_at", "note"),
 }

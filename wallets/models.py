@@ -254,6 +254,45 @@ class Budget(models.Model):
         return max(Decimal("0"), self.limit_usd - self.used_usd)
 
 
+class BudgetRequest(models.Model):
+    """A member asking for more budget this month; an admin approves (the limit rises by the
+    amount, wallets.budgets.decide) or denies it, with a note the member reads."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for an admin"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_requests"
+    )
+    month = models.DateField(help_text="The first day of the month the request is for.")
+    amount_usd = models.DecimalField(max_digits=10, decimal_places=2)
+    reason = models.TextField(max_length=1000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, max_length=1000)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One open question per member and month: a second waits for the first's answer.
+            models.UniqueConstraint(
+                fields=["user", "month"],
+                condition=Q(status="pending"),
+                name="one_pending_budget_request",
+            ),
+            models.CheckConstraint(condition=Q(amount_usd__gt=0), name="budget_request_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} asks for ${self.amount_usd} more ({self.month:%Y-%m})"
+
+
 class InFlightSlot(models.Model):
     """One of the wallet's concurrent-request slots (Venice allows 5 in flight per wallet).
 
@@ -317,6 +356,7 @@ class AuditEntry(models.Model):
         RECONCILE = "reconcile", "Reconciliation run"
         JOB_ADOPT = "job_adopt", "Job under review adopted a charge"
         JOB_CLOSE = "job_close", "Job under review closed as never accepted"
+        BUDGET_REQUEST = "budget_request", "Budget request answered"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -15,9 +15,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from django.utils import timezone  # noqa: E402
 
-from tests.browser_helpers import shot, sign_in  # noqa: E402
+from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
 from wallets import budgets  # noqa: E402
-from wallets.models import Budget  # noqa: E402
+from wallets.models import AuditEntry, Budget, BudgetRequest  # noqa: E402
 
 from .ui_helpers import make_job  # noqa: E402
 
@@ -86,3 +86,48 @@ def test_a_member_with_no_spend_yet_is_told_so(page, member, wallet):
     page.goto("/usage/")
     assert page.get_by_role("region", name="By model").get_by_text("Nothing spent yet").is_visible()
     assert "0 %" in page.get_by_role("region", name="This month's budget").inner_text()
+
+
+def test_a_member_asks_for_more_and_an_admin_approves_it(
+    page, browser, live_server, member, admin_user, wallet
+):
+    month = budgets.month_of(timezone.now())
+    budgets.member_budget(member.pk, month)
+    Budget.objects.filter(user=member, month=month).update(limit_usd=Decimal("10"))
+    sign_in(page, "member", "member-pass-123")
+    page.goto("/usage/")
+    ask = page.get_by_role("region", name="Need more?")
+
+    # A bad amount is refused with a message, and nothing is asked.
+    ask.get_by_label("How much more (USD)").fill("0")
+    ask.get_by_label("Reason").fill("A game jam this weekend")
+    ask.get_by_role("button", name="Ask for more").click()
+    assert page.get_by_text("greater than or equal to 0.01").is_visible()
+    assert not BudgetRequest.objects.exists()
+
+    ask = page.get_by_role("region", name="Need more?")
+    ask.get_by_label("How much more (USD)").fill("15")
+    ask.get_by_label("Reason").fill("A game jam this weekend")
+    ask.get_by_role("button", name="Ask for more").click()
+    assert page.get_by_text("Your request is with the admins").is_visible()
+    assert "$15.00 for" in ask.inner_text() and "Waiting for an admin" in ask.inner_text()
+    shot(page, "usage-asked")
+
+    # An admin finds it waiting on the spend overview and approves it with a note.
+    admin = browser.new_context(base_url=live_server.url).new_page()
+    sign_in_admin(admin, admin_user)
+    admin.goto("/admin/review/spend/")
+    admin.get_by_role("link", name="1 budget request waiting for an answer").click()
+    admin.get_by_role("link", name="member", exact=True).click()
+    assert admin.get_by_text("A game jam this weekend").is_visible()
+    admin.get_by_label("Note to the member").fill("Have a good jam")
+    admin.get_by_role("button", name="Approve").click()
+    assert admin.get_by_text("Approved: member asks for $15.00 more").is_visible()
+    shot(admin, "admin-budget-request")
+    admin.context.close()
+
+    page.reload()
+    ask = page.get_by_role("region", name="Need more?")
+    assert "Approved by admin" in ask.inner_text() and "Have a good jam" in ask.inner_text()
+    assert "$25.00 of $25.00" in page.get_by_role("region", name="This month's budget").inner_text()
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.BUDGET_REQUEST).count() == 1
