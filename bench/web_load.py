@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,40 +119,45 @@ def free_port() -> int:
 # --- load generators ----------------------------------------------------------------------------
 
 
-def wrk_load(
-    url: str,
-    cookie: str,
-    *,
-    seconds: float,
-    max_requests: int,
-    connections: int,
-    rate: float | None = None,
-    threads: int = 1,
-) -> dict:
-    """wrk against `url`: flat out, or paced to `rate` requests/s; bounded by both limits."""
+@dataclass(frozen=True)
+class Load:
+    """One bounded run of a generator against `url` with a member's session cookie: it stops at
+    `seconds` or `max_requests`, whichever comes first; flat out, or paced to `rate` requests/s."""
+
+    url: str
+    cookie: str
+    seconds: float
+    max_requests: int
+    connections: int
+    rate: float | None = None
+    threads: int = 1
+
+
+def wrk_load(load: Load) -> dict:
+    """wrk: a Lua script stops each thread at its share of the request cap."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
     env = {
         **os.environ,
-        "BENCH_REQUESTS_PER_THREAD": str(max(1, max_requests // threads)),
-        "BENCH_INTERVAL_MS": str(1000 * threads / rate if rate else 0),
+        "BENCH_REQUESTS_PER_THREAD": str(max(1, load.max_requests // load.threads)),
+        "BENCH_INTERVAL_MS": str(1000 * load.threads / load.rate if load.rate else 0),
     }
     args = [
         "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
+        f"-t{load.threads}",
+        f"-c{load.connections}",
+        f"-d{max(1, round(load.seconds))}s",
         "--timeout",
         "5s",
         "-s",
         script.name,
         "-H",
-        f"Cookie: sessionid={cookie}",
-        url,
+        f"Cookie: sessionid={load.cookie}",
+        load.url,
     ]
     try:
         completed = subprocess.run(
-            args, env=env, capture_output=True, text=True, timeout=seconds + 30
+            args, env=env, capture_output=True, text=True, timeout=load.seconds + 30
         )
     finally:
         os.unlink(script.name)
@@ -160,33 +166,24 @@ def wrk_load(
         raise RuntimeError(f"wrk printed no figures: {completed.stdout}{completed.stderr}")
     result = json.loads(match.group(1))
     result["rps"] = round(result["requests"] / result["duration_s"], 1)
-    result["generator"] = f"wrk -t{threads} -c{connections}"
+    result["generator"] = f"wrk -t{load.threads} -c{load.connections}"
     return _rounded(result)
 
 
-def python_load(
-    url: str,
-    cookie: str,
-    *,
-    seconds: float,
-    max_requests: int,
-    connections: int,
-    rate: float | None = None,
-    threads: int = 1,
-) -> dict:
-    """The stand-in when wrk is missing: `connections` threads, each with a keep-alive httpx
+def python_load(load: Load) -> dict:
+    """The stand-in when wrk is missing: `load.connections` threads, each with a keep-alive httpx
     client, bounded in requests and time. Costlier per request than wrk, so it understates."""
     import httpx  # noqa: PLC0415
 
     latencies: list[float] = []
     statuses = {"ok": 0, "bad_status": 0, "socket_errors": 0}
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    interval = connections / rate if rate else 0.0
-    budget = [max_requests]
+    deadline = time.monotonic() + load.seconds
+    interval = load.connections / load.rate if load.rate else 0.0
+    budget = [load.max_requests]
 
     def worker() -> None:
-        with httpx.Client(cookies={"sessionid": cookie}, timeout=5) as client:
+        with httpx.Client(cookies={"sessionid": load.cookie}, timeout=5) as client:
             next_at = time.monotonic()
             while time.monotonic() < deadline:
                 with lock:
@@ -198,7 +195,7 @@ def python_load(
                     next_at = max(next_at + interval, time.monotonic())
                 start = time.perf_counter()
                 try:
-                    status = client.get(url).status_code
+                    status = client.get(load.url).status_code
                 except httpx.HTTPError:
                     status = None
                 elapsed = time.perf_counter() - start
@@ -212,7 +209,7 @@ def python_load(
                     statuses[key] += 1
 
     started = time.monotonic()
-    pool = [threading.Thread(target=worker) for _ in range(connections)]
+    pool = [threading.Thread(target=worker) for _ in range(load.connections)]
     for thread in pool:
         thread.start()
     for thread in pool:
@@ -230,7 +227,7 @@ def python_load(
             "max_ms": max(ms),
             "mean_ms": statistics.fmean(ms),
             "rps": len(latencies) / duration,
-            "generator": f"python threads x{connections}",
+            "generator": f"python threads x{load.connections}",
         }
     )
 
@@ -279,9 +276,9 @@ def gunicorn(env: dict) -> contextlib.AbstractContextManager:
         yield base, log_path
 
 
-def warm(load, url: str, cookie: str, seconds: float) -> None:
+def warm(generate, url: str, cookie: str, seconds: float) -> None:
     """Every worker thread loads its code, session and database connection before timing."""
-    result = load(url, cookie, seconds=seconds, max_requests=5_000, connections=4)
+    result = generate(Load(url, cookie, seconds, max_requests=5_000, connections=4))
     if not result["ok"]:
         raise RuntimeError(f"{url} answered nothing good while warming up: {result}")
 
@@ -310,7 +307,7 @@ def run(quick: bool = False) -> dict:
     job_count = 1_000 if quick else 10_000
     seconds = 3 if quick else 12
     cap = 20_000 if quick else 100_000
-    load = wrk_load if shutil.which("wrk") else python_load
+    generate = wrk_load if shutil.which("wrk") else python_load
     with contextlib.ExitStack() as stack:
         database = stack.enter_context(common.scratch_postgres("studio_bench_web"))
         env = common.studio_env(database)
@@ -355,21 +352,25 @@ def run(quick: bool = False) -> dict:
         page_url = f"{base}{page}"
         noop_url = f"{base}{NOOP}"
         for url in (noop_url, live_url, page_url):
-            warm(load, url, cookie, 1 if quick else 2)
+            warm(generate, url, cookie, 1 if quick else 2)
 
-        flat = {"seconds": seconds, "max_requests": cap, "connections": 4}
+        def flat_out(url: str) -> dict:
+            return generate(Load(url, cookie, seconds, max_requests=cap, connections=4))
+
         results = {
-            "noop": load(noop_url, cookie, **flat),
-            "live_flat_out": load(live_url, cookie, **flat),
-            "live_at_target": load(
-                live_url,
-                cookie,
-                seconds=seconds,
-                max_requests=int(TARGET_RPS * seconds * 1.1),
-                connections=4,
-                rate=TARGET_RPS,
+            "noop": flat_out(noop_url),
+            "live_flat_out": flat_out(live_url),
+            "live_at_target": generate(
+                Load(
+                    live_url,
+                    cookie,
+                    seconds,
+                    max_requests=int(TARGET_RPS * seconds * 1.1),
+                    connections=4,
+                    rate=TARGET_RPS,
+                )
             ),
-            "jobs_page_flat_out": load(page_url, cookie, **flat),
+            "jobs_page_flat_out": flat_out(page_url),
         }
         bad = {k: r for k, r in results.items() if r["bad_status"] or r["socket_errors"]}
         if bad:

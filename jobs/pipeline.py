@@ -208,16 +208,7 @@ def _retry_delay(job: Job, exc: Exception) -> float:
 def _retry_later(job: Job, why: str, delay_s: float) -> Job:
     if job.attempts >= MAX_SUBMIT_ATTEMPTS:
         return states.fail(job, "unavailable", f"Gave up after {job.attempts} attempts. {why}")
-    states.move(
-        job,
-        [State.SUBMITTING],
-        State.PENDING,
-        note=f"{why} Retrying in {delay_s:.0f} s.",
-        lease_until=None,
-        queue_sent_at=None,
-        next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay_s),
-    )
-    return job
+    return _back_to_pending(job, f"{why} Retrying in {delay_s:.0f} s.", delay_s)
 
 
 def _wait_for_rate(job: Job, wait_s: float) -> Job:
@@ -232,14 +223,21 @@ def _wait_for_rate(job: Job, wait_s: float) -> Job:
 
 def _not_sent(job: Job, why: str, wait_s: float) -> Job:
     """Back to PENDING without using up an attempt: nothing reached Venice this time."""
+    return _back_to_pending(
+        job, f"{why} Trying again in {wait_s:.1f} s.", wait_s, attempts=F("attempts") - 1
+    )
+
+
+def _back_to_pending(job: Job, note: str, wait_s: float, **fields) -> Job:
+    """SUBMITTING → PENDING, let go by this worker and taken again after `wait_s`."""
     states.move(
         job,
         [State.SUBMITTING],
         State.PENDING,
-        note=f"{why} Trying again in {wait_s:.1f} s.",
+        note=note,
         lease_until=None,
         queue_sent_at=None,
-        attempts=F("attempts") - 1,
         next_attempt_at=timezone.now() + datetime.timedelta(seconds=wait_s),
+        **fields,
     )
     return job

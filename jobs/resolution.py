@@ -9,6 +9,8 @@ budget reservation. Each step is in the audit log.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -79,55 +81,45 @@ def _facts(job: Job) -> dict:
     }
 
 
-def adopt_charge(job: Job, request_id: str, *, actor, note: str = "") -> Job:
-    """The job owns this charge: take its request id as the queue id and poll it from now on."""
+@contextlib.contextmanager
+def _resolving(job: Job, actor, action: str, note: str) -> Iterator[Job]:
+    """The job locked and still waiting for review; what the step changed is audited on the way
+    out, in the same transaction, so that a step is either done and logged or neither."""
     with transaction.atomic():
         job = Job.objects.select_for_update().select_related("wallet").get(pk=job.pk)
         if not open_for_review(job):
             raise CannotResolve(f"Job {job.pk} is no longer waiting for review.")
+        before = _facts(job)
+        yield job
+        job.refresh_from_db()
+        audit.record(actor, action, job, before=before, after=_facts(job), note=note)
+
+
+def adopt_charge(job: Job, request_id: str, *, actor, note: str = "") -> Job:
+    """The job owns this charge: take its request id as the queue id and poll it from now on."""
+    note = note or f"Adopted Venice charge {request_id}; the job is polled under it."
+    with _resolving(job, actor, AuditEntry.Action.JOB_ADOPT, note) as job:
         if request_id not in {c.request_id for c in candidates(job)}:
             raise CannotResolve(
                 f"{request_id} is not an unclaimed charge this job could own (model "
                 f"{job.model_id}, {job.quoted_usd} USD, near its queue call)."
             )
-        before = _facts(job)
         states.queued(job, request_id)
         LedgerEntry.objects.filter(wallet=job.wallet, request_id=request_id).update(job=job)
         accounting.apply_ledger(job.wallet, {job.pk})
-        job.refresh_from_db()
-        audit.record(
-            actor,
-            AuditEntry.Action.JOB_ADOPT,
-            job,
-            before=before,
-            after=_facts(job),
-            note=note or f"Adopted Venice charge {request_id}; the job is polled under it.",
-        )
     transaction.on_commit(poller.ensure_running)
     return job
 
 
 def close_never_accepted(job: Job, *, actor, note: str = "") -> Job:
     """Venice never accepted this job: FAILED, nothing charged, its reservation released."""
-    with transaction.atomic():
-        job = Job.objects.select_for_update().select_related("wallet").get(pk=job.pk)
-        if not open_for_review(job):
-            raise CannotResolve(f"Job {job.pk} is no longer waiting for review.")
-        before = _facts(job)
+    note = note or "Closed as never accepted; reservation released."
+    with _resolving(job, actor, AuditEntry.Action.JOB_CLOSE, note) as job:
         who = getattr(actor, "username", "") or "an admin"
         states.fail(
             job,
             "not_accepted",
             f"Closed by {who}: Venice never accepted this job; nothing was spent and the "
             f"budget reservation is released.",
-        )
-        job.refresh_from_db()
-        audit.record(
-            actor,
-            AuditEntry.Action.JOB_CLOSE,
-            job,
-            before=before,
-            after=_facts(job),
-            note=note or "Closed as never accepted; reservation released.",
         )
     return job

@@ -1,15 +1,19 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
 app_name = "jobs"
+# One job's pages, each under its number.
+job_urls = [
+    path("", views.detail, name="detail"),
+    path("timeline/", views.timeline, name="timeline"),
+    path("audio/", views.audio, name="audio"),
+    path("cancel/", views.cancel, name="cancel"),
+]
 urlpatterns = [
     path("", views.generate, name="generate"),
     path("generate/quote/", views.quote, name="quote"),
     path("jobs/", views.job_list, name="list"),
     path("jobs/live/", views.live, name="live"),
-    path("jobs/<int:pk>/", views.detail, name="detail"),
-    path("jobs/<int:pk>/timeline/", views.timeline, name="timeline"),
-    path("jobs/<int:pk>/audio/", views.audio, name="audio"),
-    path("jobs/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("jobs/<int:pk>/", include(job_urls)),
 ]

@@ -237,27 +237,23 @@ def check_charges(wallet: Wallet, fetched_at: datetime.datetime) -> list[Found]:
             if _awaiting_review(entry, unknown):
                 continue
             found.append(
-                Found(
+                _unexplained(
+                    entry,
                     Kind.CHARGE_WITHOUT_JOB,
                     f"charge_without_job:{wallet.pk}:{entry.venice_id}",
                     f"Venice charged {usd(entry.amount_usd)} ({entry.model_id or 'no model'}, "
                     f"{request}) at {entry.created_at:%Y-%m-%d %H:%M:%S} UTC, and no job of "
                     f"ours has that queue id.",
-                    ledger_entry_id=entry.pk,
-                    venice_id=entry.venice_id,
-                    actual=entry.amount_usd,
                 )
             )
         else:
             found.append(
-                Found(
+                _unexplained(
+                    entry,
                     Kind.REFUND_WITHOUT_JOB,
                     f"refund_without_job:{wallet.pk}:{entry.venice_id}",
                     f"Venice refunded {usd(entry.amount_usd)} ({request}) and no job of ours "
                     f"has that queue id.",
-                    ledger_entry_id=entry.pk,
-                    venice_id=entry.venice_id,
-                    actual=entry.amount_usd,
                 )
             )
 
@@ -313,6 +309,18 @@ def check_charges(wallet: Wallet, fetched_at: datetime.datetime) -> list[Found]:
     return found
 
 
+def _unexplained(entry: LedgerEntry, kind: str, key: str, detail: str) -> Found:
+    """A ledger row nothing of Studio's accounts for: all of its amount is the difference."""
+    return Found(
+        kind,
+        key,
+        detail,
+        ledger_entry_id=entry.pk,
+        venice_id=entry.venice_id,
+        actual=entry.amount_usd,
+    )
+
+
 def _q6(value) -> Decimal:
     return (value or ZERO).quantize(Decimal("0.000001"))
 
@@ -326,67 +334,55 @@ def _job_differences(row: dict, *, finished: bool) -> list[Found]:
     charges, refunds = row["charges"], row["refunds"]
     net = charged - refunded
     found = []
+
+    def differ(kind: str, key: str, detail: str, expected: Decimal, actual: Decimal) -> None:
+        found.append(Found(kind, key, detail, job_id=job_id, expected=expected, actual=actual))
+
     if charges > 1 and charged > quoted:
-        found.append(
-            Found(
-                Kind.DOUBLE_CHARGE,
-                f"double_charge:{job_id}:{charged}",
-                f"Job {job_id} was charged {charges} times, {usd(charged)} in all, for a "
-                f"{usd(quoted)} quote.",
-                job_id=job_id,
-                expected=quoted,
-                actual=charged,
-            )
+        differ(
+            Kind.DOUBLE_CHARGE,
+            f"double_charge:{job_id}:{charged}",
+            f"Job {job_id} was charged {charges} times, {usd(charged)} in all, for a "
+            f"{usd(quoted)} quote.",
+            quoted,
+            charged,
         )
     elif charges and charged != quoted:
-        found.append(
-            Found(
-                Kind.AMOUNT_MISMATCH,
-                f"amount:charge:{job_id}:{charged}",
-                f"Venice charged {usd(charged)} for job {job_id}, quoted {usd(quoted)}.",
-                job_id=job_id,
-                expected=quoted,
-                actual=charged,
-            )
+        differ(
+            Kind.AMOUNT_MISMATCH,
+            f"amount:charge:{job_id}:{charged}",
+            f"Venice charged {usd(charged)} for job {job_id}, quoted {usd(quoted)}.",
+            quoted,
+            charged,
         )
     if refunds and refunded != charged:
-        found.append(
-            Found(
-                Kind.AMOUNT_MISMATCH,
-                f"amount:refund:{job_id}:{refunded}:{charged}",
-                f"Venice refunded {usd(refunded)} for job {job_id}, which it charged "
-                f"{usd(charged)}.",
-                job_id=job_id,
-                expected=charged,
-                actual=refunded,
-            )
+        differ(
+            Kind.AMOUNT_MISMATCH,
+            f"amount:refund:{job_id}:{refunded}:{charged}",
+            f"Venice refunded {usd(refunded)} for job {job_id}, which it charged {usd(charged)}.",
+            charged,
+            refunded,
         )
     settled_wrong = finished and settled != net
     if refunds and (recorded_refund != refunded or settled_wrong):
-        found.append(
-            Found(
-                Kind.REFUND_NOT_APPLIED,
-                f"refund_not_applied:{job_id}:{refunded}:{settled}",
-                f"Venice refunded {usd(refunded)} for job {job_id}, but Studio records a refund "
-                f"of {usd(recorded_refund)} and charged its member's budget {usd(settled)} "
-                f"(Venice's net charge: {usd(net)}).",
-                job_id=job_id,
-                expected=net,
-                actual=settled,
-            )
+        differ(
+            Kind.REFUND_NOT_APPLIED,
+            f"refund_not_applied:{job_id}:{refunded}:{settled}",
+            f"Venice refunded {usd(refunded)} for job {job_id}, but Studio records a refund "
+            f"of {usd(recorded_refund)} and charged its member's budget {usd(settled)} "
+            f"(Venice's net charge: {usd(net)}).",
+            net,
+            settled,
         )
     elif recorded_charge is None or _q6(recorded_charge) != charged or settled_wrong:
-        found.append(
-            Found(
-                Kind.AMOUNT_MISMATCH,
-                f"amount:settled:{job_id}:{charged}:{refunded}:{settled}",
-                f"Job {job_id}: Studio records a charge of {usd(recorded_charge)} and charged its "
-                f"member's budget {usd(settled)}; Venice's ledger says {usd(charged)} charged, "
-                f"{usd(refunded)} refunded.",
-                job_id=job_id,
-                expected=net,
-                actual=settled,
-            )
+        differ(
+            Kind.AMOUNT_MISMATCH,
+            f"amount:settled:{job_id}:{charged}:{refunded}:{settled}",
+            f"Job {job_id}: Studio records a charge of {usd(recorded_charge)} and charged its "
+            f"member's budget {usd(settled)}; Venice's ledger says {usd(charged)} charged, "
+            f"{usd(refunded)} refunded.",
+            net,
+            settled,
         )
     return found
 
@@ -428,14 +424,12 @@ def check_topups(wallet: Wallet, fetched_at: datetime.datetime) -> list[Found]:
             found.append(_topup_amount(topup, entry))
             continue
         found.append(
-            Found(
+            _unexplained(
+                entry,
                 Kind.TOPUP_NOT_RECORDED,
                 f"topup_not_recorded:{wallet.pk}:{entry.venice_id}",
                 f"Venice credited a top-up of {usd(entry.amount_usd)} at "
                 f"{entry.created_at:%Y-%m-%d %H:%M:%S} UTC that Studio has no record of.",
-                ledger_entry_id=entry.pk,
-                venice_id=entry.venice_id,
-                actual=entry.amount_usd,
             )
         )
     for topup in unmatched:

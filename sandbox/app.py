@@ -41,7 +41,7 @@ from sandbox.messages import Request, Response, json_response
 from sandbox.money import atomic_from_usd, json_number, usd
 from sandbox.mp3 import Mp3Stream
 from sandbox.state import Caller, EntryType, Failure, Job, LedgerRow, SandboxState
-from sandbox.validation import parse_media, parse_queue, parse_quote
+from sandbox.validation import MediaRequest, parse_media, parse_queue, parse_quote
 
 logger = logging.getLogger("sandbox")
 
@@ -414,10 +414,16 @@ class SandboxApp:
             200, {"model": audio.model_id, "queue_id": queue_id, "status": "QUEUED"}
         )
 
-    def _retrieve(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
-        media = parse_media(request.json(), retrieve=True)
+    def _named_job(
+        self, request: Request, caller: Caller, *, retrieve: bool
+    ) -> tuple[MediaRequest, Job, float]:
+        """The job a retrieve or complete call names, and the moment it was looked up at."""
+        media = parse_media(request.json(), retrieve=retrieve)
         now = time.monotonic()
-        job = self.state.job(caller.owner, media.model_id, media.queue_id, now)
+        return media, self.state.job(caller.owner, media.model_id, media.queue_id, now), now
+
+    def _retrieve(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
+        media, job, now = self._named_job(request, caller, retrieve=True)
         if not job.finished(now):
             return json_response(
                 200,
@@ -479,9 +485,7 @@ class SandboxApp:
         return response
 
     def _complete(self, request: Request, caller: Caller, config: ServerConfig) -> Response:
-        media = parse_media(request.json(), retrieve=False)
-        now = time.monotonic()
-        job = self.state.job(caller.owner, media.model_id, media.queue_id, now)
+        _, job, now = self._named_job(request, caller, retrieve=False)
         if not job.finished(now):
             raise bad_request(
                 "The request is still processing; retrieve it first", field="queue_id"

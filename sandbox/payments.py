@@ -66,26 +66,17 @@ _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
 def rails(amount: Decimal, solana_network: str = SOLANA_NETWORK) -> list[PaymentRequirements]:
     """One requirement per payment rail, each asking for ``amount`` USD."""
-    atomic = str(atomic_from_usd(amount))
+    alike = {
+        "scheme": "exact",
+        "amount": str(atomic_from_usd(amount)),
+        "max_timeout_seconds": MAX_TIMEOUT_SECONDS,
+    }
     return [
-        PaymentRequirements(
-            scheme="exact",
-            network=solana_network,
-            asset=SOLANA_USDC,
-            amount=atomic,
-            pay_to=SOLANA_PAY_TO,
-            max_timeout_seconds=MAX_TIMEOUT_SECONDS,
-            extra={"feePayer": SOLANA_PAY_TO},
-        ),
-        PaymentRequirements(
-            scheme="exact",
-            network=BASE_NETWORK,
-            asset=USDC_ADDRESS,
-            amount=atomic,
-            pay_to=PAY_TO,
-            max_timeout_seconds=MAX_TIMEOUT_SECONDS,
-            extra={"name": USDC_NAME, "version": USDC_VERSION},
-        ),
+        PaymentRequirements(network=network, asset=asset, pay_to=pay_to, extra=extra, **alike)
+        for network, asset, pay_to, extra in (
+            (solana_network, SOLANA_USDC, SOLANA_PAY_TO, {"feePayer": SOLANA_PAY_TO}),
+            (BASE_NETWORK, USDC_ADDRESS, PAY_TO, {"name": USDC_NAME, "version": USDC_VERSION}),
+        )
     ]
 
 

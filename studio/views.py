@@ -96,23 +96,22 @@ def _editable_prompt(request, pk: int) -> Prompt:
 
 
 def prompt_new(request):
-    prompt = Prompt(author=request.user)
-    form = PromptForm(request.POST or None, instance=prompt, model_choices=_model_choices())
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"“{prompt.title}” is in the library.")
-        return redirect("library:list")
-    return render(request, "studio/prompt_form.html", {"form": form, "prompt": None})
+    return _prompt_form(request, Prompt(author=request.user), "is in the library.")
 
 
 def prompt_edit(request, pk: int):
-    prompt = _editable_prompt(request, pk)
+    return _prompt_form(request, _editable_prompt(request, pk), "is saved.")
+
+
+def _prompt_form(request, prompt: Prompt, saved: str):
     form = PromptForm(request.POST or None, instance=prompt, model_choices=_model_choices())
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, f"“{prompt.title}” is saved.")
+        messages.success(request, f"“{prompt.title}” {saved}")
         return redirect("library:list")
-    return render(request, "studio/prompt_form.html", {"form": form, "prompt": prompt})
+    # A prompt not saved yet is a new one: nothing to use or delete, and the page says "New".
+    shown = prompt if prompt.pk else None
+    return render(request, "studio/prompt_form.html", {"form": form, "prompt": shown})
 
 
 @require_POST

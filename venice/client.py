@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from enum import Enum
-from types import TracebackType
 from typing import Any, Protocol
 
 import httpx
@@ -53,6 +52,7 @@ from venice.payments import (
 from venice.types import (
     AudioResult,
     Balance,
+    Closing,
     LedgerTransaction,
     Model,
     ModelSpec,
@@ -110,7 +110,7 @@ def _decode_json(content: bytes) -> Any:
     return json.loads(content, parse_float=Decimal)
 
 
-class VeniceClient:
+class VeniceClient(Closing):
     def __init__(
         self,
         base_url: str = DEFAULT_BASE_URL,
@@ -154,17 +154,6 @@ class VeniceClient:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> VeniceClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"VeniceClient({self.base_url!r}, auth={self.auth!r})"

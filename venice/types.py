@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -344,7 +344,26 @@ def _header_float(value: str | None) -> float | None:
         return None
 
 
-class AudioResult:
+class Closing:
+    """What holds a connection open: use it as a context manager and it is closed on the way
+    out, whatever happens inside."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AudioResult(Closing):
     """A finished job's audio, still on the wire. Read it with ``iter_bytes`` (never buffered
     whole) and close it; use it as a context manager so the connection is always released."""
 
@@ -368,17 +387,6 @@ class AudioResult:
 
     def close(self) -> None:
         self._response.close()
-
-    def __enter__(self) -> AudioResult:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"AudioResult({self.content_type!r}, model_id={self.model_id!r})"

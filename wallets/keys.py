@@ -34,9 +34,8 @@ def _save(wallet: Wallet, make_default: bool) -> Wallet:
     return wallet
 
 
-def create_evm_wallet(name: str, *, created_by=None, make_default: bool = False) -> Wallet:
-    _check_name(name)
-    account = Account.create()
+@sensitive_variables("account")
+def _save_evm(name: str, account, *, created_by, make_default: bool) -> Wallet:
     wallet = Wallet(
         name=name,
         kind=Wallet.Kind.EVM,
@@ -45,6 +44,12 @@ def create_evm_wallet(name: str, *, created_by=None, make_default: bool = False)
         created_by=created_by,
     )
     return _save(wallet, make_default)
+
+
+def create_evm_wallet(name: str, *, created_by=None, make_default: bool = False) -> Wallet:
+    _check_name(name)
+    account = Account.create()
+    return _save_evm(name, account, created_by=created_by, make_default=make_default)
 
 
 @sensitive_variables("private_key", "account")
@@ -61,14 +66,7 @@ def import_evm_wallet(
         raise WalletInputError("That is not a valid secp256k1 private key.") from None
     if Wallet.objects.filter(kind=Wallet.Kind.EVM, address=account.address).exists():
         raise WalletInputError(f"The wallet {account.address} is already in Studio.")
-    wallet = Wallet(
-        name=name,
-        kind=Wallet.Kind.EVM,
-        address=account.address,
-        secret_encrypted=crypto.encrypt(account.key.hex()),
-        created_by=created_by,
-    )
-    return _save(wallet, make_default)
+    return _save_evm(name, account, created_by=created_by, make_default=make_default)
 
 
 @sensitive_variables("api_key")

@@ -83,6 +83,11 @@ class WalletBusy(Exception):
     """Another worker holds this wallet's top-up lease."""
 
 
+# What an admin's top-up (manual_top_up) raises when it did not happen: each says why, in words
+# fit to show that admin.
+MANUAL_TOP_UP_REFUSED = (TopUpNotAllowed, TopUpPending, TopUpFailed, WalletBusy, errors.VeniceError)
+
+
 def today_start() -> datetime.datetime:
     now = timezone.now()
     return now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
-from venice import errors
 from venice.payments import MAX_TOP_UP_USD, MIN_TOP_UP_USD
 
 from . import audit, budgets, payments, runway
@@ -77,13 +76,7 @@ def top_up(request):
         return redirect("wallets:wallet")
     try:
         topup = payments.manual_top_up(paying, amount, requested_by=request.user)
-    except (
-        payments.TopUpNotAllowed,
-        payments.TopUpPending,
-        payments.TopUpFailed,
-        payments.WalletBusy,
-        errors.VeniceError,
-    ) as exc:
+    except payments.MANUAL_TOP_UP_REFUSED as exc:
         messages.error(request, f"No top-up: {exc}")
     else:
         # The same entry as `manage.py topup` makes, with the admin who asked for it.

@@ -18,7 +18,6 @@ from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from venice import errors as venice_errors
 from venice.payments import MIN_TOP_UP_USD
 from wallets import audit, keys, payments, policy
 from wallets.crypto import SecretUnreadable
@@ -50,6 +49,18 @@ POLICY_FIELDS = [
     "max_topup_per_day_usd",
 ]
 
+# What the worker and the sync last saw of a wallet, and who made it: shown, never edited.
+LAST_KNOWN_FIELDS = [
+    "credit_usd",
+    "credit_checked_at",
+    "usdc_balance",
+    "usdc_checked_at",
+    "ledger_synced_at",
+    "next_topup",
+    "created_at",
+    "created_by",
+]
+
 
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
@@ -79,34 +90,9 @@ class WalletAdmin(admin.ModelAdmin):
                 "top-up is $5.",
             },
         ),
-        (
-            "Last known figures",
-            {
-                "fields": [
-                    "credit_usd",
-                    "credit_checked_at",
-                    "usdc_balance",
-                    "usdc_checked_at",
-                    "ledger_synced_at",
-                    "next_topup",
-                    "created_at",
-                    "created_by",
-                ]
-            },
-        ),
+        ("Last known figures", {"fields": LAST_KNOWN_FIELDS}),
     ]
-    readonly_fields = [
-        "kind",
-        "address",
-        "credit_usd",
-        "credit_checked_at",
-        "usdc_balance",
-        "usdc_checked_at",
-        "ledger_synced_at",
-        "next_topup",
-        "created_at",
-        "created_by",
-    ]
+    readonly_fields = ["kind", "address", *LAST_KNOWN_FIELDS]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -235,14 +221,7 @@ class WalletAdmin(admin.ModelAdmin):
         topup = None
         try:
             topup = payments.manual_top_up(wallet, amount, requested_by=request.user)
-        except (
-            payments.TopUpNotAllowed,
-            payments.TopUpPending,
-            payments.TopUpFailed,
-            payments.WalletBusy,
-            venice_errors.VeniceError,
-            SecretUnreadable,
-        ) as exc:
+        except (*payments.MANUAL_TOP_UP_REFUSED, SecretUnreadable) as exc:
             outcome = f"refused: {exc}"
             self.message_user(request, f"No top-up: {exc}", messages.ERROR)
         else:
