@@ -34,6 +34,8 @@ SUBMIT_LEASE = datetime.timedelta(seconds=120)
 MAX_SUBMIT_ATTEMPTS = 8
 # All of a wallet's in-flight slots were busy (the throttle's own wait ran out): try again soon.
 NO_SLOT_WAIT_S = 2.0
+# A top-up waiting for a second admin: look again this often (each look signs nothing).
+APPROVAL_WAIT_S = 60.0
 
 
 class JobRejected(Exception):
@@ -153,6 +155,8 @@ def _submit_claimed(job: Job, lease: leases.Lease) -> Job:
         return _not_sent(job, f"Waiting for a free request slot ({exc}).", NO_SLOT_WAIT_S)
     except PaceExceeded as exc:  # the balance read was never sent: no attempt used
         return _not_sent(job, f"Waiting for wallet credit: {exc}.", exc.retry_after or 5.0)
+    except payments.TopUpAwaitingApproval as exc:  # as long as it takes: no attempt used
+        return _not_sent(job, f"Waiting for wallet credit: {exc}", APPROVAL_WAIT_S)
     except (payments.TopUpPending, payments.WalletBusy, errors.VeniceError) as exc:
         return _retry_later(job, f"Waiting for wallet credit: {exc}", _retry_delay(job, exc))
 

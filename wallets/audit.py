@@ -26,6 +26,7 @@ AUDITED_FIELDS: dict[str, tuple[str, ...]] = {
         "topup_amount_usd",
         "topup_below_usd",
         "max_topup_per_day_usd",
+        "approve_topups_above_usd",
     ),
     Budget._meta.label: ("user", "month", "limit_usd"),
     BudgetRequest._meta.label: ("user", "month", "amount_usd", "status", "note"),

@@ -43,6 +43,10 @@ class Wallet(models.Model):
         max_digits=10, decimal_places=2, default=Decimal("50")
     )
     topup_below_usd = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("2"))
+    # A top-up above this waits for a second admin's approval (wallets.approvals); none: never.
+    approve_topups_above_usd = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True
+    )
 
     # Last known figures, refreshed by the worker.
     credit_usd = models.DecimalField(**USD, null=True, blank=True)
@@ -254,6 +258,47 @@ class Budget(models.Model):
         return max(Decimal("0"), self.limit_usd - self.used_usd)
 
 
+class TopUpApproval(models.Model):
+    """A top-up above the wallet's approval amount, waiting for (or given) a second admin's
+    approval. The worker's own top-ups ask too (requested_by empty): any admin may approve
+    those; an admin's may be approved by any admin but them."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for approval"
+        APPROVED = "approved", "Approved, not yet used"
+        USED = "used", "Approved and signed"
+        DENIED = "denied", "Denied"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="approvals")
+    amount_usd = models.DecimalField(max_digits=10, decimal_places=2)
+    reason = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, max_length=1000)
+    topup = models.OneToOneField(
+        TopUp, null=True, blank=True, on_delete=models.PROTECT, related_name="approval"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One open question per wallet: the worker asks again and again until it is answered.
+            models.UniqueConstraint(
+                fields=["wallet"], condition=Q(status="waiting"), name="one_waiting_approval"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"${self.amount_usd} top-up of {self.wallet.name} ({self.get_status_display()})"
+
+
 class BudgetRequest(models.Model):
     """A member asking for more budget this month; an admin approves (the limit rises by the
     amount, wallets.budgets.decide) or denies it, with a note the member reads."""
@@ -357,6 +402,7 @@ class AuditEntry(models.Model):
         JOB_ADOPT = "job_adopt", "Job under review adopted a charge"
         JOB_CLOSE = "job_close", "Job under review closed as never accepted"
         BUDGET_REQUEST = "budget_request", "Budget request answered"
+        TOPUP_APPROVAL = "topup_approval", "Top-up approval answered"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

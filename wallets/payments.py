@@ -24,8 +24,8 @@ from venice import TopUpPolicy, VeniceClient, errors
 from venice.chain import authorization_used, check_transfer, usdc_balance
 from venice.payments import MIN_TOP_UP_USD
 
-from . import ledger
-from .models import LedgerEntry, TopUp, Wallet
+from . import approvals, ledger
+from .models import LedgerEntry, TopUp, TopUpApproval, Wallet
 from .venice import WORKER_PACE_WAIT_S, client_for
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,10 @@ class TopUpPending(Exception):
 class TopUpPaused(TopUpPending):
     """Venice refused a payment moments ago: no new one is signed until the pause is over.
     A kind of TopUpPending, so that work needing credit waits and tries again later."""
+
+
+class TopUpAwaitingApproval(TopUpPending):
+    """The top-up is above the wallet's approval amount and no second admin has approved it."""
 
 
 class WalletBusy(Exception):
@@ -206,7 +210,9 @@ def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
             credit = refresh_credit(wallet, client)
 
 
-def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> TopUp:
+def manual_top_up(
+    wallet: Wallet, amount_usd: Decimal, *, requested_by=None, reason: str = "manual"
+) -> TopUp:
     """An admin's top-up: same caps, same lease, same at-most-once rules as the worker's."""
     if not wallet.is_evm:
         raise TopUpNotAllowed(
@@ -217,9 +223,22 @@ def manual_top_up(wallet: Wallet, amount_usd: Decimal, *, requested_by=None) -> 
         raise TopUpNotAllowed("A top-up is a whole number of cents.")
     with client_for(wallet) as client, topup_lease(wallet):
         settle_open_topups(wallet, client)
-        topup = _sign(wallet, client, amount, reason="manual", requested_by=requested_by)
+        topup = _sign(wallet, client, amount, reason=reason, requested_by=requested_by)
         send(topup, client)
     return topup
+
+
+def use_approval(approval_id: int) -> None:
+    """The worker's task once a second admin approved a top-up: sign and send it now."""
+    approval = TopUpApproval.objects.select_related("wallet", "requested_by").get(pk=approval_id)
+    if approval.status != TopUpApproval.Status.APPROVED:
+        return  # the worker's own next top-up used it already
+    manual_top_up(
+        approval.wallet,
+        approval.amount_usd,
+        requested_by=approval.requested_by,
+        reason=approval.reason,
+    )
 
 
 def _pause_after_refusal(wallet: Wallet) -> None:
@@ -261,6 +280,12 @@ def _sign(
             f"Today's top-ups would reach ${policy.spent_today_usd + amount:.2f}, above the "
             f"${policy.max_per_day_usd:.2f} a day the policy allows."
         )
+    approval = None
+    if approvals.needs_approval(wallet, amount):
+        approval = approvals.approved(wallet, amount)
+        if approval is None:
+            waiting = approvals.ask(wallet, amount, reason=reason, requested_by=requested_by)
+            raise TopUpAwaitingApproval(approvals.waiting_message(waiting))
     try:
         signed = client.top_up(amount, policy)
     except errors.PaymentRefused as exc:
@@ -270,6 +295,14 @@ def _sign(
         log.warning("top-up for wallet %s: Venice's 402 answer is unreadable: %s", wallet.name, exc)
         raise
     # Saved, committed, before a single byte is sent: after a crash this row is re-sent.
+    with transaction.atomic():
+        topup = _record_signed(wallet, signed, reason, requested_by)
+        if approval is not None:
+            approvals.mark_used(approval, topup)
+    return topup
+
+
+def _record_signed(wallet: Wallet, signed, reason: str, requested_by) -> TopUp:
     return TopUp.objects.create(
         wallet=wallet,
         amount_usd=signed.amount_usd,

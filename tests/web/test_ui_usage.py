@@ -120,7 +120,7 @@ def test_a_member_asks_for_more_and_an_admin_approves_it(
     admin.get_by_role("link", name="1 budget request waiting for an answer").click()
     admin.get_by_role("link", name="member", exact=True).click()
     admin.get_by_text("A game jam this weekend").wait_for()
-    admin.get_by_label("Note to the member:").fill("Have a good jam")
+    admin.get_by_label("Note:").fill("Have a good jam")
     shot(admin, "admin-budget-request-answer")
     admin.get_by_role("button", name="Approve").click()
     admin.get_by_text("Approved: member asks for $15.00 more").wait_for()

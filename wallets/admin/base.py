@@ -7,11 +7,17 @@ import functools
 from collections.abc import Callable
 
 from django.apps import apps
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import reverse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from wallets.money import usd
@@ -101,3 +107,57 @@ class ModelIdFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(model_id=self.value()) if self.value() else queryset
+
+
+class AnsweredAdmin(ReadOnlyAdmin):
+    """Read-only requests that an admin answers once, Approve or Deny with a note (budget
+    requests, top-up approvals): the change page shows the answer form while `pending_status`,
+    and `answer` does the domain's work, raising one of `refusals` to say no."""
+
+    answer_permission = ""
+    pending_status = ""
+    refusals: tuple[type[Exception], ...] = ()
+    note_required_to_deny = True
+
+    def may_answer(self, request) -> bool:
+        return request.user.has_perm(self.answer_permission)
+
+    def answer(self, request, object_id: int, *, approve: bool, note: str) -> str:
+        raise NotImplementedError
+
+    def answer_context(self, request, obj) -> dict:
+        return {}
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_decide"
+        decide = self.admin_site.admin_view(self.decide_view)
+        return [path("<int:object_id>/decide/", decide, name=name), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = {"may_answer": self.may_answer(request)}
+        if obj is not None and obj.status == self.pending_status:
+            extra.update(self.answer_context(request, obj))
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    @post_only(lambda model_admin, request: model_admin.may_answer(request))
+    def decide_view(self, request, object_id) -> str:
+        decision = request.POST.get("decision")
+        note = request.POST.get("note", "").strip()[:1000]
+        changelist = admin_url(f"{self.opts.app_label}_{self.opts.model_name}_changelist")
+        if decision not in ("approve", "deny"):
+            self.message_user(request, "Choose approve or deny.", messages.ERROR)
+        elif decision == "deny" and self.note_required_to_deny and not note:
+            self.message_user(request, "Say why in the note.", messages.ERROR)
+        else:
+            try:
+                approve = decision == "approve"
+                done = self.answer(request, int(object_id), approve=approve, note=note)
+            except self.model.DoesNotExist:
+                raise Http404("No such record") from None
+            except self.refusals as refused:
+                self.message_user(request, str(refused), messages.ERROR)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+                return changelist
+        return admin_url(f"{self.opts.app_label}_{self.opts.model_name}_change", object_id)

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Case, When
-from django.http import Http404
-from django.urls import path
 from django.utils.html import format_html
 
 from wallets import audit, budgets, requests
 from wallets.models import AuditEntry, Budget, BudgetRequest
 from wallets.money import usd
 
-from .base import ReadOnlyAdmin, admin_url, money, post_only
+from .base import AnsweredAdmin, money
 from .csv_export import CsvExportMixin
 from .forms import BudgetForm
 
@@ -95,20 +93,19 @@ class BudgetAdmin(CsvExportMixin, admin.ModelAdmin):
             )
 
 
-def _may_answer(model_admin, request) -> bool:
-    # Answering raises a budget: whoever may change budgets may answer.
-    return request.user.has_perm("wallets.change_budget")
-
-
 @admin.register(BudgetRequest)
-class BudgetRequestAdmin(ReadOnlyAdmin):
-    """Members' requests for more budget: read-only records, answered by a button (decide)."""
+class BudgetRequestAdmin(AnsweredAdmin):
+    """Members' requests for more budget, waiting ones first; answered once (wallets.requests)."""
 
+    # Answering raises a budget: whoever may change budgets may answer.
+    answer_permission = "wallets.change_budget"
+    pending_status = BudgetRequest.Status.PENDING
+    refusals = (requests.RequestRefused,)
     list_display = ["who", "month", money("amount_usd", "Asked for"), "status", "created_at"]
     list_filter = ["status", "month"]
     list_select_related = ["user", "decided_by"]
     search_fields = ["user__username", "reason"]
-    fields = [
+    fields = readonly_fields = [
         "user",
         "month",
         "amount_usd",
@@ -119,10 +116,8 @@ class BudgetRequestAdmin(ReadOnlyAdmin):
         "decided_at",
         "note",
     ]
-    readonly_fields = fields
 
     def get_queryset(self, request):
-        # Waiting ones first, then the newest.
         waiting_first = Case(When(status=BudgetRequest.Status.PENDING, then=0), default=1)
         return super().get_queryset(request).order_by(waiting_first, "-created_at")
 
@@ -130,41 +125,12 @@ class BudgetRequestAdmin(ReadOnlyAdmin):
     def who(self, asked):
         return asked.user.get_username()
 
-    def get_urls(self):
-        decide = self.admin_site.admin_view(self.decide_view)
-        return [
-            path("<int:object_id>/decide/", decide, name="wallets_budgetrequest_decide"),
-            *super().get_urls(),
-        ]
+    def answer_context(self, request, asked) -> dict:
+        return {
+            "team_shortfall": requests.team_shortfall(asked),
+            "remaining": budgets.member_budget(asked.user_id, asked.month).remaining_usd,
+        }
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        asked = self.get_object(request, object_id)
-        extra = {"may_answer": _may_answer(self, request)}
-        if asked is not None and asked.status == BudgetRequest.Status.PENDING:
-            extra["team_shortfall"] = requests.team_shortfall(asked)
-            extra["remaining"] = budgets.member_budget(asked.user_id, asked.month).remaining_usd
-        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
-
-    @post_only(_may_answer)
-    def decide_view(self, request, object_id) -> str:
-        decision = request.POST.get("decision")
-        note = request.POST.get("note", "").strip()[:1000]
-        if decision not in ("approve", "deny"):
-            self.message_user(request, "Choose approve or deny.", messages.ERROR)
-        elif decision == "deny" and not note:
-            self.message_user(request, "Say why in the note: the member reads it.", messages.ERROR)
-        else:
-            try:
-                asked = requests.decide(
-                    int(object_id), request.user, approve=decision == "approve", note=note
-                )
-            except BudgetRequest.DoesNotExist:
-                raise Http404("No such request") from None
-            except requests.RequestRefused as refused:
-                self.message_user(request, str(refused), messages.ERROR)
-            else:
-                self.message_user(
-                    request, f"{asked.get_status_display()}: {asked}.", messages.SUCCESS
-                )
-                return admin_url("wallets_budgetrequest_changelist")
-        return admin_url("wallets_budgetrequest_change", object_id)
+    def answer(self, request, object_id: int, *, approve: bool, note: str) -> str:
+        asked = requests.decide(object_id, request.user, approve=approve, note=note)
+        return f"{asked.get_status_display()}: {asked}."

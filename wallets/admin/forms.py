@@ -65,12 +65,24 @@ class WalletPolicyForm(forms.ModelForm):
             "topup_amount_usd",
             "topup_below_usd",
             "max_topup_per_day_usd",
+            "approve_topups_above_usd",
         ]
         labels = {
             "topup_amount_usd": "Top up by (USD)",
             "topup_below_usd": "When credit falls below (USD)",
             "max_topup_per_day_usd": "At most per UTC day (USD)",
+            "approve_topups_above_usd": "Second admin approves top-ups above (USD)",
         }
+        help_texts = {
+            "approve_topups_above_usd": "Empty: no approval. A top-up above it (the worker's or "
+            "an admin's) waits until an admin other than the one who asked approves it."
+        }
+
+    def clean_approve_topups_above_usd(self):
+        limit = self.cleaned_data["approve_topups_above_usd"]
+        if limit is not None and limit < 0:
+            raise forms.ValidationError("An approval amount cannot be negative.")
+        return limit
 
     def clean_topup_amount_usd(self):
         amount = self.cleaned_data["topup_amount_usd"]

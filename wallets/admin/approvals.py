@@ -1,0 +1,60 @@
+"""Top-ups waiting for a second admin's approval (wallets.approvals): read-only records, each
+answered once, never by the admin who asked for it."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Case, When
+
+from wallets import approvals
+from wallets.models import TopUpApproval
+
+from .base import AnsweredAdmin, money, wallet_name
+
+
+@admin.register(TopUpApproval)
+class TopUpApprovalAdmin(AnsweredAdmin):
+    # Approving sends money: whoever may top a wallet up by hand may approve.
+    answer_permission = "wallets.change_wallet"
+    pending_status = TopUpApproval.Status.WAITING
+    refusals = (approvals.ApprovalRefused,)
+    note_required_to_deny = False
+    list_display = [
+        "created_at",
+        wallet_name,
+        money("amount_usd", "Amount"),
+        "status",
+        "asked_by",
+        "decided_by",
+    ]
+    list_filter = ["status", "wallet"]
+    list_select_related = ["wallet", "requested_by", "decided_by"]
+    fields = readonly_fields = [
+        "wallet",
+        "amount_usd",
+        "reason",
+        "status",
+        "requested_by",
+        "created_at",
+        "decided_by",
+        "decided_at",
+        "note",
+        "topup",
+    ]
+
+    def get_queryset(self, request):
+        waiting_first = Case(When(status=TopUpApproval.Status.WAITING, then=0), default=1)
+        return super().get_queryset(request).order_by(waiting_first, "-created_at")
+
+    @admin.display(description="Asked by", ordering="requested_by__username")
+    def asked_by(self, approval):
+        return approval.requested_by.get_username() if approval.requested_by_id else "the worker"
+
+    def answer_context(self, request, approval) -> dict:
+        return {"own_request": approval.requested_by_id == request.user.pk}
+
+    def answer(self, request, object_id: int, *, approve: bool, note: str) -> str:
+        approval = approvals.decide(object_id, request.user, approve=approve, note=note)
+        if approve:
+            return f"Approved: the worker signs and sends {approval} now."
+        return f"Denied: {approval}."
