@@ -163,8 +163,6 @@ def job_list(request):
     jobs = jobs.annotate(author_name=F("user__username"))
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
-    query = QueryDict(mutable=True)
-    query.update({k: v for k, v in {"who": who, "state": state}.items() if v})
     return render(
         request,
         "jobs/list.html",
@@ -174,7 +172,6 @@ def job_list(request):
             "who": who,
             "state": state,
             "state_filters": STATE_FILTERS,
-            "query": query.urlencode(),
             "live": _live_poll(rows, "list"),
         },
     )

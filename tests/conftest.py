@@ -68,6 +68,12 @@ def admin_user(django_user_model):
 
 
 @pytest.fixture
+def second_admin(admin_user):
+    """Another admin, for what one admin may not do alone (approve their own top-up)."""
+    return type(admin_user).objects.create_superuser("second", password="second-pass-123")
+
+
+@pytest.fixture
 def wallet(venice):
     """The team's default x402 wallet, holding 1000 test USDC on the sandbox chain."""
     from wallets import keys

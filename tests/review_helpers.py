@@ -1,14 +1,18 @@
 """Jobs whose queue answer was lost (NEEDS_REVIEW), made on purpose against the sandbox: the
 review's tests, the reliability scenarios and the admin's Resolve page in the browser start
-from them."""
+from them. And ledger rows written straight into Venice's ledger copy, for the spend figures."""
 
 from __future__ import annotations
 
+import datetime
+import itertools
 import time
+from decimal import Decimal
 
 from jobs import pipeline, recovery
 from jobs.models import Job
 from wallets import ledger
+from wallets.models import LedgerEntry
 from wallets.venice import client_for
 
 SCALE = 0.005  # the session sandbox's time scale
@@ -66,3 +70,18 @@ def two_jobs_one_charge(wallet, member, venice, settings, django_user_model) -> 
     refused.refresh_from_db()
     assert accepted.state == refused.state == Job.State.NEEDS_REVIEW  # nothing tells them apart
     return accepted, refused
+
+
+_row_ids = itertools.count(1)
+
+
+def ledger_row(wallet, kind: str, usd: str, at: datetime.datetime, **fields) -> LedgerEntry:
+    """One row of Venice's ledger as the sync would have copied it (CHARGE, REFUND, TOP_UP)."""
+    return LedgerEntry.objects.create(
+        wallet=wallet,
+        venice_id=f"row-{next(_row_ids)}",
+        type=kind,
+        amount_usd=Decimal(usd),
+        created_at=at,
+        **fields,
+    )

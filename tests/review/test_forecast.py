@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from review import spend
+from tests.review_helpers import ledger_row
 from wallets.models import LedgerEntry
 
 pytestmark = pytest.mark.django_db
@@ -16,13 +17,7 @@ NOW = datetime.datetime(2026, 12, 20, 12, 0, tzinfo=datetime.UTC)  # 11.5 days l
 
 
 def charge(wallet, day: int, usd: str) -> None:
-    LedgerEntry.objects.create(
-        wallet=wallet,
-        venice_id=f"c-{day}-{usd}",
-        type="CHARGE",
-        amount_usd=Decimal(usd),
-        created_at=datetime.datetime(2026, 12, day, 9, tzinfo=datetime.UTC),
-    )
+    ledger_row(wallet, "CHARGE", usd, datetime.datetime(2026, 12, day, 9, tzinfo=datetime.UTC))
 
 
 def test_the_month_goes_on_at_the_last_weeks_pace_with_its_spread(wallet):

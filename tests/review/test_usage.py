@@ -20,17 +20,9 @@ NOW = datetime.datetime(2026, 12, 10, 12, 0, tzinfo=UTC)  # 9.5 days into a 31-d
 MONTH = datetime.date(2026, 12, 1)
 
 
-def job(user, wallet, model, settled, finished, state=Job.State.COMPLETED, month=MONTH):
-    return make_job(
-        user,
-        wallet,
-        model_id=model,
-        quoted_usd=settled,
-        settled_usd=settled,
-        budget_month=month,
-        state=state,
-        finished_at=finished,
-    )
+def job(user, wallet, model, settled, finished, **fields):
+    money = {"quoted_usd": settled, "settled_usd": settled, "budget_month": MONTH}
+    return make_job(user, wallet, model_id=model, finished_at=finished, **money | fields)
 
 
 @pytest.fixture
@@ -42,7 +34,14 @@ def month_of_work(member, other_member, wallet):
     job(member, wallet, "elevenlabs-music", Decimal("0"), None, state=Job.State.FAILED)
     # Not this member's, or not this month's: not on the page.
     job(other_member, wallet, "elevenlabs-music", Decimal("50"), day(4))
-    job(member, wallet, "elevenlabs-music", Decimal("7"), day(1), month=datetime.date(2026, 11, 1))
+    job(
+        member,
+        wallet,
+        "elevenlabs-music",
+        Decimal("7"),
+        day(1),
+        budget_month=datetime.date(2026, 11, 1),
+    )
     budgets.member_budget(member.pk, MONTH)
     Budget.objects.filter(user=member, month=MONTH).update(
         limit_usd=Decimal("20"), spent_usd=Decimal("9"), reserved_usd=Decimal("1.25")

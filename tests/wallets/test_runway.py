@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from wallets.models import LedgerEntry, Wallet
+from tests.review_helpers import ledger_row
+from wallets.models import Wallet
 from wallets.runway import runway
 
 pytestmark = pytest.mark.django_db
@@ -15,15 +16,8 @@ pytestmark = pytest.mark.django_db
 NOW = datetime.datetime(2026, 12, 20, 12, 0, tzinfo=datetime.UTC)
 
 
-def entry(wallet, kind: str, usd: str, days_ago: float, n: list = [0]) -> None:  # noqa: B006
-    n[0] += 1
-    LedgerEntry.objects.create(
-        wallet=wallet,
-        venice_id=f"row-{n[0]}",
-        type=kind,
-        amount_usd=Decimal(usd),
-        created_at=NOW - datetime.timedelta(days=days_ago),
-    )
+def entry(wallet, kind: str, usd: str, days_ago: float) -> None:
+    ledger_row(wallet, kind, usd, NOW - datetime.timedelta(days=days_ago))
 
 
 @pytest.fixture

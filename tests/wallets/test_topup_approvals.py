@@ -25,11 +25,6 @@ def guarded(wallet):
 
 
 @pytest.fixture
-def second_admin(django_user_model):
-    return django_user_model.objects.create_superuser("second", password="second-pass-123")
-
-
-@pytest.fixture
 def queued(monkeypatch):
     calls = []
     monkeypatch.setattr(approvals, "async_task", lambda name, *args: calls.append((name, *args)))

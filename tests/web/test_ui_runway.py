@@ -15,7 +15,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between 
 from django.utils import timezone  # noqa: E402
 
 from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
-from wallets.models import LedgerEntry, Wallet  # noqa: E402
+from tests.review_helpers import ledger_row  # noqa: E402
+from wallets.models import Wallet  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,14 +26,8 @@ def spending(wallet):
     """20 USD a day for the last week, 60 of credit, 100 USDC, a cap of 10 a day."""
     now = timezone.now()
     for day in range(7):
-        LedgerEntry.objects.create(
-            wallet=wallet,
-            venice_id=f"charge-{day}",
-            type="CHARGE",
-            amount_usd=Decimal("20"),
-            model_id="elevenlabs-music",
-            created_at=now - datetime.timedelta(days=day, hours=1),
-        )
+        at = now - datetime.timedelta(days=day, hours=1)
+        ledger_row(wallet, "CHARGE", "20", at, model_id="elevenlabs-music")
     Wallet.objects.filter(pk=wallet.pk).update(
         credit_usd=Decimal("60"),
         usdc_balance=Decimal("100"),

@@ -17,8 +17,9 @@ from wallets.models import TopUp, TopUpApproval  # noqa: E402
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_one_admin_asks_another_approves(page, browser, live_server, admin_user, wallet):
-    second = type(admin_user).objects.create_superuser("second", password="second-pass-123")
+def test_one_admin_asks_another_approves(
+    page, browser, live_server, admin_user, second_admin, wallet
+):
     wallet.approve_topups_above_usd = Decimal("5")
     wallet.save()
 
@@ -38,7 +39,7 @@ def test_one_admin_asks_another_approves(page, browser, live_server, admin_user,
     assert TopUpApproval.objects.get().status == TopUpApproval.Status.WAITING
 
     other = browser.new_context(base_url=live_server.url).new_page()
-    sign_in_admin(other, second, password="second-pass-123")
+    sign_in_admin(other, second_admin, password="second-pass-123")
     other.goto(f"/admin/wallets/topupapproval/{TopUpApproval.objects.get().pk}/change/")
     other.get_by_label("Note:").fill("For the launch week")
     shot(other, "admin-topup-approval")

@@ -4,7 +4,6 @@ answered once, never by the admin who asked for it."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Case, When
 
 from wallets import approvals
 from wallets.models import TopUpApproval
@@ -19,6 +18,8 @@ class TopUpApprovalAdmin(AnsweredAdmin):
     pending_status = TopUpApproval.Status.WAITING
     refusals = (approvals.ApprovalRefused,)
     note_required_to_deny = False
+    answer_template = "admin/wallets/_answer_topup.html"
+    note_help = "Kept with the approval and in the audit log."
     list_display = [
         "created_at",
         wallet_name,
@@ -41,10 +42,6 @@ class TopUpApprovalAdmin(AnsweredAdmin):
         "note",
         "topup",
     ]
-
-    def get_queryset(self, request):
-        waiting_first = Case(When(status=TopUpApproval.Status.WAITING, then=0), default=1)
-        return super().get_queryset(request).order_by(waiting_first, "-created_at")
 
     @admin.display(description="Asked by", ordering="requested_by__username")
     def asked_by(self, approval):

@@ -10,6 +10,7 @@ from django.apps import apps
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, When
 from django.http import (
     Http404,
     HttpRequest,
@@ -118,6 +119,13 @@ class AnsweredAdmin(ReadOnlyAdmin):
     pending_status = ""
     refusals: tuple[type[Exception], ...] = ()
     note_required_to_deny = True
+    change_form_template = "admin/wallets/answered_change_form.html"
+    answer_template = ""  # the facts beside the answer form (extends admin/wallets/_answer.html)
+    note_help = ""
+
+    def get_queryset(self, request):
+        waiting_first = Case(When(status=self.pending_status, then=0), default=1)
+        return super().get_queryset(request).order_by(waiting_first, "-created_at")
 
     def may_answer(self, request) -> bool:
         return request.user.has_perm(self.answer_permission)
@@ -135,9 +143,15 @@ class AnsweredAdmin(ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
-        extra = {"may_answer": self.may_answer(request)}
-        if obj is not None and obj.status == self.pending_status:
-            extra.update(self.answer_context(request, obj))
+        extra = {}
+        if obj is not None and obj.status == self.pending_status and self.may_answer(request):
+            name = f"admin:{self.opts.app_label}_{self.opts.model_name}_decide"
+            extra = {
+                "answer_template": self.answer_template,
+                "decide": reverse(name, args=[obj.pk]),
+                "note_help": self.note_help,
+                **self.answer_context(request, obj),
+            }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     @post_only(lambda model_admin, request: model_admin.may_answer(request))

@@ -5,7 +5,6 @@ workers' conditional UPDATEs (wallets.budgets). Members' requests for more are a
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Case, When
 from django.utils.html import format_html
 
 from wallets import audit, budgets, requests
@@ -101,6 +100,8 @@ class BudgetRequestAdmin(AnsweredAdmin):
     answer_permission = "wallets.change_budget"
     pending_status = BudgetRequest.Status.PENDING
     refusals = (requests.RequestRefused,)
+    answer_template = "admin/wallets/_answer_budget.html"
+    note_help = "To the member: required when denying. Kept with the request and in the audit log."
     list_display = ["who", "month", money("amount_usd", "Asked for"), "status", "created_at"]
     list_filter = ["status", "month"]
     list_select_related = ["user", "decided_by"]
@@ -116,10 +117,6 @@ class BudgetRequestAdmin(AnsweredAdmin):
         "decided_at",
         "note",
     ]
-
-    def get_queryset(self, request):
-        waiting_first = Case(When(status=BudgetRequest.Status.PENDING, then=0), default=1)
-        return super().get_queryset(request).order_by(waiting_first, "-created_at")
 
     @admin.display(description="Member", ordering="user__username")
     def who(self, asked):
