@@ -6,6 +6,7 @@ app_name = "jobs"
 urlpatterns = [
     path("", views.generate, name="generate"),
     path("generate/quote/", views.quote, name="quote"),
+    path("generate/variables/", views.variables, name="variables"),
     path("jobs/", views.job_list, name="list"),
     path("jobs/live/", views.live, name="live"),
     path("jobs/<int:pk>/", views.detail, name="detail"),
