@@ -146,6 +146,19 @@ class VariablesForm(forms.Form):
         )
 
 
+def filled_for_quote(query):
+    """The form's query with the prompt filled in as far as it is: a model priced by the
+    character is quoted on the text Venice will get, not on the template's braces."""
+    variables = VariablesForm.reading(query)
+    template = variables.templates.get("prompt")
+    if template is None or not template.variables:
+        return query
+    values, _ = check_all(variables.variables, variables.typed)
+    filled = query.copy()
+    filled["prompt"] = "".join(piece for piece, _ in template.pieces(values))
+    return filled
+
+
 class GenerateForm(forms.Form):
     model = forms.ChoiceField(label="Model")
     prompt = forms.CharField(label="Prompt", widget=forms.Textarea(attrs={"rows": 4}))

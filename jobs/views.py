@@ -23,7 +23,7 @@ from django_htmx.http import replace_url, trigger_client_event
 from wallets.money import format_usd
 
 from . import catalogue, pipeline, pricing, ranges, states
-from .forms import VARIABLE_PREFIX, GenerateForm, VariablesForm
+from .forms import VARIABLE_PREFIX, GenerateForm, VariablesForm, filled_for_quote
 from .models import Job
 
 State = Job.State
@@ -102,7 +102,7 @@ def generate(request, prefill: dict | None = None):
         data = QueryDict(mutable=True)
         data.update({k: v for k, v in form.initial.items() if v not in (None, "")})
 
-    pricing_context = pricing.quote_context(request.user, model, data)
+    pricing_context = pricing.quote_context(request.user, model, filled_for_quote(data))
     preview, refused = form.variables.preview()
     context = {
         "form": form,
@@ -136,7 +136,7 @@ def quote(request):
     return render(
         request,
         "jobs/_quote.html",
-        {"pricing": pricing.quote_context(request.user, model, request.GET)},
+        {"pricing": pricing.quote_context(request.user, model, filled_for_quote(request.GET))},
     )
 
 

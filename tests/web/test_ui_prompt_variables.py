@@ -160,6 +160,20 @@ def test_a_model_switch_keeps_the_values_typed(signed_in):
     assert "<mark>calm</mark> lo-fi at <mark>120</mark>" in page
 
 
+def test_a_character_priced_model_is_quoted_on_the_filled_text(signed_in):
+    # 1000 characters once filled in, over 1,100 as written.
+    template = "x" * 995 + "{{who|select:Ann,Bobby=Bobby}}"
+    url = reverse("jobs:quote")
+    quote = signed_in.get(url, {"model": "elevenlabs-tts-v4", "prompt": template})
+    assert "$0.18" in quote.content.decode()
+    quote = signed_in.get(url, {"model": "elevenlabs-tts-v4", "prompt": template, "var_who": "Ann"})
+    assert "$0.17964" in quote.content.decode()  # 998 characters
+    page = signed_in.get(
+        reverse("jobs:generate"), {"model": "elevenlabs-tts-v4", "prompt": template}
+    )
+    assert 'id="price">$0.18<' in page.content.decode()
+
+
 def test_generate_without_variables_shows_no_fieldset(signed_in):
     page = signed_in.get(reverse("jobs:generate")).content.decode()
     assert '<fieldset id="variables" class="variables" hidden' in page
