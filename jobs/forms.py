@@ -6,12 +6,24 @@ by `pipeline.create_job`, whose refusals are put back on the field they name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django import forms
 
 from venice import Model, QueueOptions
 from venice.validation import LYRICS_RULES
+
+from .prompt_variables import (
+    MAX_VALUE_LENGTH,
+    Template,
+    TemplateError,
+    ValueRefused,
+    Variable,
+    check_all,
+    merge,
+    parse,
+)
 
 # The queue options' fields (venice.QueueOptions), in the order the form shows them, and how a
 # refusal names one the chosen model does not take.
@@ -34,6 +46,117 @@ def _unset(value: object) -> bool:
 
 def _seconds(n: int) -> str:
     return f"{n // 60}:{n % 60:02d} min" if n >= 60 else f"{n} s"
+
+
+# The texts that may hold variables (prompt_variables): how each is named to the member, and the
+# generate form's field for it.
+TEXTS = {"prompt": "prompt", "lyrics": "lyrics_prompt"}
+VARIABLE_PREFIX = "var_"
+
+
+class VariableField(forms.CharField):
+    """One variable's value, checked by the variable itself (`Variable.check`)."""
+
+    def __init__(self, variable: Variable):
+        if variable.kind == "select":
+            choices = [(o, o) for o in variable.options]
+            widget = forms.Select(choices=choices if variable.default else [("", "—"), *choices])
+        elif variable.kind == "number":
+            attrs = {"step": "any", "inputmode": "decimal"}
+            if variable.low is not None:
+                attrs.update(min=str(variable.low), max=str(variable.high))
+            widget = forms.NumberInput(attrs=attrs)
+        else:
+            widget = forms.TextInput(attrs={"autocomplete": "off", "maxlength": MAX_VALUE_LENGTH})
+        super().__init__(
+            label=variable.name,
+            required=variable.required,
+            initial=variable.default,
+            help_text=variable.describe(),
+            widget=widget,
+        )
+        self.variable = variable
+
+    def clean(self, value):
+        try:
+            return self.variable.check(self.to_python(value))
+        except ValueRefused as exc:
+            raise forms.ValidationError(str(exc), code="refused") from None
+
+
+class VariablesForm(forms.Form):
+    """A prompt's (and its lyrics') variables as fields, and the text as it will be filled in.
+
+    The generate form takes these fields over; the page also renders this form alone (htmx) as
+    the member types, unbound, with what was typed so far as `values`.
+    """
+
+    def __init__(self, *, texts: Mapping[str, str], values: Mapping[str, str] | None = None):
+        super().__init__()
+        # What was typed for each variable, by its field's name (var_<name>).
+        values = values or {}
+        self.templates: dict[str, Template] = {}
+        self.template_errors: dict[str, str] = {}
+        for where, text in texts.items():
+            try:
+                self.templates[where] = parse(text or "", where)
+            except TemplateError as exc:
+                self.template_errors[where] = str(exc)
+        try:
+            self.variables = merge(self.templates)
+        except TemplateError as exc:
+            self.template_errors[exc.where] = str(exc)
+            self.variables = []
+        for variable in self.variables:
+            field = VariableField(variable)
+            name = VARIABLE_PREFIX + variable.name
+            if name in values:
+                field.initial = values[name]
+            self.fields[name] = field
+        self.typed = {
+            name.removeprefix(VARIABLE_PREFIX): value
+            for name, value in values.items()
+            if name.startswith(VARIABLE_PREFIX)
+        }
+
+    def preview(self) -> tuple[list[dict], dict[str, str]]:
+        """Each text with variables, in pieces (Template.pieces) filled with the values that
+        fit, and a message for each value typed that does not (one not typed yet is no fault
+        while the member is still filling the fields in)."""
+        values, refused = check_all(self.variables, self.typed)
+        refused = {name: msg for name, msg in refused.items() if self.typed.get(name, "").strip()}
+        texts = [
+            {"label": where.capitalize(), "pieces": template.pieces(values)}
+            for where, template in self.templates.items()
+            if template.variables
+        ]
+        return texts, refused
+
+    def filled(self, cleaned: Mapping[str, str]) -> dict[str, str]:
+        """Each text with the cleaned values in place, by its generate form field."""
+        values = {v.name: cleaned[VARIABLE_PREFIX + v.name] for v in self.variables}
+        return {TEXTS[where]: t.render(values) for where, t in self.templates.items()}
+
+    @classmethod
+    def reading(cls, query: Mapping[str, str]) -> VariablesForm:
+        """The variables of the texts in a generate form's query, with the values typed."""
+        return cls(
+            texts={where: query.get(field, "") for where, field in TEXTS.items()},
+            values={k: v for k, v in query.items() if k.startswith(VARIABLE_PREFIX)},
+        )
+
+
+def filled_for_quote(query):
+    """The form's query with the prompt filled in as far as it is: a model priced by the
+    character is quoted on the text Venice will get, not on the template's braces."""
+    variables = VariablesForm.reading(query)
+    template = variables.templates.get("prompt")
+    if template is None or not template.variables:
+        return query
+    values, _ = check_all(variables.variables, variables.typed)
+    filled = query.copy()
+    filled["prompt"] = "".join(piece for piece, _ in template.pieces(values))
+    return filled
 
 
 class GenerateForm(forms.Form):
@@ -160,9 +283,38 @@ class GenerateForm(forms.Form):
             self.fields["loop"] = forms.BooleanField(
                 label="Make it loop seamlessly", required=False
             )
+        self._initial_from(dict(self.initial))
+        # The prompt's variables: read from what was posted, or from the text the form starts
+        # with (a library prompt's).
+        source = self.data if self.is_bound else self.initial
+        self.variables = VariablesForm(
+            texts={w: source.get(f, "") for w, f in TEXTS.items() if f in self.fields},
+            values={k: v for k, v in source.items() if k.startswith(VARIABLE_PREFIX)},
+        )
+        self.fields.update(self.variables.fields)
         # Keep the form order: model, prompt, the options, then private.
-        order = ["model", "prompt", *OPTIONS, "private", "library_prompt"]
+        order = ["model", "prompt", "lyrics_prompt", *self.variables.fields, *OPTIONS]
+        order += ["private", "library_prompt"]
         self.order_fields([name for name in order if name in self.fields])
+
+    def _initial_from(self, values: dict) -> None:
+        """The starting values this form has fields for; a voice not in the model's list goes
+        into the custom voice field."""
+        initial = {
+            name: value
+            for name, value in values.items()
+            if name in self.fields or name.startswith(VARIABLE_PREFIX)
+        }
+        voice = values.get("voice")
+        if voice and "voice" in self.fields and voice not in self.model.spec.voices:
+            initial.pop("voice", None)
+            if "custom_voice" in self.fields:
+                initial["custom_voice"] = voice
+        self.initial = initial
+
+    @property
+    def variable_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.variables.fields]
 
     def clean(self) -> dict:
         # An option this model has no field for would otherwise be dropped without a word (a
@@ -172,7 +324,13 @@ class GenerateForm(forms.Form):
         for option, named in OPTIONS.items():
             if option not in self.fields and str(self.data.get(option, "")).strip():
                 self.add_error(None, f"{name} does not take {named}; leave it out.")
-        return super().clean()
+        cleaned = super().clean()
+        for where, message in self.variables.template_errors.items():
+            self.add_error(TEXTS[where] if TEXTS[where] in self.fields else None, message)
+        if self.variables.variables and not self.errors:
+            # What Venice gets: the texts with the values in place, no braces left.
+            cleaned.update(self.variables.filled(cleaned))
+        return cleaned
 
     def clean_language_code(self) -> str:
         return self.cleaned_data["language_code"].lower()

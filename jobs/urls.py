@@ -13,6 +13,7 @@ job_urls = [
 urlpatterns = [
     path("", views.generate, name="generate"),
     path("generate/quote/", views.quote, name="quote"),
+    path("generate/variables/", views.variables, name="variables"),
     path("jobs/", views.job_list, name="list"),
     path("jobs/live/", views.live, name="live"),
     path("jobs/<int:pk>/", include(job_urls)),

@@ -23,7 +23,7 @@ from django_htmx.http import replace_url, trigger_client_event
 from wallets.money import format_usd
 
 from . import catalogue, pipeline, pricing, ranges, states
-from .forms import GenerateForm
+from .forms import VARIABLE_PREFIX, GenerateForm, VariablesForm, filled_for_quote
 from .models import Job
 
 State = Job.State
@@ -45,8 +45,13 @@ def _prefill(request) -> dict:
             values["prompt"] = job.suggested_prompt
         return values
     # A model switch (htmx) carries the text already typed over to the new model's form.
+    # So do the values typed for the prompt's variables.
     keep = ("model", "prompt", "lyrics_prompt", "private", "library_prompt")
-    return {key: request.GET[key] for key in keep if request.GET.get(key)}
+    return {
+        key: value
+        for key, value in request.GET.items()
+        if value and (key in keep or key.startswith(VARIABLE_PREFIX))
+    }
 
 
 def _int_or_404(value: str) -> int:
@@ -54,16 +59,6 @@ def _int_or_404(value: str) -> int:
         return int(value)
     except ValueError:
         raise Http404("No such item") from None
-
-
-def _initial_for(form: GenerateForm, values: dict) -> dict:
-    initial = {name: value for name, value in values.items() if name in form.fields}
-    voice = values.get("voice")
-    if voice and "voice" in form.fields and voice not in form.model.spec.voices:
-        initial.pop("voice", None)
-        if "custom_voice" in form.fields:
-            initial["custom_voice"] = voice
-    return initial
 
 
 def generate(request, prefill: dict | None = None):
@@ -103,13 +98,21 @@ def generate(request, prefill: dict | None = None):
     else:
         values = _prefill(request) if prefill is None else prefill
         model = models.get(values.get("model")) or next(iter(models.values()))
-        form = GenerateForm(models=models, model=model)
-        form.initial = _initial_for(form, {**values, "model": model.id})
+        form = GenerateForm(models=models, model=model, initial={**values, "model": model.id})
         data = QueryDict(mutable=True)
         data.update({k: v for k, v in form.initial.items() if v not in (None, "")})
 
-    pricing_context = pricing.quote_context(request.user, model, data)
-    context = {"form": form, "model": model, "pricing": pricing_context}
+    pricing_context = pricing.quote_context(request.user, model, filled_for_quote(data))
+    preview, refused = form.variables.preview()
+    context = {
+        "form": form,
+        "model": model,
+        "pricing": pricing_context,
+        "variables": form.variables,
+        "variable_fields": form.variable_fields,
+        "preview": preview,
+        "refused": refused,
+    }
     if request.htmx and request.htmx.target == "generate-form":
         response = render(request, "jobs/_generate_form.html", context)
         # Keep the address bar on the chosen model, so a reload shows the same form.
@@ -133,8 +136,25 @@ def quote(request):
     return render(
         request,
         "jobs/_quote.html",
-        {"pricing": pricing.quote_context(request.user, model, request.GET)},
+        {"pricing": pricing.quote_context(request.user, model, filled_for_quote(request.GET))},
     )
+
+
+@require_GET
+def variables(request):
+    """The prompt's variables as fields and the text filled in with them, re-fetched (htmx) as
+    the member edits the prompt; only the filled text as they fill the fields in."""
+    form = VariablesForm.reading(request.GET)
+    preview, refused = form.preview()
+    context = {
+        "variables": form,
+        "variable_fields": list(form),
+        "preview": preview,
+        "refused": refused,
+    }
+    if request.htmx.target == "variables-preview":
+        return render(request, "jobs/_variables_preview.html", context)
+    return render(request, "jobs/_variables.html", context)
 
 
 # --- the job list and its live status -------------------------------------------------------------

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from django import forms
 
+from jobs.prompt_variables import TemplateError, merge, parse
+
 from .models import Prompt, normalise_tags
+
+# The texts that may hold variables, by how the member knows them.
+TEMPLATE_FIELDS = {"prompt": "text", "lyrics": "lyrics"}
 
 
 class PromptForm(forms.ModelForm):
@@ -35,6 +40,24 @@ class PromptForm(forms.ModelForm):
             choices.append((current, current))  # a model since retired keeps its prompts
         self.fields["model_id"].choices = choices
         self.fields["tags_text"].initial = ", ".join(self.instance.tag_list)
+
+    def clean(self) -> dict:
+        """A malformed template is refused here, saying where, rather than when it is used."""
+        cleaned = super().clean()
+        templates = {}
+        for where, field in TEMPLATE_FIELDS.items():
+            if field not in cleaned:
+                continue
+            try:
+                templates[where] = parse(cleaned[field], where)
+            except TemplateError as exc:
+                self.add_error(field, str(exc))
+        if len(templates) == len(TEMPLATE_FIELDS):
+            try:
+                merge(templates)
+            except TemplateError as exc:
+                self.add_error(TEMPLATE_FIELDS[exc.where], str(exc))
+        return cleaned
 
     def clean_tags_text(self):
         return normalise_tags(self.cleaned_data["tags_text"])
