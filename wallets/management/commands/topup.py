@@ -30,12 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"No wallet named {wallet!r}")
         try:
             topup = payments.manual_top_up(target, amount)
-        except (
-            payments.TopUpNotAllowed,
-            payments.TopUpPending,
-            payments.WalletBusy,
-            errors.VeniceError,
-        ) as exc:
+        except payments.MANUAL_TOP_UP_REFUSED as exc:
             raise CommandError(str(exc)) from exc
         audit.record(
             None,
