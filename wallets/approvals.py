@@ -1,7 +1,8 @@
 """Top-ups above a wallet's approval amount wait for a second admin.
 
-Before signing a top-up above `Wallet.approve_topups_above_usd`, payments asks `require` for an
-approval of that amount. Without one, a waiting approval is recorded (one per wallet) and
+Before signing a top-up above `Wallet.approve_topups_above_usd` (`needs_approval`), payments looks
+for an approval of that amount (`approved`). Without one, a waiting approval is recorded (one
+per wallet, `ask`) and
 TopUpAwaitingApproval stops the top-up; jobs that needed the credit wait without using an
 attempt. An admin other than the one who asked approves it (`decide`), and a task signs and
 sends the top-up (payments.use_approval), under the same lease, caps and at-most-once rules as
