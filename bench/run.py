@@ -1,5 +1,6 @@
 """Every benchmark against the sandbox on loopback: a table, bench/results.json, and as the last
-line a one-line JSON summary of the twelve headline figures (issue 7). `make bench` runs it.
+line a one-line JSON summary of the thirteen headline figures (issues 7 and 13). `make bench`
+runs it.
 
     .venv/bin/python bench/run.py [--quick] [--only submit,memory] [--out bench/results.json]
 
@@ -29,7 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402
 
-BENCHMARKS = ["polling", "submit", "web_load", "memory", "siwx_sign", "spend_overview"]
+BENCHMARKS = [
+    "polling",
+    "submit",
+    "web_load",
+    "memory",
+    "siwx_sign",
+    "spend_overview",
+    "waveform",
+]
 HEADLINE = [
     "poll_call_ratio",
     "poll_p95_delay_s",
@@ -43,6 +52,7 @@ HEADLINE = [
     "download_rss_mb",
     "siwx_sign_us",
     "spend_overview_ms",
+    "waveform_cpu_ms_per_audio_min",
 ]
 # Which benchmark owns which headline figure (for the table).
 OWNER = {
@@ -52,6 +62,7 @@ OWNER = {
     "download_rss_mb": "memory",
     "siwx_sign_us": "siwx_sign",
     "spend_overview_ms": "spend_overview",
+    "waveform_cpu_ms_per_audio_min": "waveform",
 }
 # The issue's targets, for the table: (comparison, value, unit).
 TARGETS = {
@@ -66,6 +77,7 @@ TARGETS = {
     "download_rss_mb": ("<=", 16, "MB"),
     "siwx_sign_us": ("<", 2000, "us"),
     "spend_overview_ms": ("<", 300, "ms"),
+    "waveform_cpu_ms_per_audio_min": ("<", 100, "ms"),
 }
 # Wall-clock limits per benchmark (full, quick), after which it is stopped and recorded failed.
 TIME_LIMIT_S = {"polling": (300, 120), "spend_overview": (360, 180)}
@@ -140,7 +152,8 @@ def verdict(key: str, value) -> str:
 
 
 def table(results: dict, summary: dict, elapsed: dict) -> str:
-    lines = [f"{'figure':22} {'value':>10} {'target':>12}  {'':6} {'from':15} note"]
+    width = max(map(len, HEADLINE))
+    lines = [f"{'figure':{width}} {'value':>10} {'target':>12}  {'':6} {'from':15} note"]
     for key in HEADLINE:
         owner = OWNER[key]
         target = ""
@@ -155,7 +168,7 @@ def table(results: dict, summary: dict, elapsed: dict) -> str:
             worse = summary[key] > summary["naive_p95_delay_s"]
             note = "worse than the naive poller's" if worse else "no worse than the naive poller's"
         lines.append(
-            f"{key:22} {fmt(summary[key]):>10} {target:>12}  {verdict(key, summary[key]):6} "
+            f"{key:{width}} {fmt(summary[key]):>10} {target:>12}  {verdict(key, summary[key]):6} "
             f"{owner:15} {note}"
         )
     tail = results.get("polling", {}).get("studio", {}).get("tail")

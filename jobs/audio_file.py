@@ -36,6 +36,9 @@ class AudioFacts:
     format: str  # "" when the bytes are no audio container mutagen knows
     content_type: str
     seconds: float | None
+    # What the waveform's decoder needs to read the file as it is (no resampling).
+    sample_rate: int | None = None
+    channels: int | None = None
 
 
 def inspect(file: BinaryIO) -> AudioFacts:
@@ -52,4 +55,10 @@ def inspect(file: BinaryIO) -> AudioFacts:
     name, content_type = FORMATS[type(found)]
     length = getattr(found.info, "length", None)
     seconds = round(float(length), 3) if length and length > 0 else None
-    return AudioFacts(name, content_type, seconds)
+    return AudioFacts(
+        name,
+        content_type,
+        seconds,
+        sample_rate=getattr(found.info, "sample_rate", None) or None,
+        channels=getattr(found.info, "channels", None) or None,
+    )

@@ -131,6 +131,14 @@ class Job(models.Model):
     audio_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     audio_duration_s = models.FloatField(null=True, blank=True)
     inference_time_s = models.FloatField(null=True, blank=True)
+    audio_peaks = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The waveform: the loudest sample of each slice of the audio, 0..1 "
+        "(jobs.waveform); [] when the file could not be decoded, null when it was saved before "
+        "waveforms existed (manage.py waveforms computes those).",
+    )
     media_deleted_at = models.DateTimeField(null=True, blank=True)
 
     # What went wrong, in Venice's words and in ours.

@@ -13,6 +13,7 @@ import posixpath
 import random
 import tempfile
 from decimal import Decimal
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files import File
@@ -24,7 +25,7 @@ from django.utils import timezone
 from venice import AudioResult, Processing, VeniceClient, errors
 from wallets import budgets, throttle
 
-from . import audio_file, enqueue, schedule, states
+from . import audio_file, enqueue, schedule, states, waveform
 from .audio_file import AudioFacts
 from .models import Job, JobEvent
 
@@ -163,11 +164,12 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
             spool.write(chunk)
             size += len(chunk)
         facts = audio_file.inspect(spool)
+        peaks = _peaks(job, spool, facts)
         name = job.audio.field.generate_filename(job, f"job-{job.pk}.{_extension(result, facts)}")
         stored = default_storage.save(name, File(spool, name=name))
 
     try:
-        moved = _record_audio(job, stored, size, result, facts)
+        moved = _record_audio(job, stored, size, result, facts, peaks)
     except Exception:
         _discard_unless_recorded(job, stored)  # the next poll saves the audio anew
         raise
@@ -180,9 +182,29 @@ def _finish(job: Job, result: AudioResult, client: VeniceClient) -> Job:
     return job
 
 
-def _record_audio(job: Job, stored: str, size: int, result: AudioResult, facts: AudioFacts) -> bool:
-    """COMPLETED, pointing at the stored audio, and the money settled: all or nothing. Format
-    and length are the file's own (Venice's headers only when the file cannot say)."""
+def _peaks(job: Job, spool: BinaryIO, facts: AudioFacts) -> list[float]:
+    """The waveform, or [] for a file that cannot be decoded. A waveform is for the eyes:
+    whatever goes wrong computing it, the paid job still completes, so no error of the decoder
+    may stop it."""
+    try:
+        return waveform.peaks(spool, facts) or []
+    except Exception:
+        log.exception("job %s: no waveform", job.pk)
+        spool.seek(0)
+        return []
+
+
+def _record_audio(
+    job: Job,
+    stored: str,
+    size: int,
+    result: AudioResult,
+    facts: AudioFacts,
+    peaks: list[float],
+) -> bool:
+    """COMPLETED, pointing at the stored audio with its waveform, and the money settled: all or
+    nothing. Format and length are the file's own (Venice's headers only when the file cannot
+    say)."""
     audio_format = facts.format or (result.audio_format or "").lower().strip(".")[:20]
     seconds = facts.seconds or result.audio_duration_s
     length = f", {seconds:.1f} s" if seconds else ""
@@ -197,6 +219,7 @@ def _record_audio(job: Job, stored: str, size: int, result: AudioResult, facts: 
             audio_content_type=facts.content_type or result.content_type or "",
             audio_format=audio_format,
             audio_duration_s=seconds,
+            audio_peaks=peaks,
             inference_time_s=result.inference_time_s,
             finished_at=timezone.now(),
             next_poll_at=None,

@@ -31,3 +31,30 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset && event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// A waveform (data-player="ID") seeks the <audio id=ID> to where it is clicked, and shows how
+// much has played. A list row's player loads nothing until asked (preload="none"), so there the
+// seek waits for the length.
+document.addEventListener("click", (event) => {
+  const wave = event.target.closest && event.target.closest("svg[data-player]");
+  const audio = wave && document.getElementById(wave.dataset.player);
+  if (!audio) return;
+  const box = wave.getBoundingClientRect();
+  const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+  const seek = () => { audio.currentTime = fraction * audio.duration; };
+  if (Number.isFinite(audio.duration)) {
+    seek();
+  } else {
+    audio.addEventListener("loadedmetadata", seek, { once: true });
+    audio.preload = "metadata";
+    audio.load();
+  }
+});
+// Media events do not bubble: listen in the capture phase.
+document.addEventListener("timeupdate", (event) => {
+  const audio = event.target;
+  if (!audio.id || !Number.isFinite(audio.duration)) return;
+  for (const wave of document.querySelectorAll(`svg[data-player="${audio.id}"]`)) {
+    wave.style.setProperty("--played", audio.currentTime / audio.duration);
+  }
+}, true);

@@ -47,7 +47,8 @@ document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(
 
 
 def team_pages(member, wallet) -> tuple[list[str], dict]:
-    done = give_audio(make_job(member, wallet, prompt="A finished track"))
+    # With a waveform: inline SVG, tinted through the CSSOM as it plays.
+    done = give_audio(make_job(member, wallet, prompt="A finished track", audio_peaks=[0.5] * 300))
     running = make_job(
         member,
         wallet,
