@@ -187,6 +187,7 @@ def _routes(patterns, prefix=""):
 MEMBER_PAGES = {
     "",
     "generate/quote/",
+    "generate/variables/",
     "jobs/",
     "jobs/live/",
     "jobs/<int:pk>/",
@@ -200,6 +201,8 @@ MEMBER_PAGES = {
     "library/<int:pk>/use/",
     "library/from-job/<int:pk>/",
     "wallet/",
+    "usage/",
+    "usage/ask/",
     "login/",
     "logout/",
 }
