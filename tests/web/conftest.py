@@ -53,3 +53,14 @@ def page(request, monkeypatch, browser, live_server):
     context.set_default_timeout(15_000)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture
+def no_page_errors(page):
+    """Fails the test on any script error or failed load in the page (a blocked inline style
+    or script included): modules that want it list it in their pytestmark."""
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield
+    assert not errors, errors

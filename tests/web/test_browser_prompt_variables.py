@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,29 +19,16 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from jobs.models import Job  # noqa: E402
 from studio.models import Prompt  # noqa: E402
+from tests.browser_helpers import shot  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_page_errors"),
+]
 
 PHONE = {"width": 375, "height": 740}
 TEMPLATE = "{{mood|select:calm,dark,upbeat}} lo-fi beat at {{bpm|number:60-180=90}} bpm, {{place}}"
-
-
-@pytest.fixture(autouse=True)
-def no_page_errors(page):
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield
-    assert not errors, errors  # no script error, no blocked inline style or script
-
-
-def screenshot(page, name: str) -> None:
-    """tests.browser_helpers.shot, with the caret left as it is: Playwright hides it with a
-    <style> of its own, which the page's Content-Security-Policy blocks (and this test counts as
-    an error)."""
-    if folder := os.environ.get("STUDIO_SCREENSHOTS"):
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True, caret="initial")
 
 
 def at(path: str):
@@ -99,7 +85,7 @@ def test_save_use_fill_preview_and_generate(page, member, wallet):
         arg="dark lo-fi beat at 120 bpm, in the rain",
     )
     assert page.locator("#variables-preview .refused").count() == 0
-    screenshot(page, "generate-variables")
+    shot(page, "generate-variables")
 
     # Editing the prompt brings a new variable's field, keeping what was typed.
     page.get_by_label("Prompt").fill(TEMPLATE + " with {{instrument=piano}}")
@@ -112,7 +98,7 @@ def test_save_use_fill_preview_and_generate(page, member, wallet):
 
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    screenshot(page, "generate-variables-375")
+    shot(page, "generate-variables-375")
     page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("button", name="Generate").click()
@@ -134,6 +120,6 @@ def test_values_that_do_not_fit_are_refused_on_their_fields(page, member, wallet
     page.locator("#generate-form").evaluate("f => f.noValidate = true")
     page.get_by_role("button", name="Generate").click()
     page.get_by_role("alert").wait_for()
-    screenshot(page, "generate-variables-refused")
+    shot(page, "generate-variables-refused")
     assert "Fill this in." in page.locator("#id_var_place_error").text_content()
     assert not Job.objects.exists()

@@ -25,19 +25,14 @@ from tests.browser_helpers import shot  # noqa: E402
 from wallets import budgets, payments  # noqa: E402
 from wallets.models import Budget  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_page_errors"),
+]
 
 PHONE = {"width": 375, "height": 740}
 FINISH_MS = 30_000
-
-
-@pytest.fixture(autouse=True)
-def no_page_errors(page):
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield
-    assert not errors, errors  # no script error, no failed load, on any page
 
 
 def at(path: str):
