@@ -46,7 +46,8 @@ FASTEST_RUN = 0.85
 # a poll thread and downloads are real time and count at their real weight (see `_breakdown`),
 # so the figure does not depend on the scale (`--scale` measures others).
 SCALE = 0.12
-DETECT_S = 2.0  # Studio's POLL_DETECT_SECONDS, in a member's seconds
+# Studio's POLL_DETECT_SECONDS in a member's seconds (`--detect` measures others).
+DETECT_S = 2.0
 # A busy team. At under three retrieves a job, one wallet's 110 retrieves a minute would carry
 # about 40 jobs a minute; Venice's 40 queue calls a minute bind first.
 ARRIVALS_PER_MIN = 20
@@ -498,5 +499,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--fastest", type=float, default=FASTEST_RUN, help="sandbox spread")
     parser.add_argument("--scale", type=float, help=f"time compression (default {SCALE})")
+    parser.add_argument("--detect", type=float, help=f"detection step (default {DETECT_S} s)")
     args = parser.parse_args()
+    if args.detect:
+        DETECT_S = args.detect
     print(json.dumps(run(quick=args.quick, fastest=args.fastest, scale=args.scale), indent=2))
