@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
+from wallets import runway
 from wallets.budgets import BudgetUse, budget_use
 from wallets.models import BudgetRequest, LedgerEntry, Wallet
 from wallets.policy import WalletStatus, wallet_status
@@ -342,6 +343,16 @@ class Overview:
     warnings: list[BudgetUse] = field(default_factory=list)
 
 
+def _burns(today: datetime.date) -> dict[int, Decimal]:
+    """Each wallet's net spend per day over runway.BURN_DAYS days, from the daily sums."""
+    first = today - datetime.timedelta(days=runway.BURN_DAYS - 1)
+    net: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    rows = _grouped(first, today, None, "wallet_id", grain=DAY_TOTAL)
+    for row in rows:
+        net[row["wallet_id"]] += _usd(row["usd"]) * (1 if row["type"] == CHARGE else -1)
+    return {wallet_id: runway.net_per_day(usd) for wallet_id, usd in net.items()}
+
+
 def _moment_of(today: datetime.date) -> datetime.datetime:
     """Now, or midday of the day the overview is drawn for (tests draw past days)."""
     now = timezone.now()
@@ -377,6 +388,7 @@ def overview(
     )
     budgets = budget_use(today)
     wallets = Wallet.objects.order_by("-is_default", "name")
+    burns = _burns(today)
     return Overview(
         start=start,
         end=end,
@@ -387,7 +399,10 @@ def overview(
         members=by_member(start, end, wallet=wallet),
         models=by_model(start, end, wallet=wallet),
         budgets=budgets,
-        wallets=[wallet_status(w) for w in (wallets.filter(pk=wallet.pk) if wallet else wallets)],
+        wallets=[
+            wallet_status(w, burn=burns.get(w.pk, ZERO))
+            for w in (wallets.filter(pk=wallet.pk) if wallet else wallets)
+        ],
         open_differences=open_differences().count(),
         last_run=ReconcileRun.objects.first(),
         forecast=month_end_forecast(_moment_of(today), wallet=wallet, spent=totals["month"].spend),

@@ -67,6 +67,8 @@ class WalletStatus:
         return max(Decimal("0"), self.wallet.max_topup_per_day_usd - self.topped_up_today)
 
 
-def wallet_status(wallet: Wallet) -> WalletStatus:
+def wallet_status(wallet: Wallet, *, burn: Decimal | None = None) -> WalletStatus:
+    """`burn`: the wallet's net spend per day (wallets.runway), where the caller has it."""
     today = payments.spent_today(wallet) if wallet.is_evm else Decimal("0")
-    return WalletStatus(wallet, today, next_topup(wallet, topped_up_today=today), runway(wallet))
+    topup = next_topup(wallet, topped_up_today=today)
+    return WalletStatus(wallet, today, topup, runway(wallet, burn=burn))

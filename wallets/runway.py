@@ -1,9 +1,10 @@
 """How long a wallet's money lasts at the team's recent pace: days of Venice credit, days of the
 USDC on chain behind it, and the day the top-up policy's daily cap stops keeping up.
 
-The pace is the last BURN_DAYS days of Venice's own ledger for the wallet (charges less
-refunds), so a quiet week reads as a long runway and a busy one as a short one; the page says
-which week it measured.
+The pace is the last BURN_DAYS UTC days (today so far and the six before) of Venice's own ledger
+for the wallet, charges less refunds, per day: a quiet week reads as a long runway and a busy
+one as a short one. The spend overview passes the same figure read from its daily sums
+(review/spend.py), so a million-row ledger costs it nothing.
 """
 
 from __future__ import annotations
@@ -65,20 +66,32 @@ def _days(days: float) -> str:
     return f"about {days:,.0f} day{'' if round(days) == 1 else 's'}"
 
 
+def burn_since(now: datetime.datetime) -> datetime.datetime:
+    """00:00 UTC of the first of the BURN_DAYS days that end today."""
+    today = now.astimezone(datetime.UTC).date()
+    first = today - datetime.timedelta(days=BURN_DAYS - 1)
+    return datetime.datetime.combine(first, datetime.time.min, tzinfo=datetime.UTC)
+
+
 def burn_per_day(wallet: Wallet, now: datetime.datetime) -> Decimal:
-    since = now - datetime.timedelta(days=BURN_DAYS)
-    sums = LedgerEntry.objects.filter(wallet=wallet, created_at__gt=since).aggregate(
+    sums = LedgerEntry.objects.filter(wallet=wallet, created_at__gte=burn_since(now)).aggregate(
         charged=Sum("amount_usd", filter=Q(type=LedgerEntry.Type.CHARGE)),
         refunded=Sum("amount_usd", filter=Q(type=LedgerEntry.Type.REFUND)),
     )
-    net = (sums["charged"] or ZERO) - (sums["refunded"] or ZERO)
+    return net_per_day((sums["charged"] or ZERO) - (sums["refunded"] or ZERO))
+
+
+def net_per_day(net: Decimal) -> Decimal:
     return max(ZERO, net) / BURN_DAYS
 
 
-def runway(wallet: Wallet, now: datetime.datetime | None = None) -> Runway:
+def runway(
+    wallet: Wallet, now: datetime.datetime | None = None, *, burn: Decimal | None = None
+) -> Runway:
+    """`burn`: the wallet's net spend per day, where the caller has it already."""
     now = now or timezone.now()
-    burn = burn_per_day(wallet, now)
-    since = now - datetime.timedelta(days=BURN_DAYS)
+    burn = burn_per_day(wallet, now) if burn is None else burn
+    since = burn_since(now)
     if burn <= 0 or wallet.credit_usd is None:
         return Runway(since, burn, None, None, None)
     credit_days = float(max(wallet.credit_usd, ZERO) / burn)

@@ -22,12 +22,12 @@ def entry(wallet, kind: str, usd: str, days_ago: float) -> None:
 
 @pytest.fixture
 def busy_week(wallet):
-    # 80 charged and 10 refunded in the last 7 days (70 net: 10 a day); older rows and top-ups
-    # are not the pace.
-    for days_ago, usd in ((0.5, "30"), (3, "20"), (6.9, "30")):
+    # 80 charged and 10 refunded in the last 7 UTC days, today's included (70 net: 10 a day);
+    # older rows and top-ups are not the pace.
+    for days_ago, usd in ((0.5, "30"), (3, "20"), (6.4, "30")):
         entry(wallet, "CHARGE", usd, days_ago)
     entry(wallet, "REFUND", "10", 2)
-    entry(wallet, "CHARGE", "500", 7.5)
+    entry(wallet, "CHARGE", "500", 6.6)  # December 13: the eighth day back
     entry(wallet, "TOP_UP", "100", 1)
     Wallet.objects.filter(pk=wallet.pk).update(
         credit_usd=Decimal("25"), usdc_balance=Decimal("40"), max_topup_per_day_usd=Decimal("50")

@@ -17,6 +17,7 @@ from django.utils import timezone  # noqa: E402
 from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
 from tests.review_helpers import ledger_row  # noqa: E402
 from wallets.models import Wallet  # noqa: E402
+from wallets.runway import burn_since  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,8 +26,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def spending(wallet):
     """20 USD a day for the last week, 60 of credit, 100 USDC, a cap of 10 a day."""
     now = timezone.now()
-    for day in range(7):
-        at = now - datetime.timedelta(days=day, hours=1)
+    for day in range(7):  # each of the seven UTC days that end today
+        at = burn_since(now) + datetime.timedelta(days=day, minutes=30)
         ledger_row(wallet, "CHARGE", "20", at, model_id="elevenlabs-music")
     Wallet.objects.filter(pk=wallet.pk).update(
         credit_usd=Decimal("60"),
