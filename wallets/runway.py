@@ -41,7 +41,8 @@ class Runway:
     def words(self) -> str:
         if self.burn_per_day <= 0:
             return f"Nothing spent in the last {BURN_DAYS} days: no end in sight."
-        pace = f"at {format_usd(self.burn_per_day)} a day (the last {BURN_DAYS} days)"
+        per_day = format_usd(self.burn_per_day.quantize(Decimal("0.01")))
+        pace = f"at {per_day} a day (the last {BURN_DAYS} days)"
         if self.credit_days is None:
             return f"Spending {pace}; the credit is not known yet."
         said = f"Venice credit lasts {_days(self.credit_days)} {pace}"
