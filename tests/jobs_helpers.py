@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
+import wave
 
 from django.db import connection
 from django.utils import timezone
@@ -90,3 +92,15 @@ def raise_after(
         raise error
 
     monkeypatch.setattr(owner, name, dying)
+
+
+def wav_file(pcm: bytes, rate: int, channels: int = 1) -> io.BytesIO:
+    """16-bit PCM frames as a WAV file, read from its start."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    buffer.seek(0)
+    return buffer

@@ -7,7 +7,6 @@ import io
 import math
 import re
 import struct
-import wave
 
 import lameenc
 import pytest
@@ -19,7 +18,7 @@ from jobs import pipeline, waveform
 from jobs.audio_file import inspect
 from jobs.models import Job
 from jobs.waveform import BARS, fold, peaks, svg
-from tests.jobs_helpers import MUSIC, run_to_end
+from tests.jobs_helpers import MUSIC, run_to_end, wav_file
 
 RATE = 16000
 
@@ -31,17 +30,6 @@ def tone(seconds: float, amplitude: float, rate: int = RATE) -> bytes:
         struct.pack("<h", round(amplitude * 32767 * math.sin(step * n)))
         for n in range(int(seconds * rate))
     )
-
-
-def wav_file(pcm: bytes, rate: int = RATE) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm)
-    buffer.seek(0)
-    return buffer
 
 
 def mp3_file(pcm: bytes, rate: int = 44100) -> io.BytesIO:
@@ -58,7 +46,7 @@ def peaks_of(file: io.BytesIO) -> list[float] | None:
 
 
 def test_silence_then_a_loud_tone_shows_as_flat_then_tall():
-    found = peaks_of(wav_file(tone(3, 0) + tone(3, 0.9)))
+    found = peaks_of(wav_file(tone(3, 0) + tone(3, 0.9), RATE))
     assert found is not None and abs(len(found) - BARS) <= 1
     half = len(found) // 2
     assert max(found[: half - 1]) == 0, "the silent half"
@@ -66,7 +54,7 @@ def test_silence_then_a_loud_tone_shows_as_flat_then_tall():
 
 
 def test_a_quiet_tone_is_as_quiet_as_it_is():
-    found = peaks_of(wav_file(tone(2, 0.25)))
+    found = peaks_of(wav_file(tone(2, 0.25), RATE))
     assert all(0.22 < peak < 0.27 for peak in found)
 
 
@@ -82,14 +70,7 @@ def test_a_stereo_file_peaks_at_its_louder_channel():
     left = tone(1, 0.3)
     right = tone(1, 0.6)
     frames = b"".join(left[i : i + 2] + right[i : i + 2] for i in range(0, len(left), 2))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(frames)
-    buffer.seek(0)
-    assert 0.58 < max(peaks_of(buffer)) < 0.62
+    assert 0.58 < max(peaks_of(wav_file(frames, RATE, channels=2))) < 0.62
 
 
 @pytest.mark.parametrize(
@@ -110,13 +91,13 @@ def test_garbage_has_no_peaks_and_raises_nothing(data):
 
 
 def test_a_container_miniaudio_cannot_decode_has_no_peaks():
-    facts = inspect(wav_file(tone(1, 0.5)))
+    facts = inspect(wav_file(tone(1, 0.5), RATE))
     opus = type(facts)("opus", "audio/ogg", 1.0, sample_rate=48000, channels=2)
     assert peaks(io.BytesIO(b"OggS" + bytes(100)), opus) is None
 
 
 def test_a_length_header_that_lies_still_gives_at_most_bars_peaks():
-    file = wav_file(tone(4, 0.5))
+    file = wav_file(tone(4, 0.5), RATE)
     facts = inspect(file)
     short = type(facts)(facts.format, facts.content_type, 0.5, facts.sample_rate, facts.channels)
     found = peaks(file, short)

@@ -8,7 +8,6 @@ import math
 import os
 import re
 import struct
-import wave
 
 import pytest
 
@@ -22,6 +21,7 @@ from jobs.models import Job  # noqa: E402
 from jobs.waveform import peaks  # noqa: E402
 from sandbox.mp3 import Mp3Stream  # noqa: E402
 from tests.browser_helpers import shot, sign_in  # noqa: E402
+from tests.jobs_helpers import wav_file  # noqa: E402
 
 from .ui_helpers import give_audio, make_job  # noqa: E402
 
@@ -36,13 +36,7 @@ def swelling_wav() -> bytes:
     pcm = b"".join(
         struct.pack("<h", round(30000 * (n / frames) * math.sin(step * n))) for n in range(frames)
     )
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(pcm)
-    return buffer.getvalue()
+    return wav_file(pcm, RATE).getvalue()
 
 
 def points(html: str) -> int:
