@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 from venice.payments import MIN_TOP_UP_USD
 
@@ -60,7 +61,12 @@ class WalletStatus:
     wallet: Wallet
     topped_up_today: Decimal
     next_topup: NextTopUp
-    runway: Runway
+    burn: Decimal | None = None  # net spend per day, where the caller read it already
+
+    @cached_property
+    def runway(self) -> Runway:
+        # Only the pages that show it pay for it (the top-up page does not).
+        return runway(self.wallet, burn=self.burn)
 
     @property
     def left_today(self) -> Decimal:
@@ -71,4 +77,4 @@ def wallet_status(wallet: Wallet, *, burn: Decimal | None = None) -> WalletStatu
     """`burn`: the wallet's net spend per day (wallets.runway), where the caller has it."""
     today = payments.spent_today(wallet) if wallet.is_evm else Decimal("0")
     topup = next_topup(wallet, topped_up_today=today)
-    return WalletStatus(wallet, today, topup, runway(wallet, burn=burn))
+    return WalletStatus(wallet, today, topup, burn)
