@@ -136,7 +136,9 @@ def _submit_claimed(job: Job, lease: leases.Lease) -> Job:
     JobEvent.objects.create(job=job, state=State.SUBMITTING, note=f"Attempt {job.attempts}")
 
     try:
-        payments.ensure_credit(job.wallet, job.quoted_usd)
+        payments.ensure_credit(job.wallet, job.quoted_usd, asked_since=job.created_at)
+    except payments.TopUpDenied as exc:
+        return states.fail(job, "topup_denied", f"The team wallet has too little credit: {exc}")
     except payments.TopUpNotAllowed as exc:
         return states.fail(
             job,

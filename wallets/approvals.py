@@ -2,16 +2,17 @@
 
 Before signing a top-up above `Wallet.approve_topups_above_usd` (`needs_approval`), payments looks
 for an approval of that amount (`approved`). Without one, a waiting approval is recorded (one
-per wallet, `ask`) and
-TopUpAwaitingApproval stops the top-up; jobs that needed the credit wait without using an
-attempt. An admin other than the one who asked approves it (`decide`), and a task signs and
-sends the top-up (payments.use_approval), under the same lease, caps and at-most-once rules as
-any other. The approval is marked used in the transaction that records the signed top-up, so it
-pays once.
+per wallet, `ask`) and TopUpAwaitingApproval stops the top-up; jobs that needed the credit wait
+without using an attempt. An admin other than the one who asked approves it (`decide`), and a
+task signs and sends the top-up (payments.use_approval), under the same lease, caps and
+at-most-once rules as any other. The approval is marked used in the transaction that records the
+signed top-up, so it pays once. A denial answers the jobs that were waiting: they fail and
+release their reservations (`denied_since`) rather than ask the admins again a minute later.
 """
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -42,15 +43,27 @@ def approved(wallet: Wallet, amount: Decimal) -> TopUpApproval | None:
     )
 
 
+def denied_since(wallet: Wallet, since: datetime.datetime) -> TopUpApproval | None:
+    return (
+        TopUpApproval.objects.filter(wallet=wallet, status=Status.DENIED, decided_at__gte=since)
+        .order_by("-decided_at")
+        .first()
+    )
+
+
 def ask(wallet: Wallet, amount: Decimal, *, reason: str, requested_by=None) -> TopUpApproval:
     """The wallet's waiting approval: this one, or the one already waiting (of any amount)."""
-    try:
-        with transaction.atomic():
-            return TopUpApproval.objects.create(
-                wallet=wallet, amount_usd=amount, reason=reason, requested_by=requested_by
-            )
-    except IntegrityError:  # one_waiting_approval
-        return TopUpApproval.objects.get(wallet=wallet, status=Status.WAITING)
+    while True:
+        try:
+            with transaction.atomic():
+                return TopUpApproval.objects.create(
+                    wallet=wallet, amount_usd=amount, reason=reason, requested_by=requested_by
+                )
+        except IntegrityError:  # one_waiting_approval
+            waiting = TopUpApproval.objects.filter(wallet=wallet, status=Status.WAITING).first()
+            if waiting is not None:
+                return waiting
+            # answered between our insert and this read: ask again
 
 
 def mark_used(approval: TopUpApproval, topup: TopUp) -> None:
@@ -85,6 +98,15 @@ def decide(approval_id: int, admin, *, approve: bool, note: str = "") -> TopUpAp
     if approve:
         transaction.on_commit(lambda: async_task("wallets.payments.use_approval", approval.pk))
     return approval
+
+
+def denied_message(approval: TopUpApproval) -> str:
+    who = approval.decided_by.get_username() if approval.decided_by else "An admin"
+    note = f": {approval.note}" if approval.note else "."
+    return (
+        f"{who} denied the {format_usd(approval.amount_usd)} top-up of {approval.wallet.name} "
+        f"that this needed{note}"
+    )
 
 
 def waiting_message(approval: TopUpApproval) -> str:

@@ -83,6 +83,11 @@ class TopUpAwaitingApproval(TopUpPending):
     """The top-up is above the wallet's approval amount and no second admin has approved it."""
 
 
+class TopUpDenied(TopUpNotAllowed):
+    """An admin denied the approval a top-up needs, after the work asking for it began: that
+    work ends (releasing what it reserved) rather than asking the admins again and again."""
+
+
 class WalletBusy(Exception):
     """Another worker holds this wallet's top-up lease."""
 
@@ -183,11 +188,14 @@ def _enough(wallet: Wallet, credit: Decimal, needed: Decimal) -> bool:
     return credit - needed >= max(wallet.topup_below_usd, ADMISSION_FLOOR_USD)
 
 
-def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
+def ensure_credit(
+    wallet: Wallet, needed_usd: Decimal, *, asked_since: datetime.datetime | None = None
+) -> None:
     """Make sure the wallet can pay `needed_usd`, topping up under its policy if it must.
 
-    Raises TopUpNotAllowed when the policy forbids the top-up that would be needed, TopUpPending
-    when an earlier payment's outcome is still unknown, WalletBusy, or a venice error.
+    Raises TopUpNotAllowed when the policy forbids the top-up that would be needed (TopUpDenied
+    when an admin denied its approval since `asked_since`, when the work needing it began),
+    TopUpPending when an earlier payment's outcome is still unknown, WalletBusy, or a venice error.
     """
     if not wallet.is_evm:
         return  # an API key's account is billed by Venice directly
@@ -204,7 +212,13 @@ def ensure_credit(wallet: Wallet, needed_usd: Decimal) -> None:
         while not _enough(wallet, credit, needed_usd):
             _pause_after_refusal(wallet)
             amount = max(wallet.topup_amount_usd, MIN_TOP_UP_USD)
-            topup = _sign(wallet, client, amount, reason="credit below policy threshold")
+            topup = _sign(
+                wallet,
+                client,
+                amount,
+                reason="credit below policy threshold",
+                asked_since=asked_since,
+            )
             send(topup, client)
             _require_credited(topup)
             credit = refresh_credit(wallet, client)
@@ -268,7 +282,13 @@ def _require_credited(topup: TopUp) -> None:
 
 
 def _sign(
-    wallet: Wallet, client: VeniceClient, amount: Decimal, *, reason: str, requested_by=None
+    wallet: Wallet,
+    client: VeniceClient,
+    amount: Decimal,
+    *,
+    reason: str,
+    requested_by=None,
+    asked_since: datetime.datetime | None = None,
 ) -> TopUp:
     policy = policy_for(wallet)
     if amount > policy.max_per_topup_usd:
@@ -284,6 +304,8 @@ def _sign(
     if approvals.needs_approval(wallet, amount):
         approval = approvals.approved(wallet, amount)
         if approval is None:
+            if asked_since is not None and (denial := approvals.denied_since(wallet, asked_since)):
+                raise TopUpDenied(approvals.denied_message(denial))
             waiting = approvals.ask(wallet, amount, reason=reason, requested_by=requested_by)
             raise TopUpAwaitingApproval(approvals.waiting_message(waiting))
     try:

@@ -8,7 +8,7 @@ import pytest
 
 from jobs import pipeline
 from jobs.models import Job
-from wallets import approvals, payments
+from wallets import approvals, budgets, payments
 from wallets.models import AuditEntry, TopUp, TopUpApproval
 from wallets.venice import client_for
 
@@ -79,27 +79,72 @@ def test_the_workers_top_ups_ask_once_and_jobs_wait_without_using_attempts(guard
     waiting = TopUpApproval.objects.get()  # one question, however often the worker asks
     assert waiting.requested_by is None and waiting.reason == "credit below policy threshold"
 
-    job = pipeline.create_job(
-        user=member,
-        model_id="elevenlabs-sound-effects-v2",
-        fields={"prompt": "glass shattering on stone", "duration_seconds": 4},
-    )
+    job = make_job(member)
     pipeline.submit(job.pk)
     job.refresh_from_db()
     assert job.state == Job.State.PENDING and job.attempts == 0
     assert "waits for a second admin's approval" in job.events.last().note
 
 
-def test_a_denied_top_up_is_asked_for_again_later(guarded, admin_user, second_admin):
+def make_job(member) -> Job:
+    return pipeline.create_job(
+        user=member,
+        model_id="elevenlabs-sound-effects-v2",
+        fields={"prompt": "glass shattering on stone", "duration_seconds": 4},
+    )
+
+
+def test_a_denial_ends_the_jobs_that_waited_and_frees_their_budget(
+    guarded, member, admin_user, second_admin
+):
+    job = make_job(member)
+    pipeline.submit(job.pk)
+    waiting = TopUpApproval.objects.get()
+    approvals.decide(waiting.pk, second_admin, approve=False, note="spend less this week")
+
+    Job.objects.filter(pk=job.pk).update(next_attempt_at=None)  # its retry is due
+    pipeline.submit(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.error_code, job.reserved_usd) == (Job.State.FAILED, "topup_denied", 0)
+    assert job.error_message == (
+        f"The team wallet has too little credit: {second_admin.username} denied the $10.00 "
+        f"top-up of {guarded.name} that this needed: spend less this week"
+    )
+    assert budgets.member_budget(member.pk, job.budget_month).reserved_usd == 0
+    assert TopUpApproval.objects.get().status == Status.DENIED  # nobody was asked again
+
+    # Work that begins after the denial asks anew: the admins may answer differently now.
+    later = make_job(member)
+    pipeline.submit(later.pk)
+    later.refresh_from_db()
+    assert later.state == Job.State.PENDING
+    assert list(TopUpApproval.objects.values_list("status", flat=True)) == [
+        Status.WAITING,
+        Status.DENIED,
+    ]
+
+
+def test_the_wallets_own_top_up_asks_again_after_a_denial(guarded, admin_user):
     with pytest.raises(payments.TopUpAwaitingApproval):
         payments.ensure_credit(guarded, Decimal("1"))
     approvals.decide(TopUpApproval.objects.get().pk, admin_user, approve=False, note="not now")
     with pytest.raises(payments.TopUpAwaitingApproval):
         payments.ensure_credit(guarded, Decimal("1"))
-    assert list(TopUpApproval.objects.values_list("status", flat=True)) == [
-        Status.WAITING,
-        Status.DENIED,
-    ]
+    assert TopUpApproval.objects.filter(status=Status.WAITING).count() == 1
+
+
+def test_asking_while_the_waiting_one_is_answered_asks_anew(guarded, monkeypatch, admin_user):
+    first = approvals.ask(guarded, Decimal("10"), reason="first")
+    create = TopUpApproval.objects.create
+
+    def answered_meanwhile(**fields):
+        if TopUpApproval.objects.filter(status=Status.WAITING).exists():
+            approvals.decide(first.pk, admin_user, approve=False)
+        return create(**fields)
+
+    monkeypatch.setattr(TopUpApproval.objects, "create", answered_meanwhile)
+    second = approvals.ask(guarded, Decimal("10"), reason="second")
+    assert second.pk != first.pk and second.status == Status.WAITING
 
 
 def test_top_ups_at_or_below_the_amount_need_no_approval(guarded):
