@@ -260,6 +260,13 @@ def check_amount(amount_usd: Decimal, offer: Offer, policy: TopUpPolicy) -> int:
         )
     if atomic < offer.minimum_atomic:
         raise PaymentRefused(f"{amount} USD is below Venice's minimum top-up of {minimum} USD")
+    check_caps(amount, policy)
+    return atomic
+
+
+def check_caps(amount: Decimal, policy: TopUpPolicy) -> None:
+    """Refuse an amount above the operator's caps: per payment, per day, and the absolute
+    maximum. Studio checks this before asking anyone to approve a top-up, too."""
     if amount > MAX_TOP_UP_USD:
         raise PaymentRefused(f"{amount} USD is above the {MAX_TOP_UP_USD} USD maximum top-up")
     if amount > policy.max_per_topup_usd:
@@ -272,7 +279,6 @@ def check_amount(amount_usd: Decimal, offer: Offer, policy: TopUpPolicy) -> int:
             f"{policy.spent_today_usd + amount} USD, above the daily cap of "
             f"{policy.max_per_day_usd} USD"
         )
-    return atomic
 
 
 # ---------------------------------------------------------------------------------------------

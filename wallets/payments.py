@@ -22,7 +22,7 @@ from django.utils import timezone
 from ops import leases
 from venice import TopUpPolicy, VeniceClient, errors
 from venice.chain import authorization_used, check_transfer, usdc_balance
-from venice.payments import MIN_TOP_UP_USD
+from venice.payments import MIN_TOP_UP_USD, check_caps
 
 from . import approvals, ledger
 from .models import LedgerEntry, TopUp, TopUpApproval, Wallet
@@ -291,15 +291,10 @@ def _sign(
     asked_since: datetime.datetime | None = None,
 ) -> TopUp:
     policy = policy_for(wallet)
-    if amount > policy.max_per_topup_usd:
-        raise TopUpNotAllowed(
-            f"${amount:.2f} is above the policy's ${policy.max_per_topup_usd:.2f} per top-up."
-        )
-    if policy.spent_today_usd + amount > policy.max_per_day_usd:
-        raise TopUpNotAllowed(
-            f"Today's top-ups would reach ${policy.spent_today_usd + amount:.2f}, above the "
-            f"${policy.max_per_day_usd:.2f} a day the policy allows."
-        )
+    try:  # before an approval is asked for: nobody approves what the policy forbids
+        check_caps(amount, policy)
+    except errors.PaymentRefused as exc:
+        raise TopUpNotAllowed(str(exc)) from exc
     approval = None
     if approvals.needs_approval(wallet, amount):
         approval = approvals.approved(wallet, amount)

@@ -34,7 +34,7 @@ def test_the_daily_cap_refuses_before_signing(wallet):
     wallet.max_topup_per_day_usd = Decimal("15")
     wallet.save()
     payments.ensure_credit(wallet, Decimal("1"))
-    with pytest.raises(payments.TopUpNotAllowed, match="a day"):
+    with pytest.raises(payments.TopUpNotAllowed, match="daily cap"):
         payments.manual_top_up(wallet, Decimal("10"))
     assert TopUp.objects.count() == 1
 
@@ -59,7 +59,7 @@ def test_a_wallet_without_usdc_fails_its_top_up_and_it_does_not_count(venice, db
 
 
 def test_a_top_up_above_the_per_top_up_amount_is_refused(wallet):
-    with pytest.raises(payments.TopUpNotAllowed, match="per top-up"):
+    with pytest.raises(payments.TopUpNotAllowed, match="per-top-up cap"):
         payments.manual_top_up(wallet, Decimal("25"))
     assert not TopUp.objects.exists()
 
