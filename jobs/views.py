@@ -1,28 +1,25 @@
 """The member's pages for jobs: generate, the job list with its live status, detail and audio.
 
 Views stay thin: the work is in `pipeline` (validation, budgets), `pricing` (the quote and what
-the form shows of it), `states` (the state machine) and `ranges` (byte ranges).
+the form shows of it), `states` (the state machine) and `delivery` (the audio, in byte ranges).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import re
 
 from django.contrib import messages
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url, trigger_client_event
 
 from wallets.money import format_usd
 
-from . import catalogue, pipeline, pricing, ranges, states
+from . import catalogue, delivery, pipeline, pricing, states
 from .forms import VARIABLE_PREFIX, GenerateForm, VariablesForm, filled_for_quote
 from .models import Job
 
@@ -287,34 +284,9 @@ def cancel(request, pk: int):
     return redirect(job)
 
 
-def audio_filename(job: Job) -> str:
-    """elevenlabs-music-calm-piano-at-dusk-42.wav"""
-    ext = (job.audio_format or job.audio.name.rsplit(".", 1)[-1] or "bin").lower()[:8]
-    words = slugify(job.prompt)[:40].strip("-") or "audio"
-    return f"{slugify(job.model_id) or 'audio'}-{words}-{job.pk}.{ext}"
-
-
 def audio(request, pk: int):
     """The job's audio from storage, streamed, with Range support so the player can seek."""
     job = get_object_or_404(
         Job.objects.visible_to(request.user).filter(state=State.COMPLETED).exclude(audio=""), pk=pk
     )
-    name = job.audio.name
-    try:
-        size = default_storage.size(name)
-    except (OSError, NotImplementedError) as exc:
-        raise Http404("The audio file is missing") from exc
-    content_type = (
-        job.audio_content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    )
-    response = ranges.ranged_response(
-        lambda: default_storage.open(name, "rb"),
-        size,
-        request.headers.get("Range"),
-        content_type=content_type,
-        filename=audio_filename(job),
-        as_attachment=request.GET.get("download") == "1",
-    )
-    if response.status_code != 416:
-        response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return delivery.audio_response(request, job, cache_control="private, max-age=3600")

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "wallets",
     "jobs",
     "review",
+    "sharing",
     "sandbox",
 ]
 
@@ -275,6 +276,9 @@ STUDIO_ENCRYPTION_KEYS = env.list("STUDIO_ENCRYPTION_KEYS", default=[DEV_ENCRYPT
 
 STUDIO_DEFAULT_MEMBER_BUDGET_USD = env.str("STUDIO_DEFAULT_MEMBER_BUDGET_USD", default="25.00")
 STUDIO_DEFAULT_TEAM_BUDGET_USD = env.str("STUDIO_DEFAULT_TEAM_BUDGET_USD", default="500.00")
+
+# Requests a client address may make to share links (pages and audio) a minute (sharing.links).
+SHARE_RATE_PER_MINUTE = env.int("SHARE_RATE_PER_MINUTE", default=60)
 
 # Polling (see README, "How polling works").
 POLL_LOOP_SECONDS = env.float("POLL_LOOP_SECONDS", default=50.0)

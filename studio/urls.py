@@ -29,5 +29,6 @@ urlpatterns = [
     path("wallet/", include("wallets.urls")),
     path("usage/", review_views.my_usage, name="usage"),
     path("usage/ask/", review_views.ask_for_budget, name="ask_for_budget"),
+    path("", include("sharing.urls")),
     path("", include("jobs.urls")),
 ]

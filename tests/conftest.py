@@ -63,6 +63,12 @@ def member(django_user_model):
 
 
 @pytest.fixture
+def other(django_user_model):
+    """Another member of the team."""
+    return django_user_model.objects.create_user("other", password="x")
+
+
+@pytest.fixture
 def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("admin", password="admin-pass-123")
 

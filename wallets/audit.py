@@ -16,7 +16,7 @@ from .models import AuditEntry, Budget, BudgetRequest, TopUp, Wallet
 
 Action = AuditEntry.Action
 
-# By model label: the spend review's Difference sits in an app above this one (review).
+# By model label: the spend review's Difference and the share links sit in apps above this one.
 AUDITED_FIELDS: dict[str, tuple[str, ...]] = {
     Wallet._meta.label: (
         "name",
@@ -32,6 +32,7 @@ AUDITED_FIELDS: dict[str, tuple[str, ...]] = {
     BudgetRequest._meta.label: ("user", "month", "amount_usd", "status", "note"),
     TopUp._meta.label: ("wallet", "amount_usd", "status", "tx_hash", "reason", "last_error_code"),
     "review.Difference": ("kind", "detail", "resolved_at", "note"),
+    "sharing.ShareLink": ("job", "title", "show_prompt", "expires_at", "revoked_at"),
 }
 
 

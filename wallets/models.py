@@ -403,6 +403,8 @@ class AuditEntry(models.Model):
         JOB_CLOSE = "job_close", "Job under review closed as never accepted"
         BUDGET_REQUEST = "budget_request", "Budget request answered"
         TOPUP_APPROVAL = "topup_approval", "Top-up approval answered"
+        SHARE_CREATE = "share_create", "Share link created"
+        SHARE_REVOKE = "share_revoke", "Share link revoked"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

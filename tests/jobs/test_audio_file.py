@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from jobs import pipeline
 from jobs.audio_file import inspect
-from jobs.views import audio_filename
+from jobs.delivery import audio_filename
 from tests.jobs_helpers import MUSIC, run_to_end
 
 

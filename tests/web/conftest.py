@@ -1,4 +1,4 @@
-"""Fixtures of the web layer's tests: another member, a signed-in member, a wallet row, a job with
+"""Fixtures of the web layer's tests: a signed-in member, a wallet row, a job with
 audio, and the browser pages the Playwright tests drive."""
 
 from __future__ import annotations
@@ -10,11 +10,6 @@ from tests.browser_helpers import chromium
 from .ui_helpers import AUDIO, give_audio, make_job, make_wallet
 
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture
-def other(django_user_model):
-    return django_user_model.objects.create_user("other", password="x")
 
 
 @pytest.fixture

@@ -107,6 +107,7 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         f"/?job={pending}",
         f"/library/{secret}/",
         f"/library/{secret}/use/",
+        f"/share/jobs/{done}/",
     ]
     for url in reads:
         assert client.get(url).status_code == 404, url
@@ -116,13 +117,14 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         (f"/library/from-job/{done}/", {}),
         (f"/library/{secret}/", {"title": "mine now", "text": "overwritten text"}),
         (f"/library/{secret}/delete/", {}),
+        (f"/share/jobs/{done}/new/", {"days": "7"}),
     ]
     for url, data in writes:
         assert client.post(url, data).status_code == 404, url
     assert frozen(theirs) == before
     record(
         "Another member's private job, audio and prompt",
-        "read, play (Range too), download, run again, cancel, save, edit, delete, use: 404 "
+        "read, play (Range too), download, run again, cancel, save, edit, delete, use, share: 404 "
         "for each, nothing changed",
         requests=len(reads) + 1 + len(writes),
     )
@@ -203,6 +205,9 @@ MEMBER_PAGES = {
     "wallet/",
     "usage/",
     "usage/ask/",
+    "share/jobs/<int:pk>/",
+    "share/jobs/<int:pk>/new/",
+    "share/links/<int:pk>/revoke/",
     "login/",
     "logout/",
 }
@@ -211,7 +216,8 @@ MEMBER_PAGES = {
 # The admin's own sign-in page answers anyone (and its sign-out would sign the member out).
 ADMIN_SIGN_IN = {"admin/login/", "admin/logout/"}
 # A monitor polls it without signing in; it shows states, never data (tests/web/test_ops_health.py).
-PUBLIC = {"healthz"}
+# A share link's page and audio answer whoever holds the signed link (tests/sharing).
+PUBLIC = {"healthz", "s/<str:token>/", "s/<str:token>/audio/"}
 
 
 def test_every_url_is_a_member_page_or_refuses_a_member(client, intruder, theirs):

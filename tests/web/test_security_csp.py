@@ -19,9 +19,11 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from django.test import Client  # noqa: E402
+from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from jobs.models import Job  # noqa: E402
+from sharing import links  # noqa: E402
 from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
 from tests.twofactor_helpers import sign_in_staff  # noqa: E402
 from wallets.models import AuditEntry  # noqa: E402
@@ -70,6 +72,7 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         f"/library/{prompt.pk}/",
         "/wallet/",
         "/usage/",
+        reverse("sharing:shared", args=[links.token(links.create(member, done, days=7))]),
     ]
     return pages, {"done": done, "running": running}
 
