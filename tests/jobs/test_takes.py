@@ -125,9 +125,7 @@ def test_requests_racing_for_the_last_dollars_get_all_their_takes_or_none(member
     budget = member_budget(member, "2.50")
     results = race(
         lambda: _try(
-            lambda: pipeline.create_takes(
-                user=member, model_id=LYRIA, fields=LYRIA_FIELDS, takes=3
-            )
+            lambda: pipeline.create_takes(user=member, model_id=LYRIA, fields=LYRIA_FIELDS, takes=3)
         )
     )
     made = [r for r in results if isinstance(r, list)]
