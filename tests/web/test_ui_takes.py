@@ -169,3 +169,26 @@ def test_another_members_private_takes_are_404_and_a_private_take_is_not_shown(
     client.logout()
     response = client.get(shared[0].takes_url)
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_the_job_list_links_each_take_to_its_comparison(client, member, wallet_row):
+    takes = group_of(member, wallet_row, 2)
+    alone = make_job(member, wallet_row)
+    client.force_login(member)
+    page = client.get(reverse("jobs:list")).content.decode()
+    for job in takes:
+        row = page.split(f'<li id="job-{job.pk}"')[1].split("</li>")[0]
+        link = f'<a href="{job.takes_url}">take {job.take_number}: compare the takes</a>'
+        assert link in row
+    assert "compare the takes" not in page.split(f'<li id="job-{alone.pk}"')[1].split("</li>")[0]
+
+
+def test_switching_model_keeps_the_number_of_takes(signed_in):
+    page = signed_in.get(
+        reverse("jobs:generate"),
+        {"model": "elevenlabs-music", "prompt": "a tune", "takes": "3"},
+        headers={"HX-Request": "true", "HX-Target": "generate-form"},
+    ).content.decode()
+    select = page.split('<select name="takes"')[1].split("</select>")[0]
+    assert '<option value="3" selected>' in select
+    assert 'hx-include="#id_prompt, #id_lyrics_prompt, #id_private, #id_takes' in page
