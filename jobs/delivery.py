@@ -1,14 +1,16 @@
-"""A finished job's audio, served from storage in byte ranges so that a player can seek."""
+"""A finished job's audio, served from storage in byte ranges so that a player can seek, and a
+WAV original as MP3, encoded as it is sent."""
 
 from __future__ import annotations
 
 import mimetypes
 
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 
-from . import ranges
+from . import audio_file, mp3, ranges
 from .models import Job
 
 
@@ -43,4 +45,23 @@ def audio_response(
     )
     if response.status_code != 416:
         response["Cache-Control"] = cache_control
+    return response
+
+
+def mp3_response(job: Job, *, cache_control: str, filename: str | None = None) -> HttpResponse:
+    """The caller has checked that the request may have this job's audio."""
+    if job.audio_format != "wav":
+        raise Http404("Only a WAV original has an MP3 download")
+    try:
+        file = default_storage.open(job.audio.name, "rb")
+    except OSError as exc:
+        raise Http404("The audio file is missing") from exc
+    facts = audio_file.inspect(file)
+    if not mp3.can_encode(facts):
+        file.close()
+        raise Http404("This file cannot be made into an MP3")
+    response = StreamingHttpResponse(mp3.encode(file, facts), content_type="audio/mpeg")
+    name = (filename or audio_filename(job)).rsplit(".", 1)[0] + ".mp3"
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    response["Cache-Control"] = cache_control
     return response

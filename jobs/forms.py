@@ -14,6 +14,7 @@ from django import forms
 from venice import Model, QueueOptions
 from venice.validation import LYRICS_RULES
 
+from .pricing import MAX_TAKES
 from .prompt_variables import (
     MAX_VALUE_LENGTH,
     Template,
@@ -24,6 +25,8 @@ from .prompt_variables import (
     merge,
     parse,
 )
+
+TAKES_REFUSED = f"Ask for 1 to {MAX_TAKES} takes."
 
 # The queue options' fields (venice.QueueOptions), in the order the form shows them, and how a
 # refusal names one the chosen model does not take.
@@ -166,6 +169,21 @@ class GenerateForm(forms.Form):
         label="Private: only I (and admins) can see this job", required=False
     )
     library_prompt = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # Each take is its own job at the quote; they are reserved together (pipeline.create_takes).
+    takes = forms.IntegerField(
+        label="Takes",
+        required=False,
+        min_value=1,
+        max_value=MAX_TAKES,
+        initial=1,
+        widget=forms.Select(choices=[(n, str(n)) for n in range(1, MAX_TAKES + 1)]),
+        help_text="Each take is its own job at the price below; compare them side by side.",
+        error_messages={
+            "min_value": TAKES_REFUSED,
+            "max_value": TAKES_REFUSED,
+            "invalid": TAKES_REFUSED,
+        },
+    )
 
     def __init__(self, *args, models: dict[str, Model], model: Model, **kwargs):
         super().__init__(*args, **kwargs)
@@ -294,7 +312,7 @@ class GenerateForm(forms.Form):
         self.fields.update(self.variables.fields)
         # Keep the form order: model, prompt, the options, then private.
         order = ["model", "prompt", "lyrics_prompt", *self.variables.fields, *OPTIONS]
-        order += ["private", "library_prompt"]
+        order += ["takes", "private", "library_prompt"]
         self.order_fields([name for name in order if name in self.fields])
 
     def _initial_from(self, values: dict) -> None:
@@ -331,6 +349,9 @@ class GenerateForm(forms.Form):
             # What Venice gets: the texts with the values in place, no braces left.
             cleaned.update(self.variables.filled(cleaned))
         return cleaned
+
+    def clean_takes(self) -> int:
+        return self.cleaned_data.get("takes") or 1  # left out (an older page): one take
 
     def clean_language_code(self) -> str:
         return self.cleaned_data["language_code"].lower()

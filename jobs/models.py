@@ -78,6 +78,10 @@ class Job(models.Model):
     )
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="jobs")
     private = models.BooleanField(default=False, help_text="Only you (and admins) can see it.")
+    # The takes of one request (pipeline.create_takes): asked for together, reserved as one,
+    # compared side by side. Null for a job asked for alone.
+    take_group = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
+    take_number = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     # What was asked for: the queue body of the seed, validated against the model's spec.
     model_id = models.CharField(max_length=100, db_index=True)
@@ -173,6 +177,11 @@ class Job(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("jobs:detail", args=[self.pk])
+
+    @property
+    def takes_url(self) -> str:
+        """The compare page of this job's takes; "" for a job asked for alone."""
+        return reverse("jobs:takes", args=[self.take_group]) if self.take_group else ""
 
     @property
     def signature(self) -> str:

@@ -7,8 +7,11 @@ it at Venice (`submit`). Polling and saving the audio are in `retrieval`, the st
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
+import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -80,6 +83,38 @@ def create_job(
     shared prompt it was made from, if any, told to `signals.job_created`'s receivers.
     Raises JobRejected (nothing saved, nothing paid) for anything that can be refused locally.
     """
+    (job,) = create_takes(
+        user=user,
+        model_id=model_id,
+        fields=fields,
+        takes=1,
+        wallet=wallet,
+        private=private,
+        library_prompt=library_prompt,
+    )
+    return job
+
+
+def create_takes(
+    *,
+    user,
+    model_id: str,
+    fields: Mapping[str, Any],
+    takes: int,
+    wallet: Wallet | None = None,
+    private: bool = False,
+    library_prompt: int | None = None,
+) -> list[Job]:
+    """`takes` jobs of the same request, each its own job at the quote, all reserved at once.
+
+    One reservation of `takes` times the quote, in the transaction that creates the jobs: every
+    take is reserved and saved, or none is (JobRejected, nothing saved, nothing paid). Each take
+    is then enqueued on its own and paced by the wallet's limits like any job. Several takes
+    share a `take_group`; a single one has none, as before takes existed.
+    """
+    if not isinstance(takes, int) or not 1 <= takes <= pricing.MAX_TAKES:
+        raise JobRejected(f"Ask for 1 to {pricing.MAX_TAKES} takes.", "takes")
+    # Everything that can refuse the request runs before the first write; the quote is free.
     model, body = validated_body(model_id, fields)
     wallet = wallet or Wallet.objects.paying()
     if wallet is None:
@@ -89,26 +124,52 @@ def create_job(
     except errors.VeniceError as exc:
         raise JobRejected(f"Venice could not price this job: {exc}") from exc
     month = budgets.month_of(timezone.now())
+    group = uuid.uuid4() if takes > 1 else None
     with transaction.atomic():
         try:
-            budgets.reserve(user.pk, month, quote)
+            budgets.reserve(user.pk, month, quote * takes)
         except budgets.BudgetExceeded as exc:
-            raise JobRejected(str(exc)) from exc
-        job = Job.objects.create(
-            user=user,
-            wallet=wallet,
-            private=private,
-            model_id=model.id,
-            model_name=model.spec.name or model.id,
-            **Job.option_columns(QueueOptions.from_body(body)),
-            quoted_usd=quote,
-            reserved_usd=quote,
-            budget_month=month,
-        )
-        JobEvent.objects.create(job=job, state=State.PENDING, note=f"Priced at {format_usd(quote)}")
-        transaction.on_commit(lambda: enqueue.submit(job.pk))
-    signals.job_created.send(Job, job=job, library_prompt=library_prompt)
-    return job
+            field = "takes" if takes > 1 else None
+            raise JobRejected(_over_budget(exc, quote, takes), field) from exc
+        jobs = []
+        for number in range(1, takes + 1):
+            job = Job.objects.create(
+                user=user,
+                wallet=wallet,
+                private=private,
+                take_group=group,
+                take_number=number if group else None,
+                model_id=model.id,
+                model_name=model.spec.name or model.id,
+                **Job.option_columns(QueueOptions.from_body(body)),
+                quoted_usd=quote,
+                reserved_usd=quote,
+                budget_month=month,
+            )
+            note = f"Priced at {format_usd(quote)}"
+            if group:
+                note += f"; take {number} of {takes}, reserved together"
+            JobEvent.objects.create(job=job, state=State.PENDING, note=note)
+            jobs.append(job)
+            transaction.on_commit(functools.partial(enqueue.submit, job.pk))
+    for job in jobs:
+        signals.job_created.send(Job, job=job, library_prompt=library_prompt)
+    return jobs
+
+
+def _over_budget(exc: budgets.BudgetExceeded, quote: Decimal, takes: int) -> str:
+    if takes == 1:
+        return str(exc)
+    budget = exc.budget
+    whose = "your" if budget.user_id else "the team's"
+    left = budget.remaining_usd
+    fit = int(left // quote) if quote > 0 else takes
+    fits = "not even one does" if fit <= 0 else f"{fit} take{'s' if fit > 1 else ''} would fit"
+    return (
+        f"{takes} takes at {format_usd(quote)} each ({format_usd(quote * takes)}) cost more than "
+        f"what is left of {whose} budget for {budget.month:%B %Y} ({format_usd(left)} of "
+        f"{format_usd(budget.limit_usd)}): {fits}. Nothing was reserved."
+    )
 
 
 def submit(job_id: int) -> Job | None:

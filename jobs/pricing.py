@@ -15,6 +15,8 @@ from wallets.venice import public_client
 
 # A quote is cached this long: typing fires one request per pause, not per key.
 QUOTE_CACHE_S = 60
+# A request asks for this many takes at most: each is a paid job, reserved together.
+MAX_TAKES = 4
 
 
 def price(model: Model, body: dict) -> Decimal:
@@ -50,9 +52,18 @@ def cached_price(model: Model, prompt: str, duration: int | None) -> Decimal:
     return quote
 
 
+def takes_asked(raw: Any) -> int:
+    """The number of takes the form holds, as the quote shows it (the form refuses the rest)."""
+    try:
+        takes = int(raw)
+    except (TypeError, ValueError):
+        return 1
+    return min(max(takes, 1), MAX_TAKES)
+
+
 def quote_context(user, model: Model, data) -> dict:
-    """The price of what the form holds (`data`: its fields), next to the member's and the
-    team's budgets for this month, and whether it fits them."""
+    """The price of what the form holds (`data`: its fields), per take and for all its takes,
+    next to the member's and the team's budgets for this month, and whether it fits them."""
     month = budgets.month_of(timezone.now())
     mine = budgets.member_budget(user.pk, month)
     team = budgets.team_budget(month)
@@ -64,7 +75,9 @@ def quote_context(user, model: Model, data) -> dict:
     except errors.VeniceError as exc:
         context["quote_error"] = f"Venice could not price this right now ({exc.message})."
         return context
-    context["quote"] = quote
-    context["over_budget"] = quote > mine.remaining_usd or quote > team.remaining_usd
+    takes = takes_asked(data.get("takes"))
+    total = quote * takes
+    context.update(quote=quote, takes=takes, total=total)
+    context["over_budget"] = total > mine.remaining_usd or total > team.remaining_usd
     context["team_short"] = team.remaining_usd < mine.remaining_usd
     return context

@@ -8,6 +8,7 @@ job_urls = [
     path("", views.detail, name="detail"),
     path("timeline/", views.timeline, name="timeline"),
     path("audio/", views.audio, name="audio"),
+    path("audio.mp3", views.audio_mp3, name="audio_mp3"),
     path("cancel/", views.cancel, name="cancel"),
 ]
 urlpatterns = [
@@ -17,4 +18,5 @@ urlpatterns = [
     path("jobs/", views.job_list, name="list"),
     path("jobs/live/", views.live, name="live"),
     path("jobs/<int:pk>/", include(job_urls)),
+    path("takes/<uuid:group>/", views.takes, name="takes"),
 ]

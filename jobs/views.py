@@ -1,12 +1,14 @@
 """The member's pages for jobs: generate, the job list with its live status, detail and audio.
 
-Views stay thin: the work is in `pipeline` (validation, budgets), `pricing` (the quote and what
-the form shows of it), `states` (the state machine) and `delivery` (the audio, in byte ranges).
+Views stay thin: the work is in `pipeline` (validation, budgets, takes), `pricing` (the quote
+and what the form shows of it), `states` (the state machine) and `delivery` (the audio in byte
+ranges, and as MP3 for a WAV original).
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -43,7 +45,7 @@ def _prefill(request) -> dict:
         return values
     # A model switch (htmx) carries the text already typed over to the new model's form.
     # So do the values typed for the prompt's variables.
-    keep = ("model", "prompt", "lyrics_prompt", "private", "library_prompt")
+    keep = ("model", "prompt", "lyrics_prompt", "private", "takes", "library_prompt")
     return {
         key: value
         for key, value in request.GET.items()
@@ -77,20 +79,18 @@ def generate(request, prefill: dict | None = None):
         form = GenerateForm(request.POST, models=models, model=model)
         if form.is_valid():
             try:
-                job = pipeline.create_job(
+                jobs = pipeline.create_takes(
                     user=request.user,
                     model_id=model.id,
                     fields=form.queue_fields(),
+                    takes=form.cleaned_data["takes"],
                     private=form.cleaned_data["private"],
                     library_prompt=form.cleaned_data.get("library_prompt"),
                 )
             except pipeline.JobRejected as exc:
                 form.add_rejection(str(exc), exc.field)
             else:
-                messages.success(
-                    request, f"Job {job.pk} is on its way, priced at {format_usd(job.quoted_usd)}."
-                )
-                return redirect(job)
+                return _submitted(request, jobs)
         data = request.POST
     else:
         values = _prefill(request) if prefill is None else prefill
@@ -115,6 +115,20 @@ def generate(request, prefill: dict | None = None):
         # Keep the address bar on the chosen model, so a reload shows the same form.
         return replace_url(response, f"{reverse('jobs:generate')}?model={model.id}")
     return render(request, "jobs/generate.html", context)
+
+
+def _submitted(request, jobs: list[Job]):
+    """One take: its job page, as before takes. Several: the page comparing them."""
+    first = jobs[0]
+    price = format_usd(first.quoted_usd)
+    if len(jobs) == 1:
+        messages.success(request, f"Job {first.pk} is on its way, priced at {price}.")
+        return redirect(first)
+    total = format_usd(first.quoted_usd * len(jobs))
+    messages.success(
+        request, f"{len(jobs)} takes are on their way, at {price} each ({total} in all)."
+    )
+    return redirect(first.takes_url)
 
 
 @require_GET
@@ -225,7 +239,8 @@ def live(request):
     changed = Job.objects.changed_since(request.user, known)
     if not changed:
         return HttpResponse(status=204)
-    view = "detail" if request.GET.get("view") == "detail" else "list"
+    view = request.GET.get("view")
+    view = view if view in ("detail", "takes") else "list"
     response = render(
         request,
         "jobs/_live_update.html",
@@ -284,9 +299,47 @@ def cancel(request, pk: int):
     return redirect(job)
 
 
-def audio(request, pk: int):
-    """The job's audio from storage, streamed, with Range support so the player can seek."""
-    job = get_object_or_404(
+def _with_audio(request, pk: int) -> Job:
+    """A finished job with audio the member may see: the original's and the MP3's one rule."""
+    return get_object_or_404(
         Job.objects.visible_to(request.user).filter(state=State.COMPLETED).exclude(audio=""), pk=pk
     )
+
+
+def audio(request, pk: int):
+    """The job's audio from storage, streamed, with Range support so the player can seek."""
+    job = _with_audio(request, pk)
     return delivery.audio_response(request, job, cache_control="private, max-age=3600")
+
+
+@require_GET
+def audio_mp3(request, pk: int):
+    """A WAV original as an MP3 download, encoded as it is sent (jobs.mp3)."""
+    return delivery.mp3_response(_with_audio(request, pk), cache_control="private, max-age=3600")
+
+
+# --- the takes of one request ---------------------------------------------------------------------
+
+
+@require_GET
+def takes(request, group: uuid.UUID):
+    """The takes of one request side by side, each with its player, live while they run."""
+    jobs = list(
+        Job.objects.visible_to(request.user)
+        .filter(take_group=group)
+        .select_related("user")
+        .order_by("take_number", "pk")
+    )
+    if not jobs:
+        raise Http404("No such takes")
+    return render(
+        request,
+        "jobs/takes.html",
+        {
+            "jobs": jobs,
+            "first": jobs[0],
+            "total_usd": sum(job.quoted_usd for job in jobs),
+            "live": _live_poll(jobs, "takes"),
+            "who": "mine",
+        },
+    )

@@ -35,7 +35,7 @@ _DISTANCE = bytes(abs(sample - 128) for sample in range(256))
 _LEVELS = [bytes([level]) for level in range(129)]
 
 
-class _Source(miniaudio.StreamableSource):
+class StreamedFile(miniaudio.StreamableSource):
     """The spooled file, read by miniaudio's decoder as it goes (never whole in memory)."""
 
     def __init__(self, file: BinaryIO) -> None:
@@ -59,7 +59,7 @@ def peaks(file: BinaryIO, facts: AudioFacts) -> list[float] | None:
     file.seek(0)
     try:
         stream = miniaudio.stream_any(
-            _Source(file),
+            StreamedFile(file),
             source_format=decoder,
             output_format=miniaudio.SampleFormat.UNSIGNED8,
             nchannels=facts.channels,

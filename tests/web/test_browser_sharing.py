@@ -54,7 +54,11 @@ def test_a_member_shares_a_sound_a_visitor_plays_it_and_a_revoked_link_is_gone(
     url = link_box.input_value()
     link = ShareLink.objects.get()
     assert url == live_server.url + reverse("sharing:shared", args=[links.token(link)])
-    assert (link.title, link.show_prompt, link.created_by) == ("Spring jingle, take 2", False, member)
+    assert (link.title, link.show_prompt, link.created_by) == (
+        "Spring jingle, take 2",
+        False,
+        member,
+    )
     page.locator("#share-panel").scroll_into_view_if_needed()
     shot(page, "share-panel")
     page.set_viewport_size(PHONE)

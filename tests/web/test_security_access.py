@@ -9,6 +9,7 @@ Then the whole URL map is walked as a member: every URL is either a member page 
 from __future__ import annotations
 
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -72,7 +73,13 @@ def theirs(owner):
         tags=["secret"],
     )
     shared_prompt = make_prompt(owner, title="Shared idea", text="synthwave for everyone")
+    group = uuid.uuid4()
+    takes = [
+        make_job(owner, wallet, private=True, take_group=group, take_number=n, prompt=MARKER)
+        for n in (1, 2)
+    ]
     return {
+        "takes": takes,
         "done": done,
         "pending": pending,
         "shared": shared,
@@ -101,6 +108,8 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         f"/jobs/{done}/timeline/",
         f"/jobs/{done}/audio/",
         f"/jobs/{done}/audio/?download=1",
+        f"/jobs/{done}/audio.mp3",
+        f"/takes/{theirs['takes'][0].take_group}/",
         f"/jobs/{pending}/",
         f"/?job={done}",
         f"/?job={done}&suggested=1",
@@ -151,6 +160,7 @@ def test_the_private_text_appears_on_no_page_the_member_can_open(client, intrude
         *(f"/jobs/?who=team&state={s}" for s in ("running", "completed", "failed")),
         f"/jobs/live/?who=team&s={done.pk}:queued:,{pending.pk}:submitting:,{shared.pk}:x:",
         f"/jobs/live/?view=detail&s={done.pk}:queued:",
+        f"/jobs/live/?view=takes&s={theirs['takes'][0].pk}:queued:",
         f"/jobs/{shared.pk}/",
         f"/jobs/{shared.pk}/timeline/",
         "/library/",
@@ -195,7 +205,9 @@ MEMBER_PAGES = {
     "jobs/<int:pk>/",
     "jobs/<int:pk>/timeline/",
     "jobs/<int:pk>/audio/",
+    "jobs/<int:pk>/audio.mp3",
     "jobs/<int:pk>/cancel/",
+    "takes/<uuid:group>/",
     "library/",
     "library/new/",
     "library/<int:pk>/",

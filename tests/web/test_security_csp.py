@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 
 import pytest
 
@@ -62,6 +63,10 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         progress_at=timezone.now(),
     )
     prompt = make_prompt(member, title="Rainy synthwave")
+    # Two takes of one request, one finished and one running, on the page comparing them.
+    group = uuid.uuid4()
+    give_audio(make_job(member, wallet, take_group=group, take_number=1, audio_peaks=[0.4] * 300))
+    make_job(member, wallet, take_group=group, take_number=2, state=Job.State.QUEUED)
     pages = [
         "/",
         "/jobs/",
@@ -73,6 +78,7 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         "/wallet/",
         "/usage/",
         reverse("sharing:shared", args=[links.token(links.create(member, done, days=7))]),
+        f"/takes/{group}/",
     ]
     return pages, {"done": done, "running": running}
 
