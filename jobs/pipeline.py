@@ -73,11 +73,13 @@ def create_job(
     wallet: Wallet | None = None,
     private: bool = False,
     library_prompt: int | None = None,
+    library_version: int | None = None,
 ) -> Job:
     """Validate, price and save a job, reserving its quote; the worker takes it from there.
 
-    `fields` are the prompt and the options (QueueOptions' names); `library_prompt` is the
-    shared prompt it was made from, if any, told to `signals.job_created`'s receivers.
+    `fields` are the prompt and the options (QueueOptions' names); `library_prompt` and
+    `library_version` are the shared prompt and version it was made from, if any, told to
+    `signals.job_created`'s receivers.
     Raises JobRejected (nothing saved, nothing paid) for anything that can be refused locally.
     """
     model, body = validated_body(model_id, fields)
@@ -107,7 +109,9 @@ def create_job(
         )
         JobEvent.objects.create(job=job, state=State.PENDING, note=f"Priced at {format_usd(quote)}")
         transaction.on_commit(lambda: enqueue.submit(job.pk))
-    signals.job_created.send(Job, job=job, library_prompt=library_prompt)
+    signals.job_created.send(
+        Job, job=job, library_prompt=library_prompt, library_version=library_version
+    )
     return job
 
 

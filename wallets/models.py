@@ -403,6 +403,7 @@ class AuditEntry(models.Model):
         JOB_CLOSE = "job_close", "Job under review closed as never accepted"
         BUDGET_REQUEST = "budget_request", "Budget request answered"
         TOPUP_APPROVAL = "topup_approval", "Top-up approval answered"
+        PROMPT_APPROVAL = "prompt_approval", "Library prompt's approved version moved"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
