@@ -86,13 +86,34 @@ def diff_lines(old: str, new: str) -> list[Line]:
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if op == "equal":
             lines += [Line("same", [Piece(text)]) for text in a[i1:i2]]
-        elif op == "replace" and i2 - i1 == j2 - j1:
-            pairs = [_word_pair(x, y) for x, y in zip(a[i1:i2], b[j1:j2], strict=True)]
-            lines += [removed for removed, _ in pairs] + [added for _, added in pairs]
         else:
-            lines += [Line("removed", [Piece(text, changed=True)]) for text in a[i1:i2]]
-            lines += [Line("added", [Piece(text, changed=True)]) for text in b[j1:j2]]
+            removed, added = _replaced(a[i1:i2], b[j1:j2])
+            lines += removed + added
     return lines
+
+
+def _replaced(old: list[str], new: list[str]) -> tuple[list[Line], list[Line]]:
+    """Lines replaced by others, paired in order: a pair still much alike shows the words that
+    changed; any other line is wholly removed or added."""
+    removed: list[Line] = []
+    added: list[Line] = []
+    for k in range(max(len(old), len(new))):
+        x = old[k] if k < len(old) else None
+        y = new[k] if k < len(new) else None
+        if x is not None and y is not None and _alike(x, y):
+            pair = _word_pair(x, y)
+            removed.append(pair[0])
+            added.append(pair[1])
+            continue
+        if x is not None:
+            removed.append(Line("removed", [Piece(x, changed=True)]))
+        if y is not None:
+            added.append(Line("added", [Piece(y, changed=True)]))
+    return removed, added
+
+
+def _alike(x: str, y: str) -> bool:
+    return difflib.SequenceMatcher(None, _words(x), _words(y), autojunk=False).ratio() >= 0.4
 
 
 def compare(old: PromptVersion, new: PromptVersion) -> list[FieldDiff]:
