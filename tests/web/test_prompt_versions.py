@@ -164,3 +164,20 @@ def test_the_data_migration_gives_every_prompt_its_version_1(member):
         member,
     )
     assert version.created_at == prompt.updated_at and not version.approved
+
+
+def test_an_admins_edit_in_the_admin_is_a_version_too(member, admin_user, rf):
+    from django.contrib import admin
+
+    prompt = make_prompt(member, text="before")
+    prompt.text = "tidied by an admin"
+    request = rf.post("/admin/studio/prompt/")
+    request.user = admin_user
+    admin.site._registry[Prompt].save_model(request, prompt, form=None, change=True)
+    latest = prompt.versions.first()
+    assert (latest.number, latest.text, latest.author, latest.note) == (
+        2,
+        "tidied by an admin",
+        admin_user,
+        "Edited in the admin",
+    )
