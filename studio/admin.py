@@ -1,9 +1,13 @@
 from django.contrib import admin
 
+from wallets import audit
 from wallets.admin.csv_export import CsvExportMixin
+from wallets.models import AuditEntry
 
 from . import versioning
 from .models import LibrarySettings, Prompt, PromptVersion
+
+Action = AuditEntry.Action
 
 
 class PromptVersionInline(admin.TabularInline):
@@ -78,6 +82,14 @@ class LibrarySettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Who may move the approved label is a permission: its changes go in the audit log.
+        before = {"owners_may_approve": LibrarySettings.load().owners_may_approve}
+        super().save_model(request, obj, form, change)
+        after = {"owners_may_approve": obj.owners_may_approve}
+        if before != after:
+            audit.record(request.user, Action.LIBRARY_SETTINGS, obj, before=before, after=after)
 
 
 from . import admin_otp  # noqa: E402, F401  (second-factor devices: studio/admin_otp.py)

@@ -404,6 +404,7 @@ class AuditEntry(models.Model):
         BUDGET_REQUEST = "budget_request", "Budget request answered"
         TOPUP_APPROVAL = "topup_approval", "Top-up approval answered"
         PROMPT_APPROVAL = "prompt_approval", "Library prompt's approved version moved"
+        LIBRARY_SETTINGS = "library_settings", "Library settings changed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -181,3 +181,20 @@ def test_an_admins_edit_in_the_admin_is_a_version_too(member, admin_user, rf):
         admin_user,
         "Edited in the admin",
     )
+
+
+def test_letting_owners_approve_is_audited(admin_user, rf):
+    from django.contrib import admin
+
+    settings_admin = admin.site._registry[LibrarySettings]
+    request = rf.post("/admin/studio/librarysettings/1/change/")
+    request.user = admin_user
+    settings_admin.save_model(request, LibrarySettings(owners_may_approve=True), None, False)
+    settings_admin.save_model(request, LibrarySettings(owners_may_approve=True), None, True)
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.LIBRARY_SETTINGS)  # one: a change
+    assert (entry.before, entry.after, entry.actor) == (
+        {"owners_may_approve": False},
+        {"owners_may_approve": True},
+        admin_user,
+    )
+    assert LibrarySettings.objects.get().owners_may_approve
