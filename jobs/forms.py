@@ -184,6 +184,7 @@ class GenerateForm(forms.Form):
             "invalid": TAKES_REFUSED,
         },
     )
+    library_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, models: dict[str, Model], model: Model, **kwargs):
         super().__init__(*args, **kwargs)
@@ -312,7 +313,7 @@ class GenerateForm(forms.Form):
         self.fields.update(self.variables.fields)
         # Keep the form order: model, prompt, the options, then private.
         order = ["model", "prompt", "lyrics_prompt", *self.variables.fields, *OPTIONS]
-        order += ["takes", "private", "library_prompt"]
+        order += ["takes", "private", "library_prompt", "library_version"]
         self.order_fields([name for name in order if name in self.fields])
 
     def _initial_from(self, values: dict) -> None:

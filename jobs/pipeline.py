@@ -76,11 +76,13 @@ def create_job(
     wallet: Wallet | None = None,
     private: bool = False,
     library_prompt: int | None = None,
+    library_version: int | None = None,
 ) -> Job:
     """Validate, price and save a job, reserving its quote; the worker takes it from there.
 
-    `fields` are the prompt and the options (QueueOptions' names); `library_prompt` is the
-    shared prompt it was made from, if any, told to `signals.job_created`'s receivers.
+    `fields` are the prompt and the options (QueueOptions' names); `library_prompt` and
+    `library_version` are the shared prompt and version it was made from, if any, told to
+    `signals.job_created`'s receivers.
     Raises JobRejected (nothing saved, nothing paid) for anything that can be refused locally.
     """
     (job,) = create_takes(
@@ -91,6 +93,7 @@ def create_job(
         wallet=wallet,
         private=private,
         library_prompt=library_prompt,
+        library_version=library_version,
     )
     return job
 
@@ -104,6 +107,7 @@ def create_takes(
     wallet: Wallet | None = None,
     private: bool = False,
     library_prompt: int | None = None,
+    library_version: int | None = None,
 ) -> list[Job]:
     """`takes` jobs of the same request, each its own job at the quote, all reserved at once.
 
@@ -153,7 +157,9 @@ def create_takes(
             jobs.append(job)
             transaction.on_commit(functools.partial(enqueue.submit, job.pk))
     for job in jobs:
-        signals.job_created.send(Job, job=job, library_prompt=library_prompt)
+        signals.job_created.send(
+            Job, job=job, library_prompt=library_prompt, library_version=library_version
+        )
     return jobs
 
 

@@ -2,8 +2,9 @@
 
 from django.dispatch import Signal
 
-# Sent by pipeline.create_job once a job is saved, with `job` and `library_prompt` (the id of
-# the shared prompt it was made from, or None): the library (studio) counts its uses from it.
+# Sent by pipeline.create_job once a job is saved, with `job`, `library_prompt` (the id of
+# the shared prompt it was made from, or None) and `library_version` (the id of that prompt's
+# version the form carried, or None): the library (studio) counts uses and records the version.
 job_created = Signal()
 
 # Sent by the poll loop (jobs.poller) as it hands a due poll to a thread, with `job_id`, `due_at`

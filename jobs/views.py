@@ -45,7 +45,15 @@ def _prefill(request) -> dict:
         return values
     # A model switch (htmx) carries the text already typed over to the new model's form.
     # So do the values typed for the prompt's variables.
-    keep = ("model", "prompt", "lyrics_prompt", "private", "takes", "library_prompt")
+    keep = (
+        "model",
+        "prompt",
+        "lyrics_prompt",
+        "private",
+        "takes",
+        "library_prompt",
+        "library_version",
+    )
     return {
         key: value
         for key, value in request.GET.items()
@@ -86,6 +94,7 @@ def generate(request, prefill: dict | None = None):
                     takes=form.cleaned_data["takes"],
                     private=form.cleaned_data["private"],
                     library_prompt=form.cleaned_data.get("library_prompt"),
+                    library_version=form.cleaned_data.get("library_version"),
                 )
             except pipeline.JobRejected as exc:
                 form.add_rejection(str(exc), exc.field)

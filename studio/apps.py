@@ -9,6 +9,6 @@ class StudioConfig(AppConfig):
         from jobs.signals import job_created
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .models import count_use
+        from .versioning import record_use
 
-        job_created.connect(count_use, dispatch_uid="studio.library.count_use")
+        job_created.connect(record_use, dispatch_uid="studio.versioning.record_use")

@@ -18,6 +18,12 @@ class PromptForm(forms.ModelForm):
         help_text="Separated by commas or spaces, e.g. lofi, chill, intro.",
     )
     model_id = forms.ChoiceField(label="Model", required=False)
+    note = forms.CharField(
+        label="What changed (optional)",
+        required=False,
+        max_length=200,
+        help_text="Kept with this version in the prompt's history.",
+    )
 
     class Meta:
         model = Prompt

@@ -4,8 +4,9 @@ import re
 
 from django.conf import settings as django_settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from jobs.models import Job
 from venice import QueueOptions
@@ -90,10 +91,91 @@ class Prompt(models.Model):
         return params
 
 
-def count_use(sender, *, job: Job, library_prompt: int | None, **kwargs) -> None:
-    """On jobs.signals.job_created: a job made from a library prompt that its author may see
-    counts as one use of it."""
-    if library_prompt:
-        Prompt.objects.visible_to(job.user).filter(pk=library_prompt).update(
-            times_used=F("times_used") + 1
-        )
+# What a version keeps of its prompt: everything a job is made from, plus the title and tags.
+VERSIONED_FIELDS = ("title", "text", "lyrics", "model_id", "settings", "tags")
+
+
+class PromptVersion(models.Model):
+    """One state of a prompt, numbered from 1. Never changed once written, except its label:
+    an edit or a restore adds a version; `approved` marks the one *Use* takes."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=120)
+    text = models.TextField()
+    lyrics = models.TextField(blank=True)
+    model_id = models.CharField(max_length=100, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    tags = models.CharField(max_length=400, blank=True)
+    # Who saved it; the version stays when its author's account goes.
+    author = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Not auto_now_add: the data migration dates each prompt's first version from the prompt.
+    created_at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=200, blank=True)
+    approved = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["prompt", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "number"], name="prompt_version_number"),
+            models.UniqueConstraint(
+                fields=["prompt"],
+                condition=Q(approved=True),
+                name="one_approved_version_per_prompt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt_id} v{self.number}"
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    @property
+    def generate_params(self) -> dict:
+        """What the generate form is pre-filled with when a member uses this version."""
+        params = {"model": self.model_id, "prompt": self.text, "lyrics_prompt": self.lyrics}
+        params.update({k: v for k, v in (self.settings or {}).items() if k in SETTING_KEYS})
+        return params
+
+
+class PromptRun(models.Model):
+    """The library prompt and version a job was made from (jobs knows nothing of the library:
+    studio writes this on jobs.signals.job_created)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="+")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="runs")
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} from {self.version}"
+
+
+class LibrarySettings(models.Model):
+    """The library's one row of settings, edited in the admin."""
+
+    owners_may_approve = models.BooleanField(
+        default=False,
+        help_text="Let a prompt's owner move its “approved” label too (admins always may).",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "library settings"
+
+    def __str__(self) -> str:
+        return "Library settings"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1  # one row
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> LibrarySettings:
+        return cls.objects.get_or_create(pk=1)[0]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST, require_safe
 
@@ -15,8 +17,9 @@ from jobs import catalogue
 from jobs.models import Job
 from jobs.views import generate
 
+from . import diff, versioning
 from .forms import PromptForm
-from .models import SETTING_KEYS, Prompt
+from .models import SETTING_KEYS, Prompt, PromptVersion
 
 PROMPTS_PER_PAGE = 30
 
@@ -45,7 +48,12 @@ def _model_names() -> dict[str, str]:
 
 
 def library(request):
-    prompts = Prompt.objects.visible_to(request.user).select_related("author")
+    approved = PromptVersion.objects.filter(prompt=OuterRef("pk"), approved=True)
+    prompts = (
+        Prompt.objects.visible_to(request.user)
+        .select_related("author")
+        .annotate(approved_number=Subquery(approved.values("number")[:1]))
+    )
     q = request.GET.get("q", "").strip()[:200]
     tag = request.GET.get("tag", "").strip().lower()[:30]
     if q:
@@ -106,7 +114,13 @@ def prompt_edit(request, pk: int):
 def _prompt_form(request, prompt: Prompt, saved: str):
     form = PromptForm(request.POST or None, instance=prompt, model_choices=_model_choices())
     if request.method == "POST" and form.is_valid():
-        form.save()
+        version = versioning.save_prompt(
+            form.save(commit=False), request.user, form.cleaned_data["note"]
+        )
+        if version is None:
+            saved += " Nothing in its text or settings changed, so no new version."
+        else:
+            saved += f" Version {version.number}."
         messages.success(request, f"“{prompt.title}” {saved}")
         return redirect("library:list")
     # A prompt not saved yet is a new one: nothing to use or delete, and the page says "New".
@@ -130,10 +144,17 @@ def prompt_use(request, pk: int):
     text stays out of the address bar and access logs, and long lyrics fit in any request line.
     """
     prompt = get_object_or_404(Prompt.objects.visible_to(request.user), pk=pk)
-    return generate(
-        request,
-        prefill={**prompt.generate_params, "library_prompt": prompt.pk, "private": prompt.private},
-    )
+    version = versioning.version_for_use(prompt)
+    return _use(request, prompt, version, private=prompt.private)
+
+
+def _use(request, prompt: Prompt, version: PromptVersion | None, *, private: bool):
+    """Generate, pre-filled with a version of the prompt; a job made from it records both."""
+    params = version.generate_params if version else prompt.generate_params
+    prefill = {**params, "library_prompt": prompt.pk, "private": private}
+    if version is not None:
+        prefill["library_version"] = version.pk
+    return generate(request, prefill=prefill)
 
 
 @require_POST
@@ -155,9 +176,111 @@ def save_job(request, pk: int):
         source_job=job,
     )
     prompt.set_tags([])
-    prompt.save()
+    versioning.save_prompt(prompt, request.user, note=f"Saved from job {job.pk}")
     messages.success(
         request,
         "Saved to the library. Give it a better title and some tags here, or leave it as it is.",
     )
     return redirect(prompt)
+
+
+# --- versions and the approved label ------------------------------------------------------------
+
+
+def _visible_prompt(request, pk: int) -> Prompt:
+    return get_object_or_404(Prompt.objects.visible_to(request.user), pk=pk)
+
+
+def _version(prompt: Prompt, number) -> PromptVersion:
+    """The prompt's version by its number; 404 for a number it has not (or not a number)."""
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        raise Http404("No such version") from None
+    return get_object_or_404(prompt.versions, number=number)
+
+
+@require_safe
+def prompt_history(request, pk: int):
+    """The prompt's versions, newest first, and the diff between two of them (?a=1&b=3)."""
+    prompt = _visible_prompt(request, pk)
+    versions = list(prompt.versions.select_related("author"))
+    names = _model_names()
+    for version in versions:
+        version.model_name = names.get(version.model_id, version.model_id)
+    compared = None
+    if "a" in request.GET or "b" in request.GET:
+        old, new = _version(prompt, request.GET.get("a")), _version(prompt, request.GET.get("b"))
+        compared = {"old": old, "new": new, "fields": diff.compare(old, new)}
+    elif len(versions) > 1:
+        # Opened plainly: the last edit, so the page answers "what changed?" at once.
+        compared = {"old": versions[1], "new": versions[0]}
+        compared["fields"] = diff.compare(compared["old"], compared["new"])
+    return render(
+        request,
+        "studio/prompt_history.html",
+        {
+            "prompt": prompt,
+            "versions": versions,
+            "compared": compared,
+            "in_use": versioning.version_for_use(prompt),
+            "can_edit": prompt.editable_by(request.user),
+            "may_label": versioning.may_move_label(request.user, prompt),
+        },
+    )
+
+
+@require_safe
+def version_use(request, pk: int, number: int):
+    prompt = _visible_prompt(request, pk)
+    return _use(request, prompt, _version(prompt, number), private=prompt.private)
+
+
+@require_POST
+def version_restore(request, pk: int, number: int):
+    prompt = _editable_prompt(request, pk)
+    old = _version(prompt, number)
+    version = versioning.restore(prompt, old, request.user)
+    if version is None:
+        messages.info(request, f"Version {old.number} is already the prompt as it is.")
+    else:
+        messages.success(request, f"Version {old.number} is restored as version {version.number}.")
+    return redirect("library:history", pk=prompt.pk)
+
+
+@require_POST
+def version_approve(request, pk: int, number: int):
+    prompt = _visible_prompt(request, pk)
+    version = _version(prompt, number)
+    _move_label(request, prompt, version)
+    messages.success(request, f"Version {version.number} is approved: Use takes it.")
+    return redirect("library:history", pk=prompt.pk)
+
+
+@require_POST
+def prompt_unapprove(request, pk: int):
+    prompt = _visible_prompt(request, pk)
+    _move_label(request, prompt, None)
+    messages.success(request, "No version is approved now: Use takes the latest.")
+    return redirect("library:history", pk=prompt.pk)
+
+
+def _move_label(request, prompt: Prompt, version: PromptVersion | None) -> None:
+    try:
+        versioning.set_approved(prompt, version, request.user)
+    except versioning.LabelRefused as exc:
+        raise PermissionDenied(str(exc)) from exc
+
+
+@require_safe
+def run_again(request, pk: int):
+    """*Run again* on a job's page: a job made from a library prompt runs that prompt's version
+    again (its text, model and settings); any other job, its own request (Generate's ?job=).
+
+    The job page links here because jobs cannot know the library: studio keeps which version
+    a job came from (PromptRun, written on jobs.signals.job_created)."""
+    job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
+    run = versioning.run_of(job, request.user)
+    if run is None:
+        return redirect(f"{reverse('jobs:generate')}?job={job.pk}")
+    return _use(request, run.prompt, run.version, private=job.private)

@@ -405,6 +405,8 @@ class AuditEntry(models.Model):
         TOPUP_APPROVAL = "topup_approval", "Top-up approval answered"
         SHARE_CREATE = "share_create", "Share link created"
         SHARE_REVOKE = "share_revoke", "Share link revoked"
+        PROMPT_APPROVAL = "prompt_approval", "Library prompt's approved version moved"
+        LIBRARY_SETTINGS = "library_settings", "Library settings changed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

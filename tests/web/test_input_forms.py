@@ -140,6 +140,7 @@ def bad_generate_request(draw) -> tuple[str, dict]:
                 "lyrics too long",
                 "lyrics missing",
                 "library prompt not a number",
+                "library version not a number",
             ]
         )
     )
@@ -212,6 +213,8 @@ def bad_generate_request(draw) -> tuple[str, dict]:
         data["lyrics_prompt"] = draw(st.sampled_from(["", "   ", "\n", "la la"]))
     elif kind == "library prompt not a number":
         data["library_prompt"] = draw(TEXT.filter(lambda t: t.strip() and _not_an_integer(t)))
+    elif kind == "library version not a number":
+        data["library_version"] = draw(TEXT.filter(lambda t: t.strip() and _not_an_integer(t)))
     # Noise on a field the mutation did not touch: anything at all in the free text.
     if kind not in ("short prompt", "long prompt", "NUL in prompt") and draw(st.booleans()):
         data["prompt"] = data.get("prompt", "") + draw(CONTROLS)

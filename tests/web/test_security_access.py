@@ -16,7 +16,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from jobs.models import Job
-from studio.models import Prompt
+from studio.models import Prompt, PromptVersion
 from tests.reliability_helpers import record
 from wallets.models import Budget, Wallet
 
@@ -94,6 +94,7 @@ def frozen(theirs) -> dict:
     return {
         "jobs": list(Job.objects.order_by("pk").values()),
         "prompts": list(Prompt.objects.order_by("pk").values()),
+        "versions": list(PromptVersion.objects.order_by("pk").values()),
         "budgets": list(Budget.objects.order_by("pk").values()),
         "wallets": list(Wallet.objects.order_by("pk").values()),
     }
@@ -117,6 +118,10 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         f"/library/{secret}/",
         f"/library/{secret}/use/",
         f"/share/jobs/{done}/",
+        f"/library/{secret}/history/",
+        f"/library/{secret}/history/?a=1&b=1",
+        f"/library/{secret}/versions/1/use/",
+        f"/library/again/{done}/",
     ]
     for url in reads:
         assert client.get(url).status_code == 404, url
@@ -127,6 +132,9 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         (f"/library/{secret}/", {"title": "mine now", "text": "overwritten text"}),
         (f"/library/{secret}/delete/", {}),
         (f"/share/jobs/{done}/new/", {"days": "7"}),
+        (f"/library/{secret}/versions/1/restore/", {}),
+        (f"/library/{secret}/versions/1/approve/", {}),
+        (f"/library/{secret}/unapprove/", {}),
     ]
     for url, data in writes:
         assert client.post(url, data).status_code == 404, url
@@ -172,6 +180,8 @@ def test_the_private_text_appears_on_no_page_the_member_can_open(client, intrude
         "/library/new/",
         "/wallet/",
         f"/library/{theirs['shared_prompt'].pk}/use/",
+        f"/library/{theirs['shared_prompt'].pk}/history/",
+        f"/library/{theirs['shared_prompt'].pk}/versions/1/use/",
         f"/?job={shared.pk}",
         "/generate/quote/?model=elevenlabs-music",
     ]
@@ -213,6 +223,13 @@ MEMBER_PAGES = {
     "library/<int:pk>/",
     "library/<int:pk>/delete/",
     "library/<int:pk>/use/",
+    "library/<int:pk>/history/",
+    "library/<int:pk>/versions/<int:number>/use/",
+    "library/<int:pk>/versions/<int:number>/restore/",
+    # Answers a member only where the admin lets owners move the label (403 otherwise).
+    "library/<int:pk>/versions/<int:number>/approve/",
+    "library/<int:pk>/unapprove/",
+    "library/again/<int:pk>/",
     "library/from-job/<int:pk>/",
     "wallet/",
     "usage/",

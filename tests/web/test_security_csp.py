@@ -75,6 +75,8 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         "/library/",
         "/library/new/",
         f"/library/{prompt.pk}/",
+        f"/library/{prompt.pk}/history/",
+        f"/library/{prompt.pk}/history/?a=1&b=1",
         "/wallet/",
         "/usage/",
         reverse("sharing:shared", args=[links.token(links.create(member, done, days=7))]),

@@ -35,7 +35,7 @@ def test_shows_prompt_settings_costs_and_timeline(client, member, wallet_row):
     assert "<dt>Refunded</dt><dd>$0.10</dd>" in page
     assert "Venice queue id q-123" in page
     assert "Instrumental" in page and "0:30 min" in page
-    assert f'href="/?job={job.pk}">Run again</a>' in page
+    assert f'href="/library/again/{job.pk}/">Run again</a>' in page
     assert f'action="/library/from-job/{job.pk}/"' in page
 
 

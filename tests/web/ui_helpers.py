@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from jobs.models import Job, JobEvent
 from studio.models import Prompt
+from studio.versioning import save_prompt
 from wallets.models import Wallet
 
 # Audio bytes whose every offset holds a known value, for Range checks.
@@ -106,5 +107,5 @@ def make_prompt(author, **fields) -> Prompt:
     values.update(fields)
     prompt = Prompt(author=author, **values)
     prompt.set_tags(tags)
-    prompt.save()
+    save_prompt(prompt, author)  # version 1, as the library's own forms make it
     return prompt
