@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "wallets",
     "jobs",
     "review",
+    "alerts",
     "sandbox",
 ]
 
