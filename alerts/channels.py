@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import apprise
 from typing import TYPE_CHECKING
 
+import apprise
 from django.core.mail import get_connection, send_mail
 
 if TYPE_CHECKING:  # the model reads its URL through this module: no import back at runtime
