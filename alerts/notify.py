@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -27,6 +27,8 @@ Status = Delivery.Status
 BACKOFF = [datetime.timedelta(minutes=m) for m in (1, 2, 5, 15, 60)]
 # How long a claimed delivery is another worker's: longer than any send can take.
 CLAIM_FOR = datetime.timedelta(minutes=5)
+# A new delivery whose task has not claimed it by then is queued again.
+LOST_AFTER = datetime.timedelta(minutes=2)
 DELIVER_TASK = "alerts.tasks.deliver"
 
 
@@ -115,9 +117,12 @@ def _enqueue(delivery_id: int) -> None:
 
 
 def retry_due(now: datetime.datetime) -> int:
+    """Queue the failed deliveries whose wait is over, and the new ones whose task was lost (a
+    broker down, a worker killed mid-send) a while ago: a new one's own task runs first."""
     due = list(
         Delivery.objects.filter(
-            status__in=[Status.PENDING, Status.RETRYING], next_try_at__lte=now
+            Q(status=Status.RETRYING, next_try_at__lte=now)
+            | Q(status=Status.PENDING, next_try_at__lte=now - LOST_AFTER)
         ).values_list("pk", flat=True)[:200]
     )
     for pk in due:
