@@ -110,7 +110,7 @@ def test_two_clusters_evaluating_at_once_send_each_alert_once(
         start = threading.Barrier(2)
         problems: list[BaseException] = []
 
-        def cluster():
+        def cluster(start=start, problems=problems):
             try:
                 start.wait(5)
                 notify.evaluate()
