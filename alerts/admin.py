@@ -122,13 +122,18 @@ def told(alert: Alert) -> str:
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "title", "rule_name", "threshold", "period", "told"]
+    list_display = ["when", "title", "threshold", "told"]
+    list_display_links = ["title"]
     list_filter = ["rule_name", "deliveries__status"]
     search_fields = ["title", "subject"]
     date_hierarchy = None
     inlines = [DeliveryInline]
     fields = ["created_at", "rule", "rule_name", "subject", "period", "threshold", "title", "body"]
     readonly_fields = fields
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj) -> str:
+        return f"{obj.created_at:%Y-%m-%d %H:%M} UTC"
 
     @admin.display(description="Told")
     def told(self, obj) -> str:
@@ -140,18 +145,16 @@ class AlertAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = [
-        "created_at",
-        "alert_title",
-        "channel_name",
-        "recipients",
-        "status",
-        "attempts",
-        "delivered_at",
-        "short_error",
-    ]
+    # Who was told, when, through what, and how it went: few enough columns to fit beside the
+    # admin's navigation and filters.
+    list_display = ["when", "alert_title", "told", "outcome"]
     list_filter = ["status", "channel_name"]
     list_select_related = ["alert"]
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj) -> str:
+        at = obj.delivered_at or obj.created_at
+        return f"{at:%Y-%m-%d %H:%M} UTC"
 
     @admin.display(description="Alert", ordering="alert__created_at")
     def alert_title(self, obj) -> str:
@@ -159,6 +162,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
             '<a href="{}">{}</a>', admin_url("alerts_alert_change", obj.alert_id), obj.alert.title
         )
 
-    @admin.display(description="Error")
-    def short_error(self, obj) -> str:
-        return obj.error[:120]
+    @admin.display(description="Told", ordering="channel_name")
+    def told(self, obj) -> str:
+        return format_html("{}<br><small>{}</small>", obj.channel_name, obj.recipients or "-")
+
+    @admin.display(description="Outcome", ordering="status")
+    def outcome(self, obj) -> str:
+        tries = f" after {obj.attempts} attempts" if obj.attempts > 1 else ""
+        said = f"{obj.get_status_display()}{tries}"
+        if not obj.error:
+            return said
+        return format_html("{}<br><small>{}</small>", said, obj.error[:160])

@@ -180,7 +180,7 @@ def send_test(user=None) -> list[Delivery]:
         rule=None,
         rule_name="Test",
         subject="test",
-        period=now.isoformat(),
+        period=f"{now:%Y-%m-%d %H:%M:%S.%f}",
         title="Test alert from Studio",
         body=f"A test of Studio's alert channels, sent{who} at {now:%Y-%m-%d %H:%M:%S} UTC. "
         f"If you read this, the channel works.",

@@ -63,7 +63,7 @@ def _budgets(rule: Rule, now: datetime.datetime) -> Iterator[Finding]:
                     subject,
                     f"{month:%Y-%m}",
                     str(percent),
-                    f"{whose} budget for {month:%B %Y} is {used:.0f}% used",
+                    f"{whose} budget for {month:%B %Y} passed {percent}% ({used:.0f}% used)",
                     f"{whose} budget for {month:%B %Y} has passed {percent}%: "
                     f"{format_usd(budget.used_usd)} of {format_usd(budget.limit_usd)} used "
                     f"(spent and reserved). It resets on the 1st (UTC).",

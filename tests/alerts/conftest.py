@@ -102,3 +102,7 @@ def tasks(monkeypatch):
 @pytest.fixture
 def json_channel(db, receiver):
     return Channel.objects.create(name="ops hook", kind=Channel.Kind.JSON, target=receiver.url)
+
+
+# The browser fixtures of the web layer's tests: a page on the live server.
+from tests.web.conftest import browser, page  # noqa: E402, F401

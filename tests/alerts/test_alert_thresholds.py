@@ -88,7 +88,8 @@ def test_the_team_budget_has_its_own_thresholds(
     assert evaluate(django_capture_on_commit_callbacks).new == 0
     spend(None, "81")
     assert evaluate(django_capture_on_commit_callbacks).new == 1
-    assert receiver.posts[0][1]["title"] == "The team's budget for " + f"{MONTH:%B %Y} is 81% used"
+    title = receiver.posts[0][1]["title"]
+    assert title == f"The team's budget for {MONTH:%B %Y} passed 80% (81% used)"
 
 
 @pytest.mark.django_db(transaction=True)
