@@ -65,7 +65,6 @@ class RuleAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "applies_to", "level", "channel_names", "enabled"]
     list_filter = ["kind", "enabled"]
     filter_horizontal = ["channels"]
-    autocomplete_fields = []
     fields = ["name", "kind", "member", "wallet", "percents", "limit", "channels", "enabled"]
 
     @admin.display(description="Applies to")
@@ -126,7 +125,6 @@ class AlertAdmin(ReadOnlyAdmin):
     list_display_links = ["title"]
     list_filter = ["rule_name", "deliveries__status"]
     search_fields = ["title", "subject"]
-    date_hierarchy = None
     inlines = [DeliveryInline]
     fields = ["created_at", "rule", "rule_name", "subject", "period", "threshold", "title", "body"]
     readonly_fields = fields

@@ -3,6 +3,9 @@ clusters evaluating at the same moment (the unique constraint decides, not memor
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from decimal import Decimal
 
@@ -12,6 +15,7 @@ from django.utils import timezone
 
 from alerts import notify
 from alerts.models import Alert, Delivery, Rule
+from tests.reliability_helpers import ROOT, database_url
 from wallets import budgets
 from wallets.models import Budget
 
@@ -133,3 +137,23 @@ def test_two_clusters_evaluating_at_once_send_each_alert_once(
         notify.deliver(delivery_id)
         notify.deliver(delivery_id)
     assert len(receiver.posts) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_evaluating_at_once_record_each_alert_once(budget_rule, member):
+    """`manage.py alerts evaluate` in two processes at the same moment, as two clusters' (or a
+    cluster's and a cron's) evaluations would run: one alert, one delivery, per threshold."""
+    env = {**os.environ, "DATABASE_URL": database_url()}
+    command = [sys.executable, "manage.py", "alerts", "evaluate"]
+    for amount in ("5", "8.5", "10"):
+        spend(member.pk, amount)
+        runs = [
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        said = sorted(run.communicate(timeout=60)[0] for run in runs)
+        assert all(run.returncode == 0 for run in runs)
+        assert said[0].startswith("1 rule(s) evaluated: 0 new alert(s)"), said
+        assert said[1].startswith("1 rule(s) evaluated: 1 new alert(s)"), said
+    assert sorted(Alert.objects.values_list("threshold", flat=True)) == ["100", "50", "80"]
+    assert Delivery.objects.count() == 3
