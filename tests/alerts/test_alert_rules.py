@@ -182,3 +182,21 @@ def test_a_disabled_rule_finds_nothing(member, json_channel, receiver, tasks, se
     asked = requests.ask(member, Decimal("15"), "A game jam")
     requests.tell_admins(asked.pk)
     assert len(mail.outbox) == 1 and receiver.posts == []
+
+
+def test_the_evaluation_is_scheduled_every_minute_on_migrate():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="studio: alerts")
+    assert (schedule.func, schedule.minutes, schedule.repeats) == ("alerts.tasks.evaluate", 1, -1)
+
+
+def test_the_tasks_say_what_they_did(json_channel, receiver, tasks):
+    from alerts import tasks as alert_tasks
+
+    rule(Rule.Kind.WORKER_SILENT, json_channel, limit=Decimal("1"))
+    Heartbeat.objects.create(name="worker", at=NOW - datetime.timedelta(minutes=5))
+    assert alert_tasks.evaluate() == "1 rule(s), 1 new alert(s), 0 delivery(ies) queued"
+    delivery = Alert.objects.get().deliveries.get()
+    assert alert_tasks.deliver(delivery.pk) == "ops hook: Delivered"
+    assert alert_tasks.deliver(delivery.pk) == "not due, or held by another worker"
