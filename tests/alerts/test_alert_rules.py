@@ -200,3 +200,18 @@ def test_the_tasks_say_what_they_did(json_channel, receiver, tasks):
     delivery = Alert.objects.get().deliveries.get()
     assert alert_tasks.deliver(delivery.pk) == "ops hook: Delivered"
     assert alert_tasks.deliver(delivery.pk) == "not due, or held by another worker"
+
+
+def test_a_broker_that_cannot_take_the_evaluation_does_not_fail_the_sender(
+    monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    """The top-up's path (a job's) goes on; the minute's evaluation finds the refusal anyway."""
+    from alerts import receivers
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(receivers, "async_task", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        topup_refused.send(sender=TopUp, topup_id=1)
+    assert "could not queue the alert evaluation for topup_refused" in caplog.text
