@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 
+from django.dispatch import Signal
 from django.utils import timezone
 
 from ops.leases import drop_lease, take_lease
@@ -30,6 +31,10 @@ from .checks import Found, Kind, check_budgets, check_wallet
 from .models import Difference, ReconcileRun
 
 log = logging.getLogger(__name__)
+
+# A run found differences not seen before: sent with run_id and new (how many) after the run,
+# for the layer above (alerts) to enqueue its evaluation.
+differences_found = Signal()
 
 LEASE_NAME = "reconcile"
 LEASE_FOR = datetime.timedelta(minutes=30)
@@ -152,6 +157,8 @@ def run(
         record.venice_failed = venice_failed
     finally:
         drop_lease(LEASE_NAME, holder)
+    if record.new:
+        differences_found.send(sender=ReconcileRun, run_id=record.pk, new=record.new)
     if record.started_by_id:
         audit.record(
             started_by,

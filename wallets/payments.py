@@ -24,7 +24,7 @@ from venice import TopUpPolicy, VeniceClient, errors
 from venice.chain import authorization_used, check_transfer, usdc_balance
 from venice.payments import MIN_TOP_UP_USD, check_caps
 
-from . import approvals, ledger
+from . import approvals, ledger, signals
 from .models import LedgerEntry, TopUp, TopUpApproval, Wallet
 from .venice import WORKER_PACE_WAIT_S, client_for
 
@@ -485,6 +485,8 @@ def send(topup: TopUp, client: VeniceClient, *, settle_wait_s: float = 15.0) -> 
             )
             topup.refresh_from_db()
             log.warning("top-up %s refused: %s", topup.pk, exc)
+            if topup.status == TopUp.Status.FAILED:
+                signals.topup_refused.send(sender=TopUp, topup_id=topup.pk)
             return topup
         else:
             _credit(topup, result)

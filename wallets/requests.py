@@ -1,10 +1,11 @@
 """Members asking for more budget, and admins answering.
 
-A member asks for an amount this month, with a reason; admins hear of it (mail_admins) and
-approve or deny it with a note. Approval raises the member's limit by the amount in one UPDATE
-(limit_usd = limit_usd + amount), so it never overwrites a reservation or another change made
-meanwhile; the answer and the limit's change go to the audit log in the same transaction, and
-the member reads the answer on their usage page (and by email when they have an address).
+A member asks for an amount this month, with a reason; admins hear of it (through an alert
+rule's channels when one is set, mail_admins otherwise) and approve or deny it with a note.
+Approval raises the member's limit by the amount in one UPDATE (limit_usd = limit_usd +
+amount), so it never overwrites a reservation or another change made meanwhile; the answer and
+the limit's change go to the audit log in the same transaction, and the member reads the answer
+on their usage page (and by email when they have an address).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import audit, budgets
+from . import audit, budgets, signals
 from .models import AuditEntry, Budget, BudgetRequest
 from .money import format_usd
 
@@ -103,6 +104,9 @@ def team_shortfall(request: BudgetRequest) -> Decimal:
 
 
 def tell_admins(request_id: int) -> None:
+    heard = signals.budget_requested.send(sender=BudgetRequest, request_id=request_id)
+    if any(told for _, told in heard):
+        return  # an alert rule told them through its channels
     request = BudgetRequest.objects.select_related("user").get(pk=request_id)
     mail_admins(
         f"Budget request: {request.user.get_username()} asks for "

@@ -37,6 +37,7 @@ SPEND_REVIEW = {
     "review_difference_export_csv",
     "wallets_auditentry_export_csv",
     "studio_prompt_export_csv",
+    "alerts_channel_test",
 }
 
 
