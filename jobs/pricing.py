@@ -13,6 +13,8 @@ from venice.validation import valid_duration
 from wallets import budgets
 from wallets.venice import public_client
 
+from . import keepers
+
 # A quote is cached this long: typing fires one request per pause, not per key.
 QUOTE_CACHE_S = 60
 
@@ -67,4 +69,5 @@ def quote_context(user, model: Model, data) -> dict:
     context["quote"] = quote
     context["over_budget"] = quote > mine.remaining_usd or quote > team.remaining_usd
     context["team_short"] = team.remaining_usd < mine.remaining_usd
+    context["per_keeper"], context["keepers"] = keepers.expected_per_keeper(model.id, quote)
     return context

@@ -9,6 +9,7 @@ job_urls = [
     path("timeline/", views.timeline, name="timeline"),
     path("audio/", views.audio, name="audio"),
     path("cancel/", views.cancel, name="cancel"),
+    *(path(f"{action}/", views.curate, {"action": action}, name=action) for action in views.CURATE),
 ]
 urlpatterns = [
     path("", views.generate, name="generate"),
