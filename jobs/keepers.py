@@ -30,6 +30,7 @@ from .models import Favourite, Job, JobEvent, Retention
 log = logging.getLogger(__name__)
 State = Job.State
 ZERO = Decimal("0")
+MICRO = Decimal("0.000001")
 
 
 class NotAllowed(Exception):
@@ -220,7 +221,10 @@ def tallies(jobs: QuerySet, group_by: str) -> dict:
         )
     )
     return {
-        row[group_by]: Tally(spent=row["spent"] or ZERO, made=row["made"], kept=row["kept"])
+        # SQLite sums decimals in floating point: back to the field's six places.
+        row[group_by]: Tally(
+            spent=Decimal(row["spent"] or ZERO).quantize(MICRO), made=row["made"], kept=row["kept"]
+        )
         for row in rows
     }
 
