@@ -309,7 +309,9 @@ def curate(request, pk: int, action: str):
         pk=pk
     )
     if request.POST.get("view") == "detail":
-        return render(request, "jobs/_live.html", _detail(request, job))
+        response = render(request, "jobs/_live.html", _detail(request, job))
+        # The timeline says who kept or discarded it: it fetches itself again on this event.
+        return trigger_client_event(response, "jobs-changed")
     who = "team" if request.POST.get("who") == "team" else "mine"
     return render(request, "jobs/_row.html", {"job": job, "who": who})
 

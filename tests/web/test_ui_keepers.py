@@ -151,8 +151,8 @@ def test_usage_shows_kept_takes_and_a_dash_where_nothing_was_kept(member, wallet
     assert (
         "<strong>1</strong> of 3 takes" in html and "<strong>$1.50</strong> per kept take" in html
     )
-    assert '<td>music</td><td class="num">$1.00</td><td class="num">2</td>' in html
-    assert '<td class="num">1</td><td class="num">$1.00</td></tr>' in html
+    assert '<td>music</td><td class="num">$1.00</td><td class="num">1 of 2</td>' in html
+    assert '<td class="num">1 of 2</td><td class="num">$1.00</td></tr>' in html
     assert '<span class="none" title="No kept take yet">—</span>' in html
 
 
