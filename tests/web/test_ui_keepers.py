@@ -181,3 +181,16 @@ def test_the_admin_spend_overview_shows_cost_per_keeper(staff_client, member, wa
     assert '<td>member</td><td class="num">$1.00</td>' in html
     assert "<td>sfx</td>" in html and ">—</td>" in html
     assert '<th scope="row">Total</th><td class="num">$1.00</td><td class="num">2</td>' in html
+
+
+def test_the_admin_sets_the_retention_on_its_one_row(staff_client):
+    response = staff_client.get(reverse("admin:jobs_retention_changelist"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:jobs_retention_change", args=[1])
+    form = staff_client.get(response["Location"]).content.decode()
+    assert 'name="discarded_audio_days" value="30"' in form
+    assert reverse("admin:jobs_retention_add") not in form
+    staff_client.post(response["Location"], {"discarded_audio_days": "7"})
+    assert keepers.retention_days() == 7
+    bad = staff_client.post(response["Location"], {"discarded_audio_days": "-3"})
+    assert bad.status_code == 200 and keepers.retention_days() == 7
