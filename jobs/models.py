@@ -152,6 +152,7 @@ class Job(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # never looked up by; spares the jobs table an index build
     )
     discarded_at = models.DateTimeField(null=True, blank=True)
     discarded_by = models.ForeignKey(
@@ -160,6 +161,7 @@ class Job(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # never looked up by; spares the jobs table an index build
     )
     audio_deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the discarded take's audio left storage."

@@ -168,6 +168,14 @@ STATE_FILTERS = {
 }
 
 
+# What the team made of the takes (jobs.keepers); `is_favourite` is the member's own.
+MARK_FILTERS = {
+    "kept": ("Kept", {"kept_at__isnull": False}),
+    "favourite": ("My favourites", {"is_favourite": True}),
+    "discarded": ("Discarded", {"discarded_at__isnull": False}),
+}
+
+
 def job_list(request):
     who = "team" if request.GET.get("who") == "team" else "mine"
     jobs = (
@@ -181,6 +189,11 @@ def job_list(request):
     else:
         state = ""
     jobs = _with_marks(jobs, request.user)
+    mark = request.GET.get("mark", "")
+    if mark in MARK_FILTERS:
+        jobs = jobs.filter(**MARK_FILTERS[mark][1])
+    else:
+        mark = ""
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     return render(
@@ -192,6 +205,8 @@ def job_list(request):
             "who": who,
             "state": state,
             "state_filters": STATE_FILTERS,
+            "mark": mark,
+            "mark_filters": MARK_FILTERS,
             "live": _live_poll(rows, "list"),
         },
     )

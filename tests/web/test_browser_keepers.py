@@ -120,6 +120,13 @@ def test_keep_favourite_discard_and_restore_from_the_list_and_the_job(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, "keepers-jobs-375")
 
+    # Back to what was kept: the list's "Marked" filter.
+    page.get_by_label("Marked").select_option("kept")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**/jobs/?*mark=kept*")
+    assert page.locator("li.job").count() == 1
+    assert row(page, rain).is_visible()
+
 
 def test_another_member_sees_no_discarded_take_and_favourites_only_for_themselves(
     page, member, other, wallet_row, venice

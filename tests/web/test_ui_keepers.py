@@ -194,3 +194,27 @@ def test_the_admin_sets_the_retention_on_its_one_row(staff_client):
     assert keepers.retention_days() == 7
     bad = staff_client.post(response["Location"], {"discarded_audio_days": "-3"})
     assert bad.status_code == 200 and keepers.retention_days() == 7
+
+
+def test_the_job_list_filters_kept_favourites_and_discarded(member, other, wallet_row):
+    kept = make_job(member, wallet_row, prompt="Kept: harbour bells")
+    liked = make_job(member, wallet_row, prompt="Liked: night crickets")
+    gone = make_job(member, wallet_row, prompt="Gone: squeaky hinge")
+    keepers.keep(kept, member)
+    keepers.toggle_favourite(liked, member)
+    keepers.toggle_favourite(kept, other)  # theirs, not mine
+    keepers.discard(gone, member)
+    client = client_of(member)
+
+    def shown(mark: str) -> set[str]:
+        html = client.get(reverse("jobs:list"), {"mark": mark}).content.decode()
+        return {word for word in ("Kept:", "Liked:", "Gone:") if word in html}
+
+    assert shown("kept") == {"Kept:"}
+    assert shown("favourite") == {"Liked:"}
+    assert shown("discarded") == {"Gone:"}
+    assert shown("nonsense") == {"Kept:", "Liked:", "Gone:"}
+    assert (
+        '<option value="kept" selected>Kept</option>'
+        in client.get(reverse("jobs:list"), {"mark": "kept"}).content.decode()
+    )
