@@ -168,7 +168,7 @@ def delete_discarded_audio(now: datetime.datetime | None = None) -> int:
         try:
             if name:
                 default_storage.delete(name)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - any storage's error (a disk's, S3's)
             # Try again at the next sweep: the claim is undone, the row still says discarded.
             log.warning("job %s: discarded audio not deleted: %s", pk, exc)
             Job.objects.filter(pk=pk).update(audio_deleted_at=None)

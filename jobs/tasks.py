@@ -43,9 +43,10 @@ def sweep() -> None:
     the audio of takes discarded longer ago than the retention."""
     record.beat()  # /healthz reads its age: the scheduler and a worker are alive
     recovery.recover_stale()
-    keepers.delete_discarded_audio()
     if poller.has_work():
         poller.ensure_running()
+    # Last: a storage outage here must not keep the poll loop from being restarted.
+    keepers.delete_discarded_audio()
 
 
 def sync_jobs_of_wallet(

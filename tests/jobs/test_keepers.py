@@ -176,3 +176,17 @@ def test_the_expected_cost_per_keeper_is_the_quote_over_the_keep_rate(member):
     keepers.keep(jobs[1], member)
     assert keepers.expected_per_keeper("m", Decimal("0.5"))[0] == Decimal("1")
     assert keepers.expected_per_keeper("other-model", Decimal("0.5"))[0] is None
+
+
+def test_a_storage_error_leaves_the_take_for_the_next_sweep(member, monkeypatch):
+    job = discarded(give_audio(make_job(member, make_wallet())), member, 45)
+
+    def refuse(name):
+        raise PermissionError(f"read-only storage: {name}")
+
+    monkeypatch.setattr(default_storage, "delete", refuse)
+    assert keepers.delete_discarded_audio() == 0
+    job.refresh_from_db()
+    assert job.audio_deleted_at is None and job.audio.name
+    monkeypatch.undo()
+    assert keepers.delete_discarded_audio() == 1
