@@ -11,7 +11,7 @@ from wallets.admin.csv_export import CsvExportMixin
 from wallets.admin.dates import LooseDatesMixin
 
 from . import resolution
-from .models import Job, JobEvent
+from .models import Job, JobEvent, Retention
 
 
 class JobEventInline(admin.TabularInline):
@@ -44,6 +44,8 @@ class JobAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
     ]
     list_filter = [
         "state",
+        ("kept_at", admin.EmptyFieldListFilter),
+        ("discarded_at", admin.EmptyFieldListFilter),
         ModelIdFilter,
         ("user", admin.RelatedFieldListFilter),
         "wallet",
@@ -144,3 +146,22 @@ class JobAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
             "candidates": resolution.candidates(job),
         }
         return TemplateResponse(request, "admin/jobs/job/review.html", context)
+
+
+@admin.register(Retention)
+class RetentionAdmin(admin.ModelAdmin):
+    """The one retention row: how long a discarded take's audio stays (jobs.keepers)."""
+
+    fields = ["discarded_audio_days", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request):
+        return False  # the row exists (Retention.current), there is only one
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # Straight to the one row's form: a list of one is a detour.
+        retention = Retention.current()
+        return HttpResponseRedirect(reverse("admin:jobs_retention_change", args=[retention.pk]))

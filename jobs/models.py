@@ -14,10 +14,11 @@ from wallets.models import USD, Wallet
 
 class JobQuerySet(models.QuerySet):
     def visible_to(self, user) -> JobQuerySet:
-        """A member sees their own jobs and the team's non-private ones; admins see all."""
+        """A member sees their own jobs and the team's non-private ones they have not discarded;
+        admins see all."""
         if user.is_staff:
             return self
-        return self.filter(Q(user=user) | Q(private=False))
+        return self.filter(Q(user=user) | Q(private=False, discarded_at__isnull=True))
 
 
 class JobManager(models.Manager.from_queryset(JobQuerySet)):
@@ -42,7 +43,8 @@ class JobManager(models.Manager.from_queryset(JobQuerySet)):
         sql = (
             f'SELECT j.*, u.username AS author_name FROM "{job_table}" j '  # noqa: S608
             f'JOIN "{user_table}" u ON u.id = j.user_id '
-            f"WHERE j.id IN ({ids}) AND (%s OR j.user_id = %s OR NOT j.private) "
+            f"WHERE j.id IN ({ids}) "
+            f"AND (%s OR j.user_id = %s OR (NOT j.private AND j.discarded_at IS NULL)) "
             f"AND (CAST(j.id AS VARCHAR(20)) || ':' || j.state || ':' || "
             f"COALESCE(CAST(j.execution_duration_ms AS VARCHAR(20)), '') || "
             f"CASE WHEN j.venice_unreachable_since IS NULL THEN '' ELSE ':u' END) "
@@ -143,7 +145,31 @@ class Job(models.Model):
         "(jobs.waveform); [] when the file could not be decoded, null when it was saved before "
         "waveforms existed (manage.py waveforms computes those).",
     )
-    media_deleted_at = models.DateTimeField(null=True, blank=True)
+    media_deleted_at = models.DateTimeField(null=True, blank=True)  # Venice's copy, not ours
+
+    # What the team made of the take (jobs.keepers): kept (the team's), or discarded, whose
+    # audio leaves storage after the retention (Retention) unless it is restored first.
+    kept_at = models.DateTimeField(null=True, blank=True)
+    kept_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # never looked up by; spares the jobs table an index build
+    )
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # never looked up by; spares the jobs table an index build
+    )
+    audio_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the discarded take's audio left storage."
+    )
 
     # What went wrong, in Venice's words and in ours.
     error_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -169,6 +195,12 @@ class Job(models.Model):
             models.Index(fields=["model_id", "state", "-finished_at"], name="job_model_history"),
             models.Index(
                 fields=["model_id", "duration_seconds", "-queued_at"], name="job_model_length"
+            ),
+            # The sweep's look for discarded audio past its retention: only rows still waiting.
+            models.Index(
+                fields=["discarded_at"],
+                name="job_discarded_audio",
+                condition=Q(discarded_at__isnull=False, audio_deleted_at__isnull=True),
             ),
         ]
 
@@ -235,3 +267,52 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} → {self.state}"
+
+
+class Favourite(models.Model):
+    """A member's own mark on a take they like (jobs.keepers); nobody else sees it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites"
+    )
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="favourites")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "job"], name="favourite_once_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ★ {self.job_id}"
+
+
+class Retention(models.Model):
+    """How long a discarded take's audio stays in storage before the sweep deletes it.
+
+    One row (pk 1), edited in the admin; `Retention.current()` creates it with the default.
+    """
+
+    DEFAULT_DAYS = 30
+
+    discarded_audio_days = models.PositiveIntegerField(
+        default=DEFAULT_DAYS,
+        help_text="Days a discarded take's audio is kept (so its owner can restore it) before "
+        "it is deleted from storage. The job and its money stay.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "retention"
+        verbose_name_plural = "retention"
+
+    def __str__(self) -> str:
+        return f"Discarded audio kept {self.discarded_audio_days} days"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> Retention:
+        return cls.objects.get_or_create(pk=1)[0]

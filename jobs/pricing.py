@@ -13,6 +13,8 @@ from venice.validation import valid_duration
 from wallets import budgets
 from wallets.venice import public_client
 
+from . import keepers
+
 # A quote is cached this long: typing fires one request per pause, not per key.
 QUOTE_CACHE_S = 60
 # A request asks for this many takes at most: each is a paid job, reserved together.
@@ -80,4 +82,5 @@ def quote_context(user, model: Model, data) -> dict:
     context.update(quote=quote, takes=takes, total=total)
     context["over_budget"] = total > mine.remaining_usd or total > team.remaining_usd
     context["team_short"] = team.remaining_usd < mine.remaining_usd
+    context["per_keeper"], context["keepers"] = keepers.expected_per_keeper(model.id, quote)
     return context

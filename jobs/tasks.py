@@ -13,7 +13,7 @@ from wallets import payments
 from wallets.models import Wallet
 from wallets.sync import STEP_ERRORS, SyncReport, step
 
-from . import accounting, pipeline, poller, recovery, retrieval
+from . import accounting, keepers, pipeline, poller, recovery, retrieval
 from .models import Job
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,14 @@ def top_up_if_needed(wallet_id: int) -> None:
 
 
 def sweep() -> None:
-    """Every minute: recover what a dead worker left, and make sure the poll loop runs."""
+    """Every minute: recover what a dead worker left, make sure the poll loop runs, and delete
+    the audio of takes discarded longer ago than the retention."""
     record.beat()  # /healthz reads its age: the scheduler and a worker are alive
     recovery.recover_stale()
     if poller.has_work():
         poller.ensure_running()
+    # Last: a storage outage here must not keep the poll loop from being restarted.
+    keepers.delete_discarded_audio()
 
 
 def sync_jobs_of_wallet(

@@ -10,6 +10,7 @@ job_urls = [
     path("audio/", views.audio, name="audio"),
     path("audio.mp3", views.audio_mp3, name="audio_mp3"),
     path("cancel/", views.cancel, name="cancel"),
+    *(path(f"{action}/", views.curate, {"action": action}, name=action) for action in views.CURATE),
 ]
 urlpatterns = [
     path("", views.generate, name="generate"),

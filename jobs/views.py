@@ -12,8 +12,8 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F
-from django.http import Http404, HttpResponse, QueryDict
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.http import Http404, HttpResponse, HttpResponseForbidden, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -21,9 +21,9 @@ from django_htmx.http import replace_url, trigger_client_event
 
 from wallets.money import format_usd
 
-from . import catalogue, delivery, pipeline, pricing, states
+from . import catalogue, delivery, keepers, pipeline, pricing, states
 from .forms import VARIABLE_PREFIX, GenerateForm, VariablesForm, filled_for_quote
-from .models import Job
+from .models import Favourite, Job
 
 State = Job.State
 JOBS_PER_PAGE = 25
@@ -188,6 +188,14 @@ STATE_FILTERS = {
 }
 
 
+# What the team made of the takes (jobs.keepers); `is_favourite` is the member's own.
+MARK_FILTERS = {
+    "kept": ("Kept", {"kept_at__isnull": False}),
+    "favourite": ("My favourites", {"is_favourite": True}),
+    "discarded": ("Discarded", {"discarded_at__isnull": False}),
+}
+
+
 def job_list(request):
     who = "team" if request.GET.get("who") == "team" else "mine"
     jobs = (
@@ -200,7 +208,12 @@ def job_list(request):
         jobs = jobs.filter(state__in=STATE_FILTERS[state][1])
     else:
         state = ""
-    jobs = jobs.annotate(author_name=F("user__username"))
+    jobs = _with_marks(jobs, request.user)
+    mark = request.GET.get("mark", "")
+    if mark in MARK_FILTERS:
+        jobs = jobs.filter(**MARK_FILTERS[mark][1])
+    else:
+        mark = ""
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     return render(
@@ -212,6 +225,8 @@ def job_list(request):
             "who": who,
             "state": state,
             "state_filters": STATE_FILTERS,
+            "mark": mark,
+            "mark_filters": MARK_FILTERS,
             "live": _live_poll(rows, "list"),
         },
     )
@@ -269,21 +284,72 @@ def live(request):
 
 def detail(request, pk: int):
     job = get_object_or_404(
-        Job.objects.visible_to(request.user).select_related("user", "wallet"), pk=pk
+        _with_marks(Job.objects.visible_to(request.user), request.user).select_related(
+            "user", "wallet", "kept_by"
+        ),
+        pk=pk,
     )
     return render(
         request,
         "jobs/detail.html",
-        {
-            "job": job,
-            "events": job.events.all(),
-            "live": _live_poll([job], "detail"),
-            "mine": job.user_id == request.user.pk,
-            "who": "mine",
-            "can_cancel": job.state == State.PENDING
-            and (job.user_id == request.user.pk or request.user.is_staff),
-        },
+        {"events": job.events.all(), "live": _live_poll([job], "detail"), **_detail(request, job)},
     )
+
+
+def _detail(request, job: Job) -> dict:
+    """What the detail page's live section shows besides the job."""
+    return {
+        "job": job,
+        "mine": job.user_id == request.user.pk,
+        "who": "mine",
+        "can_cancel": job.state == State.PENDING
+        and (job.user_id == request.user.pk or request.user.is_staff),
+        "audio_deleted_after": keepers.audio_deleted_after(job),
+    }
+
+
+def _with_marks(jobs: QuerySet, user) -> QuerySet:
+    """The jobs with their author's name and whether this member favourited each."""
+    return jobs.annotate(
+        author_name=F("user__username"),
+        is_favourite=Exists(Favourite.objects.filter(user=user, job=OuterRef("pk"))),
+    )
+
+
+# --- keep, favourite, discard --------------------------------------------------------------------
+
+CURATE = {
+    "keep": keepers.keep,
+    "unkeep": keepers.unkeep,
+    "discard": keepers.discard,
+    "restore": keepers.restore,
+    "favourite": keepers.toggle_favourite,
+}
+
+
+@require_POST
+def curate(request, pk: int, action: str):
+    """Keep, un-keep, discard, restore or (un)favourite a take. With htmx the answer is the
+    take's updated row (the list) or live section (the detail page); without, a redirect."""
+    job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
+    try:
+        CURATE[action](job, request.user)
+    except keepers.NotAllowed as refused:
+        if request.htmx:
+            return HttpResponseForbidden(str(refused))
+        messages.error(request, str(refused))
+        return redirect(job)
+    if not request.htmx:
+        return redirect(job)
+    job = _with_marks(Job.objects.select_related("user", "wallet", "kept_by"), request.user).get(
+        pk=pk
+    )
+    if request.POST.get("view") == "detail":
+        response = render(request, "jobs/_live.html", _detail(request, job))
+        # The timeline says who kept or discarded it: it fetches itself again on this event.
+        return trigger_client_event(response, "jobs-changed")
+    who = "team" if request.POST.get("who") == "team" else "mine"
+    return render(request, "jobs/_row.html", {"job": job, "who": who})
 
 
 @require_GET

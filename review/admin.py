@@ -23,7 +23,7 @@ from wallets.crypto import SecretUnreadable
 from wallets.models import Wallet
 from wallets.venice import client_for
 
-from . import reconcile, spend
+from . import keepers, reconcile, spend
 from .forms import ResolveForm, SpendRangeForm
 from .models import OPEN_DIFFERENCE, Difference, ReconcileRun, Spend
 
@@ -288,6 +288,7 @@ class SpendAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "form": form,
             "overview": data,
+            "keepers": keepers.overview(start, end, wallet=wallet),
             "quick_ranges": _quick_ranges(today, wallet),
             "links": _drilldown_links(start, end, wallet, today, data),
             "can_refresh": request.user.has_perm("wallets.change_wallet"),

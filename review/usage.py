@@ -1,5 +1,6 @@
 """A member's own usage this month (the page at /usage/): what they spent, what is left, when
-the budget resets, on which models and days, and where the month is heading at this pace.
+the budget resets, on which models and days, where the month is heading at this pace, and the
+takes they kept with what each keeper cost (review.keepers).
 
 The figures are the budget's own (what enforcement counts: settled jobs, held reservations and
 Venice's later corrections), so the page and a refused submission never disagree. The split by
@@ -19,6 +20,7 @@ from jobs.models import Job
 from wallets import budgets
 from wallets.models import Budget
 
+from .keepers import BY_MODEL, KeeperLine, cost_per_keeper, total
 from .spend import ZERO, Line, month_end, utc_today
 
 # The pace of the first hours of a month says little: the forecast divides by at least a day.
@@ -36,6 +38,8 @@ class Usage:
     completed: int
     forecast_usd: Decimal
     runs_out_on: datetime.date | None
+    keepers: list[KeeperLine]  # cost per keeper, by model
+    kept: KeeperLine  # all the month's takes
 
     @property
     def use(self) -> budgets.BudgetUse:
@@ -81,6 +85,7 @@ def usage(user_id: int, now: datetime.datetime | None = None) -> Usage:
         usd, n = per_day.get(day, (ZERO, 0))
         by_day.append(Line(key=day.isoformat(), label=day.isoformat(), charged=usd, charges=n))
     forecast, runs_out_on = _forecast(budget, now, month, last_day)
+    keepers = cost_per_keeper(Job.objects.filter(user_id=user_id, budget_month=month), BY_MODEL)
     return Usage(
         month=month,
         budget=budget,
@@ -93,6 +98,8 @@ def usage(user_id: int, now: datetime.datetime | None = None) -> Usage:
         completed=completed,
         forecast_usd=forecast,
         runs_out_on=runs_out_on,
+        keepers=keepers,
+        kept=total(keepers),
     )
 
 

@@ -38,13 +38,18 @@ class LinkNotFound(Exception):
 
 
 class LinkGone(Exception):
-    """The link was revoked or has expired, or its sound is no longer stored (410)."""
+    """The link was revoked or has expired, or its sound was discarded or is no longer stored
+    (410)."""
 
 
 def shareable(user) -> JobQuerySet:
     """The jobs `user` may share: the finished sounds they can see (a private one is its owner's
-    and the admins' to share, as `visible_to` already says)."""
-    return Job.objects.visible_to(user).filter(state=Job.State.COMPLETED).exclude(audio="")
+    and the admins' to share, as `visible_to` already says) that nobody discarded."""
+    return (
+        Job.objects.visible_to(user)
+        .filter(state=Job.State.COMPLETED, discarded_at__isnull=True)
+        .exclude(audio="")
+    )
 
 
 def token(link: ShareLink) -> str:
@@ -106,7 +111,8 @@ def resolve(token_text: str) -> ShareLink:
     link = ShareLink.objects.select_related("job").filter(key=key).first()
     if link is None:
         raise LinkNotFound
-    if not link.is_live or link.job.state != Job.State.COMPLETED or not link.job.audio:
+    job = link.job
+    if not link.is_live or job.state != Job.State.COMPLETED or not job.audio or job.discarded_at:
         raise LinkGone
     return link
 

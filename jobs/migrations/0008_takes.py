@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0006_job_audio_peaks"),
+        ("jobs", "0007_keepers"),
     ]
 
     operations = [

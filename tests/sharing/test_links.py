@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs import keepers
 from jobs.models import Job
 from sharing import links
 from sharing.models import ShareLink
@@ -82,6 +83,16 @@ def test_a_sound_deleted_from_storage_is_gone(client, member, sound):
     link = links.create(member, sound, days=7)
     Job.objects.filter(pk=sound.pk).update(audio="")
     assert client.get(url_of(link)).status_code == 410
+
+
+def test_a_discarded_take_stops_playing_and_cannot_be_shared(client, member, sound):
+    link = links.create(member, sound, days=7)
+    keepers.discard(sound, member)
+    assert client.get(url_of(link)).status_code == 410
+    with pytest.raises(links.ShareRefused):
+        links.create(member, sound, days=7)
+    keepers.restore(sound, member)
+    assert client.get(url_of(link)).status_code == 200
 
 
 @pytest.mark.parametrize("days", [0, 31, -1])

@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, Retention
 from review.models import Difference
 from studio.models import Prompt
 from wallets import keys
@@ -89,6 +89,7 @@ def records(django_user_model):
         "auditentry": audit,
         "prompt": prompt,
         "user": owner,
+        "retention": Retention.current(),
     }
 
 

@@ -1,0 +1,108 @@
+"""Cost per keeper: what the team pays for each take it keeps.
+
+Generating audio is a search (ask for takes, keep one, throw the rest away), so the price of a
+take says little; the price of a keeper says what a sound really cost. For each group (a member,
+a model, later a library prompt): money spent, takes made, takes kept, and USD per kept take,
+"—" when nothing was kept (never a division by zero).
+
+The tallies themselves are jobs.keepers.tallies (one aggregate query); this module labels and
+orders them for the member's usage page and the admin's spend overview.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from jobs.keepers import Tally, tallies
+from jobs.models import Job
+from wallets.models import Wallet
+
+from .spend import day_bounds
+
+# The groupings the pages use; any field path of Job works (e.g. a prompt's, once jobs record
+# the library prompt they came from).
+BY_MEMBER = "user"
+BY_MODEL = "model_id"
+
+
+@dataclass(frozen=True)
+class KeeperLine:
+    key: str
+    label: str
+    tally: Tally
+
+    @property
+    def spent(self) -> Decimal:
+        return self.tally.spent
+
+    @property
+    def made(self) -> int:
+        return self.tally.made
+
+    @property
+    def kept(self) -> int:
+        return self.tally.kept
+
+    @property
+    def per_kept(self) -> Decimal | None:
+        return self.tally.per_kept
+
+
+def _labels(group_by: str, keys) -> dict:
+    if group_by == BY_MEMBER:
+        users = get_user_model().objects.filter(pk__in=[key for key in keys if key is not None])
+        return {user.pk: user.get_username() for user in users}
+    return {}
+
+
+def cost_per_keeper(jobs: QuerySet, group_by: str) -> list[KeeperLine]:
+    """One line per value of `group_by` among `jobs` (a Job queryset), the most spent first.
+
+    Groups that spent nothing and made nothing (only cancelled jobs, say) are left out.
+    """
+    counted = tallies(jobs, group_by)
+    labels = _labels(group_by, counted)
+    lines = [
+        KeeperLine(key=str(key), label=str(labels.get(key, key or "—")), tally=tally)
+        for key, tally in counted.items()
+        if tally.spent or tally.made
+    ]
+    return sorted(lines, key=lambda line: (-line.spent, line.label))
+
+
+def total(lines: list[KeeperLine]) -> KeeperLine:
+    return KeeperLine(
+        key="",
+        label="Total",
+        tally=Tally(
+            spent=sum((line.spent for line in lines), Decimal("0")),
+            made=sum(line.made for line in lines),
+            kept=sum(line.kept for line in lines),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class KeeperOverview:
+    members: list[KeeperLine]
+    models: list[KeeperLine]
+    total: KeeperLine
+
+
+def overview(
+    start: datetime.date, end: datetime.date, *, wallet: Wallet | None = None
+) -> KeeperOverview:
+    """The spend overview's cost per keeper: jobs made in [start, end] (UTC days)."""
+    begin, after = day_bounds(start, end)
+    jobs = Job.objects.filter(created_at__gte=begin, created_at__lt=after)
+    if wallet is not None:
+        jobs = jobs.filter(wallet=wallet)
+    models = cost_per_keeper(jobs, BY_MODEL)
+    return KeeperOverview(
+        members=cost_per_keeper(jobs, BY_MEMBER), models=models, total=total(models)
+    )
