@@ -68,16 +68,33 @@ def test_the_export_holds_each_prompt_with_its_variables_and_versions(member, ad
     assert data["format"] == "studio-prompts" and data["version"] == 1 and data["exported_at"]
     [exported] = data["prompts"]
     assert exported["title"] == "Boss fight" and exported["text"].endswith("heroic}}!")
-    assert (exported["model"], exported["settings"]) == ("elevenlabs-music", {"duration_seconds": 90})
+    assert (exported["model"], exported["settings"]) == (
+        "elevenlabs-music",
+        {"duration_seconds": 90},
+    )
     assert (exported["tags"], exported["private"], exported["lyrics"]) == (
         ["game", "epic"],
         True,
         "we rise {{mood}}",
     )
     assert exported["variables"] == [
-        {"name": "bpm", "kind": "number", "options": [], "low": "60", "high": "180", "default": "120"},
-        {"name": "mood", "kind": "select", "options": ["dark", "heroic"], "low": None, "high": None, "default": None},
-    ]  # fmt: skip
+        {
+            "name": "bpm",
+            "kind": "number",
+            "options": [],
+            "low": "60",
+            "high": "180",
+            "default": "120",
+        },
+        {
+            "name": "mood",
+            "kind": "select",
+            "options": ["dark", "heroic"],
+            "low": None,
+            "high": None,
+            "default": None,
+        },
+    ]
     first, second = exported["versions"]
     assert (first["number"], first["approved"], first["author"]) == (1, True, "member")
     assert (second["number"], second["approved"], second["note"]) == (2, False, "louder")
