@@ -402,8 +402,12 @@ def plan(records: list, user) -> Plan:
 
 
 def _create_reason(step: Step, user) -> str:
-    kept = len(step.versions) or 1
-    reason = f"{kept} version{'s' if kept > 1 else ''}"
+    kept = len(step.versions)
+    reason = (
+        f"a new prompt of yours, its {kept} versions replayed"
+        if kept > 1
+        else "a new prompt of yours"
+    )
     approved = next((v for v in step.versions if v.approved), None)
     if approved is not None:
         if versioning.may_move_label(user, Prompt(author=user)):
