@@ -74,6 +74,8 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         f"/jobs/{running.pk}/",
         "/library/",
         "/library/new/",
+        "/library/quick/?prompt=/rainy",
+        "/library/import/",
         f"/library/{prompt.pk}/",
         f"/library/{prompt.pk}/history/",
         f"/library/{prompt.pk}/history/?a=1&b=1",
