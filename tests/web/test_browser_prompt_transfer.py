@@ -9,35 +9,22 @@ desktop width and at 375 px.
 from __future__ import annotations
 
 import json
-import os
 import re
-from urllib.parse import urlsplit
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
-# page actions (and the database flush after each test) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from jobs.models import Job
+from studio import versioning
+from studio.models import Prompt, PromptRun, PromptVersion
+from tests.browser_helpers import DESKTOP, PHONE, at, shot, sign_in
 
-from jobs.models import Job  # noqa: E402
-from studio import versioning  # noqa: E402
-from studio.models import Prompt, PromptRun, PromptVersion  # noqa: E402
-from tests.browser_helpers import shot, sign_in  # noqa: E402
-
-from .ui_helpers import make_prompt  # noqa: E402
+from .ui_helpers import make_prompt
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("no_page_errors"),
 ]
-
-PHONE = {"width": 375, "height": 740}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-def at(path: str):
-    return lambda url: urlsplit(url).path == path
 
 
 def prompt_field(page):
