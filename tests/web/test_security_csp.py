@@ -128,6 +128,10 @@ def test_every_page_has_the_policy_and_no_inline_code(client, everyone, member):
         for what, pattern in INLINE.items():
             found = pattern.search(html)
             assert not found, f"{url}: {what}: {found.group(0)[:120]}"
+        # A block left open in a template pours the page into its <title>.
+        title = re.search(r"<title>(.*?)</title>", html, re.S)
+        if "<html" in html:  # a page, not one of the fragments htmx swaps in
+            assert title and "<" not in title.group(1), f"{url}: title {title.group(1)[:120]!r}"
 
 
 # --- in the browser --------------------------------------------------------------------------
