@@ -14,12 +14,7 @@ class CollectionForm(forms.ModelForm):
         fields = ["name", "description", "private"]
         labels = {"private": "Private (only you and the admins)"}
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the collection a name.")
-        return name
+        error_messages = {"name": {"required": "Give the collection a name."}}
 
 
 class AddForm(forms.Form):

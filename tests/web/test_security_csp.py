@@ -25,6 +25,7 @@ from django.utils import timezone  # noqa: E402
 
 from jobs.models import Job  # noqa: E402
 from sharing import links  # noqa: E402
+from sounds.models import Collection, CollectionSound  # noqa: E402
 from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
 from tests.twofactor_helpers import sign_in_staff  # noqa: E402
 from wallets.models import AuditEntry  # noqa: E402
@@ -67,6 +68,11 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
     group = uuid.uuid4()
     give_audio(make_job(member, wallet, take_group=group, take_number=1, audio_peaks=[0.4] * 300))
     make_job(member, wallet, take_group=group, take_number=2, state=Job.State.QUEUED)
+    # A kept sound in a collection: the sound library's pages.
+    done.kept_at, done.kept_by = timezone.now(), member
+    done.save()
+    level = Collection.objects.create(owner=member, name="Level 3")
+    CollectionSound.objects.create(collection=level, job=done, added_by=member)
     pages = [
         "/",
         "/jobs/",
@@ -81,6 +87,12 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         "/usage/",
         reverse("sharing:shared", args=[links.token(links.create(member, done, days=7))]),
         f"/takes/{group}/",
+        "/sounds/",
+        "/sounds/?model=elevenlabs-music&length=short",
+        "/sounds/collections/",
+        f"/sounds/collections/{level.pk}/",
+        f"/sounds/collections/{level.pk}/edit/",
+        f"/sounds/jobs/{done.pk}/",
     ]
     return pages, {"done": done, "running": running}
 
