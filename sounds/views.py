@@ -40,15 +40,19 @@ def sound_library(request):
     query = form.query() if request.GET else library.Search()
     sounds = _with_marks(library.search(request.user, query), request.user)
     page = Paginator(sounds, SOUNDS_PER_PAGE).get_page(request.GET.get("page"))
+    choices = list(library.collections_for(request.user))
+    shown = list(page.object_list)
+    for sound in shown:  # each sound offers the collections it is not in yet
+        already = {entry.collection_id for entry in sound.collection_entries.all()}
+        sound.add_choices = [choice for choice in choices if choice.pk not in already]
     return render(
         request,
         "sounds/library.html",
         {
             "form": form,
             "page": page,
-            "sounds": list(page.object_list),
+            "sounds": shown,
             "filtered": query != library.Search(),
-            "add_choices": list(library.collections_for(request.user)),
         },
     )
 
