@@ -224,8 +224,9 @@ def add(request, pk: int):
 @require_POST
 def take_out(request, pk: int):
     job = _sound(request, pk)
+    chosen = request.POST.get("collection", "")
     target = get_object_or_404(
-        library.collections_for(request.user), pk=request.POST.get("collection") or 0
+        library.collections_for(request.user), pk=int(chosen) if chosen.isdigit() else 0
     )
     try:
         library.take_out(request.user, target, job)

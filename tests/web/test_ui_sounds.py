@@ -257,6 +257,18 @@ def test_the_panel_of_a_take_not_kept_says_to_keep_it_and_adds_nothing(signed_in
     assert not level.entries.exists()
 
 
+def test_a_mangled_collection_number_is_404_not_a_500(signed_in, shelf):
+    for value in ("abc", "", "1e3", "-1"):
+        response = signed_in.post(
+            f"/sounds/jobs/{shelf['rain'].pk}/take-out/", {"collection": value}
+        )
+        assert response.status_code == 404, value
+    response = signed_in.post(
+        f"/sounds/jobs/{shelf['rain'].pk}/add/", {"collection": "abc"}, HTTP_HX_REQUEST="true"
+    )
+    assert "Pick one of your collections" in shown(response)
+
+
 def test_another_members_private_take_has_no_panel(signed_in, shelf):
     hidden = shelf["hidden"].pk
     assert signed_in.get(f"/sounds/jobs/{hidden}/").status_code == 404
