@@ -126,3 +126,12 @@ def test_a_member_collects_two_sounds_downloads_the_zip_and_searches_the_library
     assert page.locator("#sounds > li").count() == 1
     assert page.locator(f"#sound-{door.pk}").is_visible()
     assert page.get_by_role("status").filter(has_text="1 sound").is_visible()
+
+    # A take not kept yet: its panel says so, and offers the collections once it is kept.
+    take = finished_job(member, wallet, prompt="a torch flickering")
+    page.goto(take.get_absolute_url())
+    panel = page.locator("#sounds-panel")
+    panel.get_by_text("Keep this take").wait_for()
+    page.get_by_role("button", name="Keep").click()
+    panel.get_by_label("Add to").wait_for()
+    assert panel.get_by_text("In no collection yet").is_visible()
