@@ -43,8 +43,12 @@ def sound_library(request):
     choices = list(library.collections_for(request.user))
     shown = list(page.object_list)
     for sound in shown:  # each sound offers the collections it is not in yet
-        already = {entry.collection_id for entry in sound.collection_entries.all()}
+        entries = sound.collection_entries.all()
+        already = {entry.collection_id for entry in entries}
         sound.add_choices = [choice for choice in choices if choice.pk not in already]
+        sound.in_collections = [
+            (entry, library.can_take_out(request.user, entry)) for entry in entries
+        ]
     return render(
         request,
         "sounds/library.html",

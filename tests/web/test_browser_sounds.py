@@ -93,6 +93,14 @@ def test_a_member_collects_two_sounds_downloads_the_zip_and_searches_the_library
     shot(page, "sounds-library-375")
     page.set_viewport_size(DESKTOP)
 
+    # Taken out from the library and put back.
+    card = page.locator(f"#sound-{rain.pk}")
+    card.get_by_role("button", name=f"Take job {rain.pk} out of Level 3: the castle").click()
+    page.get_by_text("Taken out of “Level 3: the castle”").wait_for()
+    assert set(level.entries.values_list("job_id", flat=True)) == {door.pk}
+    page.locator(f"#sound-{rain.pk}").get_by_role("button", name="Add").click()
+    page.get_by_text("Added to “Level 3: the castle”").wait_for()
+
     # Open the collection from the sound's mark and download it.
     page.locator(f"#sound-{door.pk}").get_by_role("link", name="Level 3: the castle").click()
     page.get_by_role("heading", name="Level 3: the castle").wait_for()
