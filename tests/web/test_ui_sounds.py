@@ -274,3 +274,17 @@ def test_another_members_private_take_has_no_panel(signed_in, shelf):
     assert signed_in.get(f"/sounds/jobs/{hidden}/").status_code == 404
     assert signed_in.post(f"/sounds/jobs/{hidden}/tag/", {"tags": "mine"}).status_code == 404
     assert not SoundTag.objects.filter(job_id=hidden).exists()
+
+
+def test_the_library_page_costs_the_same_queries_for_a_page_of_sounds(
+    signed_in, member, bob, django_assert_max_num_queries
+):
+    wallet = make_wallet()
+    level = collection(member, "Level 3")
+    for n in range(20):
+        sound = kept_sound(bob if n % 2 else member, wallet, prompt=f"sound {n}")
+        tag(sound, "foley", f"n{n}")
+        CollectionSound.objects.create(collection=level, job=sound, added_by=member)
+    with django_assert_max_num_queries(12):
+        html = shown(signed_in.get("/sounds/"))
+    assert html.count("#foley") == 20 and html.count("Level 3</a>") >= 20
