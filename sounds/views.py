@@ -19,6 +19,7 @@ from .forms import AddForm, CollectionForm, SearchForm, TagForm
 from .models import Collection, CollectionSound, SoundTag
 
 SOUNDS_PER_PAGE = 20
+COLLECTION_PAGE = 50
 
 
 def _with_marks(sounds, user):
@@ -101,13 +102,17 @@ def _collection(request, pk: int) -> Collection:
 def collection(request, pk: int):
     shown = _collection(request, pk)
     sounds = _with_marks(library.collection_sounds(request.user, shown), request.user)
+    page = Paginator(sounds, COLLECTION_PAGE).get_page(request.GET.get("page"))
+    page_sounds = list(page.object_list)
     entries = {
         entry.job_id: entry
-        for entry in CollectionSound.objects.filter(collection=shown).select_related("collection")
+        for entry in CollectionSound.objects.filter(
+            collection=shown, job__in=[sound.pk for sound in page_sounds]
+        ).select_related("collection")
     }
     rows = [
         (sound, library.can_take_out(request.user, entries[sound.pk]))
-        for sound in sounds
+        for sound in page_sounds
         if sound.pk in entries
     ]
     return render(
@@ -116,6 +121,7 @@ def collection(request, pk: int):
         {
             "collection": shown,
             "rows": rows,
+            "page": page,
             "can_edit": library.can_edit(request.user, shown),
         },
     )

@@ -288,3 +288,17 @@ def test_the_library_page_costs_the_same_queries_for_a_page_of_sounds(
     with django_assert_max_num_queries(12):
         html = shown(signed_in.get("/sounds/"))
     assert html.count("#foley") == 20 and html.count("Level 3</a>") >= 20
+
+
+def test_a_long_collection_pages_and_its_zip_holds_every_sound(signed_in, member):
+    wallet = make_wallet()
+    sounds = [kept_sound(member, wallet, prompt=f"step {n:02}") for n in range(52)]
+    big = collection(member, "Every step", sounds=sounds)
+    first = shown(signed_in.get(f"/sounds/collections/{big.pk}/"))
+    assert "52 sounds" in first and "Page 1 of 2" in first
+    assert first.count('<li id="sound-') == 50
+    second = shown(signed_in.get(f"/sounds/collections/{big.pk}/?page=2"))
+    assert second.count('<li id="sound-') == 2
+    response = signed_in.get(f"/sounds/collections/{big.pk}/download.zip")
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        assert len(archive.namelist()) == 52
