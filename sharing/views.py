@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import delivery
+from jobs.models import Job
 from ops.addresses import client_address
 
 from . import links
@@ -18,6 +19,8 @@ from .models import ShareLink
 
 
 def _panel(request, job, form=None, made: ShareLink | None = None, error: str = ""):
+    if job.discarded_at:  # its links answer 410 while it stays discarded
+        return render(request, "sharing/_panel.html", {"job": job, "discarded": True})
     mine = [
         link
         for link in job.share_links.live().select_related("created_by", "job")
@@ -38,7 +41,9 @@ def _panel(request, job, form=None, made: ShareLink | None = None, error: str = 
 
 @require_GET
 def panel(request, pk: int):
-    return _panel(request, get_object_or_404(links.shareable(request.user), pk=pk))
+    """Fetched again when the take is kept or discarded on its page (jobs-changed)."""
+    visible = Job.objects.visible_to(request.user).filter(state=Job.State.COMPLETED)
+    return _panel(request, get_object_or_404(visible.exclude(audio=""), pk=pk))
 
 
 @require_POST

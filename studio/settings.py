@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "jobs",
     "review",
     "sharing",
+    "sounds",
     "alerts",
     "sandbox",
 ]

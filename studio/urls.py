@@ -48,6 +48,7 @@ urlpatterns = [
     path("wallet/", include("wallets.urls")),
     path("usage/", review_views.my_usage, name="usage"),
     path("usage/ask/", review_views.ask_for_budget, name="ask_for_budget"),
+    path("sounds/", include("sounds.urls")),
     path("", include("sharing.urls")),
     path("", include("jobs.urls")),
 ]

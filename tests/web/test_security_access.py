@@ -16,6 +16,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from jobs.models import Job
+from sounds.models import Collection, CollectionSound, SoundTag
 from studio.models import Prompt, PromptVersion
 from tests.reliability_helpers import record
 from wallets.models import Budget, Wallet
@@ -73,6 +74,10 @@ def theirs(owner):
         tags=["secret"],
     )
     shared_prompt = make_prompt(owner, title="Shared idea", text="synthwave for everyone")
+    done.kept_at, done.kept_by = done.created_at, owner
+    done.save()
+    collection = Collection.objects.create(owner=owner, name=f"Set {MARKER}", private=True)
+    CollectionSound.objects.create(collection=collection, job=done, added_by=owner)
     group = uuid.uuid4()
     takes = [
         make_job(owner, wallet, private=True, take_group=group, take_number=n, prompt=MARKER)
@@ -86,6 +91,7 @@ def theirs(owner):
         "secret_prompt": secret_prompt,
         "shared_prompt": shared_prompt,
         "wallet": wallet,
+        "collection": collection,
     }
 
 
@@ -97,12 +103,16 @@ def frozen(theirs) -> dict:
         "versions": list(PromptVersion.objects.order_by("pk").values()),
         "budgets": list(Budget.objects.order_by("pk").values()),
         "wallets": list(Wallet.objects.order_by("pk").values()),
+        "collections": list(Collection.objects.order_by("pk").values()),
+        "collection_sounds": list(CollectionSound.objects.order_by("pk").values()),
+        "sound_tags": list(SoundTag.objects.order_by("pk").values()),
     }
 
 
 def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, intruder, theirs):
     done, pending = theirs["done"].pk, theirs["pending"].pk
     secret = theirs["secret_prompt"].pk
+    kept = theirs["collection"].pk
     before = frozen(theirs)
     reads = [
         f"/jobs/{done}/",
@@ -122,6 +132,10 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         f"/library/{secret}/history/?a=1&b=1",
         f"/library/{secret}/versions/1/use/",
         f"/library/again/{done}/",
+        f"/sounds/collections/{kept}/",
+        f"/sounds/collections/{kept}/edit/",
+        f"/sounds/collections/{kept}/download.zip",
+        f"/sounds/jobs/{done}/",
     ]
     for url in reads:
         assert client.get(url).status_code == 404, url
@@ -135,14 +149,20 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         (f"/library/{secret}/versions/1/restore/", {}),
         (f"/library/{secret}/versions/1/approve/", {}),
         (f"/library/{secret}/unapprove/", {}),
+        (f"/sounds/collections/{kept}/edit/", {"name": "mine now"}),
+        (f"/sounds/collections/{kept}/delete/", {}),
+        (f"/sounds/jobs/{done}/add/", {"collection": kept}),
+        (f"/sounds/jobs/{done}/take-out/", {"collection": kept}),
+        (f"/sounds/jobs/{done}/tag/", {"tags": "mine"}),
+        (f"/sounds/jobs/{done}/untag/", {"tag": "mine"}),
     ]
     for url, data in writes:
         assert client.post(url, data).status_code == 404, url
     assert frozen(theirs) == before
     record(
         "Another member's private job, audio and prompt",
-        "read, play (Range too), download, run again, cancel, save, edit, delete, use, share: 404 "
-        "for each, nothing changed",
+        "read, play (Range too), download, run again, cancel, save, edit, delete, use, share, "
+        "the private collection and its zip: 404 for each, nothing changed",
         requests=len(reads) + 1 + len(writes),
     )
 
@@ -188,6 +208,9 @@ def test_the_private_text_appears_on_no_page_the_member_can_open(client, intrude
         "/library/export/?tag=secret",
         "/library/import/",
         "/wallet/",
+        "/sounds/",
+        "/sounds/?q=lullaby",  # words of the private job's prompt
+        "/sounds/collections/",
         f"/library/{theirs['shared_prompt'].pk}/use/",
         f"/library/{theirs['shared_prompt'].pk}/history/",
         f"/library/{theirs['shared_prompt'].pk}/versions/1/use/",
@@ -256,6 +279,18 @@ MEMBER_PAGES = {
     "share/jobs/<int:pk>/",
     "share/jobs/<int:pk>/new/",
     "share/links/<int:pk>/revoke/",
+    "sounds/",
+    "sounds/collections/",
+    "sounds/collections/<int:pk>/",
+    # Answer 403 to a member who does not own the (team) collection.
+    "sounds/collections/<int:pk>/edit/",
+    "sounds/collections/<int:pk>/delete/",
+    "sounds/collections/<int:pk>/download.zip",
+    "sounds/jobs/<int:pk>/",
+    "sounds/jobs/<int:pk>/add/",
+    "sounds/jobs/<int:pk>/take-out/",
+    "sounds/jobs/<int:pk>/tag/",
+    "sounds/jobs/<int:pk>/untag/",
     "login/",
     "logout/",
 }

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from jobs.models import Job
 from sharing import links
+from sounds.models import Collection, CollectionSound
 from tests.browser_helpers import shot, sign_in, sign_in_admin
 from tests.twofactor_helpers import sign_in_staff
 from wallets.models import AuditEntry
@@ -62,6 +63,11 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
     group = uuid.uuid4()
     give_audio(make_job(member, wallet, take_group=group, take_number=1, audio_peaks=[0.4] * 300))
     make_job(member, wallet, take_group=group, take_number=2, state=Job.State.QUEUED)
+    # A kept sound in a collection: the sound library's pages.
+    done.kept_at, done.kept_by = timezone.now(), member
+    done.save()
+    level = Collection.objects.create(owner=member, name="Level 3")
+    CollectionSound.objects.create(collection=level, job=done, added_by=member)
     pages = [
         "/",
         "/jobs/",
@@ -78,6 +84,12 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         "/usage/",
         reverse("sharing:shared", args=[links.token(links.create(member, done, days=7))]),
         f"/takes/{group}/",
+        "/sounds/",
+        "/sounds/?model=elevenlabs-music&length=short",
+        "/sounds/collections/",
+        f"/sounds/collections/{level.pk}/",
+        f"/sounds/collections/{level.pk}/edit/",
+        f"/sounds/jobs/{done.pk}/",
     ]
     return pages, {"done": done, "running": running}
 

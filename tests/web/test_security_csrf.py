@@ -70,7 +70,7 @@ def owned_records(django_user_model, admin_user, venice):
 def fingerprint() -> dict:
     """Every row of Studio's own tables (and the users, but their last sign-in)."""
     state = {}
-    for label in ("studio", "jobs", "wallets", "alerts", "django_q"):
+    for label in ("studio", "jobs", "wallets", "alerts", "sounds", "django_q"):
         for model in apps.get_app_config(label).get_models():
             if model._meta.proxy or model._meta.model_name in ("success", "failure", "stat"):
                 continue
