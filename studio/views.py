@@ -10,6 +10,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST, require_safe
 
@@ -17,7 +18,7 @@ from jobs import catalogue
 from jobs.models import Job
 from jobs.views import generate
 
-from . import diff, versioning
+from . import diff, results, versioning
 from .forms import PromptForm
 from .models import SETTING_KEYS, Prompt, PromptVersion
 
@@ -49,10 +50,11 @@ def _model_names() -> dict[str, str]:
 
 def library(request):
     approved = PromptVersion.objects.filter(prompt=OuterRef("pk"), approved=True)
-    prompts = (
+    prompts = results.with_results(
         Prompt.objects.visible_to(request.user)
         .select_related("author")
-        .annotate(approved_number=Subquery(approved.values("number")[:1]))
+        .annotate(approved_number=Subquery(approved.values("number")[:1])),
+        request.user,
     )
     q = request.GET.get("q", "").strip()[:200]
     tag = request.GET.get("tag", "").strip().lower()[:30]
@@ -68,6 +70,8 @@ def library(request):
     mine = request.GET.get("mine") == "1"
     if mine:
         prompts = prompts.filter(author=request.user)
+    sort = results.sort_or_default(request.GET.get("sort"))
+    prompts = results.ordered(prompts, sort)
     page = Paginator(prompts, PROMPTS_PER_PAGE).get_page(request.GET.get("page"))
     # The tag cloud: tags of what this member can see (a few hundred rows at most).
     all_tags = sorted(
@@ -82,6 +86,7 @@ def library(request):
     for prompt in page.object_list:
         prompt.model_name = names.get(prompt.model_id, prompt.model_id)
         prompt.can_edit = prompt.editable_by(request.user)
+        prompt.results = results.tally(prompt)
     return render(
         request,
         "studio/library.html",
@@ -91,6 +96,8 @@ def library(request):
             "tag": tag,
             "mine": mine,
             "all_tags": all_tags,
+            "sort": sort,
+            "sorts": [(key, label) for key, (label, _) in results.SORTS.items()],
         },
     )
 
@@ -203,7 +210,8 @@ def _version(prompt: Prompt, number) -> PromptVersion:
 @require_safe
 def prompt_history(request, pk: int):
     """The prompt's versions, newest first, and the diff between two of them (?a=1&b=3)."""
-    prompt = _visible_prompt(request, pk)
+    prompt = results.results_of(_visible_prompt(request, pk), request.user)
+    prompt.results = results.tally(prompt)
     versions = list(prompt.versions.select_related("author"))
     names = _model_names()
     for version in versions:
@@ -284,3 +292,24 @@ def run_again(request, pk: int):
     if run is None:
         return redirect(f"{reverse('jobs:generate')}?job={job.pk}")
     return _use(request, run.prompt, run.version, private=job.private)
+
+
+# --- stars ----------------------------------------------------------------------------------------
+
+
+@require_POST
+def prompt_star(request, pk: int):
+    """Star a prompt the member can see, or unstar it: their starred prompts come first in their
+    library. With htmx the button swaps itself; without, back to the page it was on."""
+    prompt = _visible_prompt(request, pk)
+    prompt.starred = results.toggle_star(prompt, request.user)
+    if request.htmx:
+        return render(request, "studio/_star.html", {"prompt": prompt})
+    if prompt.starred:
+        messages.success(request, f"“{prompt.title}” is starred: it comes first in your library.")
+    else:
+        messages.success(request, f"“{prompt.title}” is no longer starred.")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        return redirect(back)
+    return redirect("library:list")
