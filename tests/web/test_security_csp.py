@@ -73,6 +73,7 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         f"/jobs/{done.pk}/",
         f"/jobs/{running.pk}/",
         "/library/",
+        "/library/?sort=per_kept",
         "/library/new/",
         f"/library/{prompt.pk}/",
         f"/library/{prompt.pk}/history/",
