@@ -112,7 +112,7 @@ def test_the_library_shows_the_figures_and_a_dash(library, member):
     unused = html[html.index(f'id="prompt-{library["unused"].pk}"') :]
     unused = unused[: unused.index("</li>")]
     assert '<dd class="per-kept"><span class="none" title="No kept take yet">—</span>' in unused
-    assert '<dd class="last-used">never</dd>' in unused
+    assert '<span class="last-used">never used</span>' in unused
 
 
 # --- sorting --------------------------------------------------------------------------------------
