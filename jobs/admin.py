@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from wallets.admin.base import ModelIdFilter, ReadOnlyAdmin, money, wallet_name
+from wallets.admin.base import ModelIdFilter, ReadOnlyAdmin, SingletonAdmin, money, wallet_name
 from wallets.admin.csv_export import CsvExportMixin
 from wallets.admin.dates import LooseDatesMixin
 
@@ -149,19 +149,8 @@ class JobAdmin(LooseDatesMixin, CsvExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(Retention)
-class RetentionAdmin(admin.ModelAdmin):
+class RetentionAdmin(SingletonAdmin):
     """The one retention row: how long a discarded take's audio stays (jobs.keepers)."""
 
     fields = ["discarded_audio_days", "updated_at"]
     readonly_fields = ["updated_at"]
-
-    def has_add_permission(self, request):
-        return False  # the row exists (Retention.current), there is only one
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        # Straight to the one row's form: a list of one is a detour.
-        retention = Retention.current()
-        return HttpResponseRedirect(reverse("admin:jobs_retention_change", args=[retention.pk]))

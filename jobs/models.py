@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from ops.models import Singleton
 from venice import QueueOptions
 from wallets.models import USD, Wallet
 
@@ -287,11 +288,9 @@ class Favourite(models.Model):
         return f"{self.user_id} ★ {self.job_id}"
 
 
-class Retention(models.Model):
-    """How long a discarded take's audio stays in storage before the sweep deletes it.
-
-    One row (pk 1), edited in the admin; `Retention.current()` creates it with the default.
-    """
+class Retention(Singleton):
+    """How long a discarded take's audio stays in storage before the sweep deletes it: one row,
+    edited in the admin."""
 
     DEFAULT_DAYS = 30
 
@@ -308,11 +307,3 @@ class Retention(models.Model):
 
     def __str__(self) -> str:
         return f"Discarded audio kept {self.discarded_audio_days} days"
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def current(cls) -> Retention:
-        return cls.objects.get_or_create(pk=1)[0]

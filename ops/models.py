@@ -3,6 +3,25 @@ from __future__ import annotations
 from django.db import models
 
 
+class Singleton(models.Model):
+    """A table of one row of settings (pk 1) that an admin edits.
+
+    Reading it never writes: until an admin saves the row, `current()` is the defaults, unsaved,
+    so that a page (a GET) changes nothing. Its admin is `wallets.admin.base.SingletonAdmin`.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls):
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+
 class Heartbeat(models.Model):
     """The last time a process proved it was alive and doing its work (one row per name)."""
 

@@ -58,3 +58,29 @@ document.addEventListener("timeupdate", (event) => {
     wave.style.setProperty("--played", audio.currentTime / audio.duration);
   }
 }, true);
+
+// Quick insert (Generate's prompt, `/` and a word): the results are plain links, so Tab and Enter
+// work by themselves; the arrow keys also move from the prompt into them and between them, and
+// Escape goes back to the prompt.
+document.addEventListener("keydown", (event) => {
+  const box = document.getElementById("quick-insert");
+  const prompt = document.getElementById("id_prompt");
+  const links = box ? [...box.querySelectorAll("a.quick-item")] : [];
+  if (!links.length || !prompt) return;
+  const at = links.indexOf(document.activeElement);
+  let next = null;
+  if (event.target === prompt && event.key === "ArrowDown"
+      && prompt.value.startsWith("/") && !prompt.value.includes("\n")) {
+    next = links[0];
+  } else if (at >= 0 && event.key === "ArrowDown") {
+    next = links[Math.min(at + 1, links.length - 1)];
+  } else if (at >= 0 && event.key === "ArrowUp") {
+    next = at === 0 ? prompt : links[at - 1];
+  } else if (at >= 0 && event.key === "Escape") {
+    next = prompt;
+  }
+  if (next) {
+    event.preventDefault();
+    next.focus();
+  }
+});

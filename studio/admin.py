@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from wallets import audit
+from wallets.admin.base import SingletonAdmin
 from wallets.admin.csv_export import CsvExportMixin
 from wallets.models import AuditEntry
 
@@ -72,20 +73,12 @@ class PromptAdmin(CsvExportMixin, admin.ModelAdmin):
 
 
 @admin.register(LibrarySettings)
-class LibrarySettingsAdmin(admin.ModelAdmin):
+class LibrarySettingsAdmin(SingletonAdmin):
     """One row: whether prompts' owners may move the approved label as admins do."""
-
-    list_display = ["__str__", "owners_may_approve"]
-
-    def has_add_permission(self, request) -> bool:
-        return not LibrarySettings.objects.exists()
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def save_model(self, request, obj, form, change) -> None:
         # Who may move the approved label is a permission: its changes go in the audit log.
-        before = {"owners_may_approve": LibrarySettings.load().owners_may_approve}
+        before = {"owners_may_approve": LibrarySettings.current().owners_may_approve}
         super().save_model(request, obj, form, change)
         after = {"owners_may_approve": obj.owners_may_approve}
         if before != after:

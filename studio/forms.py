@@ -10,6 +10,25 @@ from .models import Prompt, normalise_tags
 TEMPLATE_FIELDS = {"prompt": "text", "lyrics": "lyrics"}
 
 
+def template_errors(texts: dict[str, str]) -> dict[str, str]:
+    """A message per text (by its field: text, lyrics) whose variables are malformed, or that
+    defines a variable differently from the other: what the library refuses to save, whether
+    from its form or from an imported file."""
+    errors: dict[str, str] = {}
+    templates = {}
+    for where, field in TEMPLATE_FIELDS.items():
+        try:
+            templates[where] = parse(texts.get(field) or "", where)
+        except TemplateError as exc:
+            errors[field] = str(exc)
+    if not errors:
+        try:
+            merge(templates)
+        except TemplateError as exc:
+            errors[TEMPLATE_FIELDS[exc.where]] = str(exc)
+    return errors
+
+
 class PromptForm(forms.ModelForm):
     tags_text = forms.CharField(
         label="Tags",
@@ -50,19 +69,9 @@ class PromptForm(forms.ModelForm):
     def clean(self) -> dict:
         """A malformed template is refused here, saying where, rather than when it is used."""
         cleaned = super().clean()
-        templates = {}
-        for where, field in TEMPLATE_FIELDS.items():
-            if field not in cleaned:
-                continue
-            try:
-                templates[where] = parse(cleaned[field], where)
-            except TemplateError as exc:
-                self.add_error(field, str(exc))
-        if len(templates) == len(TEMPLATE_FIELDS):
-            try:
-                merge(templates)
-            except TemplateError as exc:
-                self.add_error(TEMPLATE_FIELDS[exc.where], str(exc))
+        texts = {field: cleaned[field] for field in TEMPLATE_FIELDS.values() if field in cleaned}
+        for field, message in template_errors(texts).items():
+            self.add_error(field, message)
         return cleaned
 
     def clean_tags_text(self):

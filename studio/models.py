@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Job
+from ops.models import Singleton
 from venice import QueueOptions
 
 # The queue options a saved prompt carries in `settings`: all but its texts, which have columns.
@@ -178,7 +179,7 @@ class PromptStar(models.Model):
         return f"{self.user_id} ★ {self.prompt_id}"
 
 
-class LibrarySettings(models.Model):
+class LibrarySettings(Singleton):
     """The library's one row of settings, edited in the admin."""
 
     owners_may_approve = models.BooleanField(
@@ -191,11 +192,3 @@ class LibrarySettings(models.Model):
 
     def __str__(self) -> str:
         return "Library settings"
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1  # one row
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def load(cls) -> LibrarySettings:
-        return cls.objects.get_or_create(pk=1)[0]

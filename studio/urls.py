@@ -10,6 +10,11 @@ library_urls = (
     [
         path("", views.library, name="list"),
         path("new/", views.prompt_new, name="new"),
+        path("quick/", views.quick_insert, name="quick"),
+        path("export/", views.library_export, name="export"),
+        path("import/", views.library_import, name="import"),
+        path("import/preview/", views.import_preview, name="import_preview"),
+        path("import/confirm/", views.import_confirm, name="import_confirm"),
         path("<int:pk>/", views.prompt_edit, name="edit"),
         path("<int:pk>/delete/", views.prompt_delete, name="delete"),
         path("<int:pk>/use/", views.prompt_use, name="use"),

@@ -65,7 +65,7 @@ def may_move_label(user, prompt: Prompt) -> bool:
     """Admins always; the prompt's owner when the admin lets owners (LibrarySettings)."""
     if user.is_staff:
         return True
-    return prompt.author_id == user.pk and LibrarySettings.load().owners_may_approve
+    return prompt.author_id == user.pk and LibrarySettings.current().owners_may_approve
 
 
 @transaction.atomic

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, Subquery
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST, require_safe
 
@@ -18,7 +21,7 @@ from jobs import catalogue
 from jobs.models import Job
 from jobs.views import generate
 
-from . import diff, results, versioning
+from . import diff, results, transfer, versioning
 from .forms import PromptForm
 from .models import SETTING_KEYS, Prompt, PromptVersion
 
@@ -48,13 +51,14 @@ def _model_names() -> dict[str, str]:
         return {}
 
 
-def library(request):
+def _library_prompts(request) -> tuple:
+    """The prompts the member can see, filtered as the list's search asks (?q=, ?tag=,
+    ?mine=1): what the list shows and what *Export* writes. Each knows its approved number."""
     approved = PromptVersion.objects.filter(prompt=OuterRef("pk"), approved=True)
-    prompts = results.with_results(
+    prompts = (
         Prompt.objects.visible_to(request.user)
         .select_related("author")
-        .annotate(approved_number=Subquery(approved.values("number")[:1])),
-        request.user,
+        .annotate(approved_number=Subquery(approved.values("number")[:1]))
     )
     q = request.GET.get("q", "").strip()[:200]
     tag = request.GET.get("tag", "").strip().lower()[:30]
@@ -70,8 +74,15 @@ def library(request):
     mine = request.GET.get("mine") == "1"
     if mine:
         prompts = prompts.filter(author=request.user)
+    return prompts, {"q": q, "tag": tag, "mine": mine}
+
+
+def library(request):
+    prompts, filters = _library_prompts(request)
+    mine = filters["mine"]
+    # Each prompt's results, the member's stars first, then the sort asked for (studio.results).
     sort = results.sort_or_default(request.GET.get("sort"))
-    prompts = results.ordered(prompts, sort)
+    prompts = results.ordered(results.with_results(prompts, request.user), sort)
     page = Paginator(prompts, PROMPTS_PER_PAGE).get_page(request.GET.get("page"))
     # The tag cloud: tags of what this member can see (a few hundred rows at most).
     all_tags = sorted(
@@ -92,9 +103,15 @@ def library(request):
         "studio/library.html",
         {
             "page": page,
-            "q": q,
-            "tag": tag,
-            "mine": mine,
+            **filters,
+            # The list's filters, for *Export* to write what the list shows.
+            "filtered": urlencode(
+                {
+                    k: v
+                    for k, v in (("q", filters["q"]), ("tag", filters["tag"]), ("mine", "1" * mine))
+                    if v
+                }
+            ),
             "all_tags": all_tags,
             "sort": sort,
             "sorts": [(key, label) for key, (label, _) in results.SORTS.items()],
@@ -312,4 +329,148 @@ def prompt_star(request, pk: int):
     back = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
         return redirect(back)
+    return redirect("library:list")
+
+
+# --- quick insert: `/` in Generate's prompt ---------------------------------------------------
+
+QUICK_RESULTS = 8
+
+
+@require_safe
+def quick_insert(request):
+    """The library prompts matching what follows a `/` typed at the start of Generate's prompt
+    (htmx, as the member types). Each result is a link to its *Use*: Generate pre-filled with
+    the prompt's version, settings and variables, as the library's own button does.
+
+    Any other text answers an empty list: the filter is here, not in an hx-trigger expression,
+    which would need eval (the Content-Security-Policy forbids it)."""
+    typed = request.GET.get("q", request.GET.get("prompt", ""))
+    if not typed.startswith("/"):
+        return HttpResponse("")
+    words = typed[1:].split("\n", 1)[0].strip()[:100]
+    approved = PromptVersion.objects.filter(prompt=OuterRef("pk"), approved=True)
+    prompts = Prompt.objects.visible_to(request.user).annotate(
+        approved_number=Subquery(approved.values("number")[:1])
+    )
+    for word in words.split()[:5]:
+        prompts = prompts.filter(
+            Q(title__icontains=word) | Q(tags__icontains=word) | Q(text__icontains=word)
+        )
+    # The most used first: a bare `/` lists the team's favourites.
+    prompts = list(prompts.order_by("-times_used", "-updated_at", "-id")[:QUICK_RESULTS])
+    names = _model_names()
+    for prompt in prompts:
+        prompt.model_name = names.get(prompt.model_id, prompt.model_id)
+    return render(request, "studio/_quick_insert.html", {"prompts": prompts, "words": words})
+
+
+# --- export and import ------------------------------------------------------------------------
+
+IMPORT_KEY = "library_import"  # the session's copy of the uploaded file, until confirmed
+
+
+@require_safe
+def library_export(request):
+    """The library as JSON (studio.transfer), filtered as the list is (?q=, ?tag=, ?mine=1)."""
+    prompts, _ = _library_prompts(request)
+    now = timezone.now()
+    response = HttpResponse(
+        transfer.dumps(transfer.export(prompts, now)),
+        content_type="application/json; charset=utf-8",
+    )
+    name = f"studio-prompts-{now:%Y%m%d-%H%M}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def library_import(request):
+    """Upload a file: it is read and checked, kept in the session, and the preview shown.
+    Nothing is written to the library here."""
+    if request.method != "POST":
+        return render(request, "studio/import.html", {})
+    upload = request.FILES.get("file")
+    try:
+        text = _read_upload(upload)
+    except transfer.FileRefused as exc:
+        return render(request, "studio/import.html", {"refused": str(exc)}, status=400)
+    request.session[IMPORT_KEY] = {
+        "name": upload.name[:200],
+        "text": text,
+        "digest": hashlib.sha256(text.encode()).hexdigest(),
+    }
+    return redirect("library:import_preview")
+
+
+def _read_upload(upload) -> str:
+    if upload is None:
+        raise transfer.FileRefused("Choose a file to import.")
+    if not upload.name.lower().endswith(".json"):
+        raise transfer.FileRefused(
+            f"“{upload.name[:80]}” is not a .json file: choose a file exported from the library."
+        )
+    if upload.size > transfer.MAX_FILE_BYTES:
+        # Refused before it is read: the size is known from the request.
+        raise transfer.FileRefused(
+            f"The file is {upload.size / 1024 / 1024:.1f} MB; an import takes at most "
+            f"{transfer.MAX_FILE_BYTES // 1024 // 1024} MB. Export a filtered part instead."
+        )
+    raw = upload.read()
+    transfer.read(raw)
+    return raw.decode("utf-8-sig")
+
+
+def _stored_plan(request):
+    """The plan of the file kept in the session, made again now (the library may have changed
+    since the upload), or None when there is no file or it no longer reads."""
+    stored = request.session.get(IMPORT_KEY)
+    if not stored:
+        return None, None
+    try:
+        records = transfer.read(stored["text"].encode())
+    except transfer.FileRefused:
+        return stored, None
+    return stored, transfer.plan(records, request.user)
+
+
+@require_safe
+def import_preview(request):
+    stored, plan = _stored_plan(request)
+    if plan is None:
+        messages.info(request, "Choose a file to import first.")
+        return redirect("library:import")
+    return _preview(request, stored, plan)
+
+
+def _preview(request, stored: dict, plan: transfer.Plan, status: int = 200):
+    context = {
+        "plan": plan,
+        "stored": stored,
+        "creates": plan.count(transfer.CREATE),
+        "updates": plan.count(transfer.UPDATE),
+        "skips": plan.count(transfer.SKIP),
+    }
+    return render(request, "studio/import_preview.html", context, status=status)
+
+
+@require_POST
+def import_confirm(request):
+    """Write the import: planned again from the session's file (never from the page), only
+    if the file is the one previewed and no record is refused, in one transaction."""
+    stored, plan = _stored_plan(request)
+    if plan is None:
+        messages.info(request, "Choose a file to import first.")
+        return redirect("library:import")
+    if request.POST.get("digest") != stored["digest"]:
+        messages.error(request, "Another file was uploaded since that preview: check this one.")
+        return redirect("library:import_preview")
+    if not plan.confirmable:
+        return _preview(request, stored, plan, status=400)
+    transfer.apply(plan, request.user)
+    del request.session[IMPORT_KEY]
+    messages.success(
+        request,
+        f"Imported “{stored['name']}”: {plan.count(transfer.CREATE)} created, "
+        f"{plan.count(transfer.UPDATE)} updated, {plan.count(transfer.SKIP)} skipped.",
+    )
     return redirect("library:list")

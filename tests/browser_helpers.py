@@ -7,10 +7,13 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 740}
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -46,6 +49,11 @@ def shot(page, name: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         # caret="initial": hiding the caret injects an inline style, which the CSP refuses.
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True, caret="initial")
+
+
+def at(path: str):
+    """A wait_for_url predicate for exactly this path (a glob like **/ also matches /login/)."""
+    return lambda url: urlsplit(url).path == path
 
 
 def sign_in(page, username: str, password: str) -> None:

@@ -7,7 +7,14 @@ restarting it; tests that switch faults on get them cleared afterwards by ``sand
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The browser tests drive Playwright's sync API, which runs an event loop in the test's thread;
+# the ORM calls tests make between page actions (and the flush after each) are still plain
+# synchronous code. Set here once, before any test module is collected.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")

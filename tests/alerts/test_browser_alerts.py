@@ -6,7 +6,6 @@ admin-alert-deliveries.png, admin-alert.png."""
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 
@@ -15,14 +14,11 @@ from django.utils import timezone
 
 from alerts import notify
 from alerts.models import Channel, Rule
-from tests.browser_helpers import shot, sign_in_admin
+from tests.browser_helpers import DESKTOP, PHONE, shot, sign_in_admin
 from wallets import budgets
 from wallets.models import Budget
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PHONE = {"width": 375, "height": 740}
-DESKTOP = {"width": 1280, "height": 900}
 
 
 def test_admin_tests_the_channels_and_reads_the_alerts(

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_helpers import chromium
+from tests.browser_helpers import DESKTOP, chromium
 
 from .ui_helpers import AUDIO, give_audio, make_job, make_wallet
-
-DESKTOP = {"width": 1280, "height": 900}
 
 
 @pytest.fixture
@@ -38,11 +36,8 @@ def browser():
 
 
 @pytest.fixture
-def page(request, monkeypatch, browser, live_server):
+def page(request, browser, live_server):
     """A fresh page on the live server, at the module's VIEWPORT (the desktop's by default)."""
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-    # between page actions are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     viewport = getattr(request.module, "VIEWPORT", DESKTOP)
     context = browser.new_context(viewport=viewport, base_url=live_server.url)
     context.set_default_timeout(15_000)

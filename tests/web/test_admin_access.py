@@ -89,7 +89,7 @@ def records(django_user_model):
         "auditentry": audit,
         "prompt": prompt,
         "user": owner,
-        "retention": Retention.current(),
+        "retention": Retention.objects.create(),
     }
 
 

@@ -4,31 +4,23 @@ page; what another member then sees; and cost per keeper on /usage/ and beside t
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls between page actions
-# (and the database flush after the test) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from jobs import keepers
+from jobs.models import Favourite, Job
+from tests.browser_helpers import PHONE, shot, sign_in
+from wallets import budgets
 
-from django.utils import timezone  # noqa: E402
-
-from jobs import keepers  # noqa: E402
-from jobs.models import Favourite, Job  # noqa: E402
-from tests.browser_helpers import shot, sign_in  # noqa: E402
-from wallets import budgets  # noqa: E402
-
-from .ui_helpers import give_audio, make_job, wav_bytes  # noqa: E402
+from .ui_helpers import give_audio, make_job, wav_bytes
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("no_page_errors"),
 ]
-
-PHONE = {"width": 375, "height": 740}
 
 
 def take(user, wallet, prompt: str, usd: str = "0.5", **fields) -> Job:

@@ -5,16 +5,12 @@ the admin, in Debian's chromium (issue 13, items 3 and 8). The admin's pages ask
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from jobs import keepers
+from tests.browser_helpers import shot, sign_in_admin
 
-from jobs import keepers  # noqa: E402
-from tests.browser_helpers import shot, sign_in_admin  # noqa: E402
-
-from .test_browser_keepers import take  # noqa: E402
+from .test_browser_keepers import take
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,19 +7,13 @@ at 375 px.
 
 from __future__ import annotations
 
-import os
 import re
-from urllib.parse import urlsplit
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
-# page actions (and the database flush after each test) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-from jobs.models import Job  # noqa: E402
-from studio.models import Prompt  # noqa: E402
-from tests.browser_helpers import shot  # noqa: E402
+from jobs.models import Job
+from studio.models import Prompt
+from tests.browser_helpers import PHONE, at, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,12 +21,7 @@ pytestmark = [
     pytest.mark.usefixtures("no_page_errors"),
 ]
 
-PHONE = {"width": 375, "height": 740}
 TEMPLATE = "{{mood|select:calm,dark,upbeat}} lo-fi beat at {{bpm|number:60-180=90}} bpm, {{place}}"
-
-
-def at(path: str):
-    return lambda url: urlsplit(url).path == path
 
 
 def sign_in(page) -> None:

@@ -7,32 +7,19 @@ With STUDIO_SCREENSHOTS=<folder> set, the history with its diff is saved at desk
 
 from __future__ import annotations
 
-import os
 import re
-from urllib.parse import urlsplit
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
-# page actions (and the database flush after each test) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-from jobs.models import Job  # noqa: E402
-from studio.models import LibrarySettings, Prompt, PromptRun  # noqa: E402
-from tests.browser_helpers import shot, sign_in  # noqa: E402
+from jobs.models import Job
+from studio.models import LibrarySettings, Prompt, PromptRun
+from tests.browser_helpers import DESKTOP, PHONE, at, shot, sign_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("no_page_errors"),
 ]
-
-PHONE = {"width": 375, "height": 740}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-def at(path: str):
-    return lambda url: urlsplit(url).path == path
 
 
 def prompt_field(page):

@@ -8,19 +8,14 @@ width and at 375 px.
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from django.urls import reverse
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from sharing import links
+from sharing.models import ShareLink
+from tests.browser_helpers import PHONE, shot, sign_in
 
-from django.urls import reverse  # noqa: E402
-
-from sharing import links  # noqa: E402
-from sharing.models import ShareLink  # noqa: E402
-from tests.browser_helpers import shot, sign_in  # noqa: E402
-
-from .test_ui_waveform import finished_job  # noqa: E402
+from .test_ui_waveform import finished_job
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,7 +24,6 @@ pytestmark = [
 ]
 
 PROMPT = "a secret jingle for the spring campaign"
-PHONE = {"width": 375, "height": 740}
 
 
 def visit(browser, live_server, url: str, viewport=None):

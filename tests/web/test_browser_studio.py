@@ -6,24 +6,17 @@ full-page PNG at desktop width, and a few at 375 px, for the README.
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
-# page actions are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-from django.utils import timezone  # noqa: E402
-
-from jobs.models import Job  # noqa: E402
-from studio.models import Prompt  # noqa: E402
-from tests.browser_helpers import shot  # noqa: E402
-from wallets import budgets, payments  # noqa: E402
-from wallets.models import Budget  # noqa: E402
+from jobs.models import Job
+from studio.models import Prompt
+from tests.browser_helpers import PHONE, at, shot
+from wallets import budgets, payments
+from wallets.models import Budget
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,13 +24,7 @@ pytestmark = [
     pytest.mark.usefixtures("no_page_errors"),
 ]
 
-PHONE = {"width": 375, "height": 740}
 FINISH_MS = 30_000
-
-
-def at(path: str):
-    """A wait_for_url predicate for exactly this path (a glob like **/ also matches /login/)."""
-    return lambda url: urlsplit(url).path == path
 
 
 def sign_in(page, screenshot: bool = False) -> None:

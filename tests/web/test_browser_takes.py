@@ -8,23 +8,18 @@ and at 375 px.
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
+from mutagen.mp3 import MP3
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls in between are plain.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-from django.utils import timezone  # noqa: E402
-from mutagen.mp3 import MP3  # noqa: E402
-
-from jobs.models import Job  # noqa: E402
-from tests.browser_helpers import shot, sign_in  # noqa: E402
-from wallets import budgets  # noqa: E402
-from wallets.models import Budget  # noqa: E402
+from jobs.models import Job
+from tests.browser_helpers import PHONE, shot, sign_in
+from wallets import budgets
+from wallets.models import Budget
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +27,6 @@ pytestmark = [
     pytest.mark.usefixtures("no_page_errors"),
 ]
 
-PHONE = {"width": 375, "height": 740}
 FINISH_MS = 30_000
 PROMPT = "slow cinematic strings at dawn"
 

@@ -10,27 +10,22 @@ confirm question is asked.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 
 import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls in between are plain.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from jobs.models import Job
+from sharing import links
+from tests.browser_helpers import shot, sign_in, sign_in_admin
+from tests.twofactor_helpers import sign_in_staff
+from wallets.models import AuditEntry
 
-from django.test import Client  # noqa: E402
-from django.urls import reverse  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from jobs.models import Job  # noqa: E402
-from sharing import links  # noqa: E402
-from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
-from tests.twofactor_helpers import sign_in_staff  # noqa: E402
-from wallets.models import AuditEntry  # noqa: E402
-
-from .test_admin_access import admin_urls, records  # noqa: E402, F401 (a fixture)
-from .ui_helpers import give_audio, make_job, make_prompt  # noqa: E402
+from .test_admin_access import admin_urls, records  # noqa: F401 (a fixture)
+from .ui_helpers import give_audio, make_job, make_prompt
 
 INLINE = {
     "inline script": re.compile(r"<script(?![^>]*\ssrc=)[^>]*>", re.IGNORECASE),
@@ -75,6 +70,8 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         "/library/",
         "/library/?sort=per_kept",
         "/library/new/",
+        "/library/quick/?prompt=/rainy",
+        "/library/import/",
         f"/library/{prompt.pk}/",
         f"/library/{prompt.pk}/history/",
         f"/library/{prompt.pk}/history/?a=1&b=1",
@@ -132,6 +129,10 @@ def test_every_page_has_the_policy_and_no_inline_code(client, everyone, member):
         for what, pattern in INLINE.items():
             found = pattern.search(html)
             assert not found, f"{url}: {what}: {found.group(0)[:120]}"
+        # A block left open in a template pours the page into its <title>.
+        title = re.search(r"<title>(.*?)</title>", html, re.S)
+        if "<html" in html:  # a page, not one of the fragments htmx swaps in
+            assert title and "<" not in title.group(1), f"{url}: title {title.group(1)[:120]!r}"
 
 
 # --- in the browser --------------------------------------------------------------------------

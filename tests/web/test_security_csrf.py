@@ -52,6 +52,7 @@ def all_routes() -> list[tuple[str, str]]:
         if route.startswith("^") or "<path:url>" in route:
             continue
         url = "/" + re.sub(r"<path:object_id>|<int:[^>]+>|<path:[^>]+>", "1", route)
+        url = re.sub(r"<uuid:[^>]+>", "00000000-0000-0000-0000-000000000001", url)
         routes.append((re.sub(r"<[^>]+>", "wallets", url), name))
     return routes
 

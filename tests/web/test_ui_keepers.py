@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import keepers
-from jobs.models import Favourite, Job
+from jobs.models import Favourite, Job, Retention
 
 from .ui_helpers import give_audio, make_job
 
@@ -184,16 +184,24 @@ def test_the_admin_spend_overview_shows_cost_per_keeper(staff_client, member, wa
 
 
 def test_the_admin_sets_the_retention_on_its_one_row(staff_client):
-    response = staff_client.get(reverse("admin:jobs_retention_changelist"))
-    assert response.status_code == 302
-    assert response["Location"] == reverse("admin:jobs_retention_change", args=[1])
-    form = staff_client.get(response["Location"]).content.decode()
+    changelist = reverse("admin:jobs_retention_changelist")
+    first = staff_client.get(changelist)  # no row yet: the form that makes it, and no write
+    assert (
+        first["Location"] == reverse("admin:jobs_retention_add") and not Retention.objects.exists()
+    )
+    form = staff_client.get(first["Location"]).content.decode()
     assert 'name="discarded_audio_days" value="30"' in form
-    assert reverse("admin:jobs_retention_add") not in form
-    staff_client.post(response["Location"], {"discarded_audio_days": "7"})
+    staff_client.post(first["Location"], {"discarded_audio_days": "7"})
     assert keepers.retention_days() == 7
-    bad = staff_client.post(response["Location"], {"discarded_audio_days": "-3"})
-    assert bad.status_code == 200 and keepers.retention_days() == 7
+
+    row = staff_client.get(changelist)["Location"]  # from now on, the one row
+    assert row == reverse("admin:jobs_retention_change", args=[1])
+    assert reverse("admin:jobs_retention_add") not in staff_client.get(row).content.decode()
+    assert staff_client.get(reverse("admin:jobs_retention_add")).status_code == 403
+    staff_client.post(row, {"discarded_audio_days": "3"})
+    bad = staff_client.post(row, {"discarded_audio_days": "-3"})
+    assert bad.status_code == 200 and keepers.retention_days() == 3
+    assert Retention.objects.count() == 1
 
 
 def test_the_job_list_filters_kept_favourites_and_discarded(member, other, wallet_row):

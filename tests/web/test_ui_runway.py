@@ -4,20 +4,16 @@ an admin on the spend overview."""
 from __future__ import annotations
 
 import datetime
-import os
 import re
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between page actions
-
-from django.utils import timezone  # noqa: E402
-
-from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
-from tests.review_helpers import ledger_row  # noqa: E402
-from wallets.models import Wallet  # noqa: E402
-from wallets.runway import burn_since  # noqa: E402
+from tests.browser_helpers import shot, sign_in, sign_in_admin
+from tests.review_helpers import ledger_row
+from wallets.models import Wallet
+from wallets.runway import burn_since
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

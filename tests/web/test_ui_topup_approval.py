@@ -3,16 +3,13 @@ chromium: the first asks and cannot approve it, the second approves it, and it p
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 
 import pytest
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between page actions
-
-from tests.browser_helpers import shot, sign_in_admin  # noqa: E402
-from wallets import payments  # noqa: E402
-from wallets.models import TopUp, TopUpApproval  # noqa: E402
+from tests.browser_helpers import shot, sign_in_admin
+from wallets import payments
+from wallets.models import TopUp, TopUpApproval
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -4,26 +4,18 @@ their month: budget, reset, forecast, spend by day and by model, at desktop and 
 from __future__ import annotations
 
 import datetime
-import os
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls between page actions
-# (and the database flush after the test) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.browser_helpers import PHONE, shot, sign_in, sign_in_admin
+from wallets import budgets
+from wallets.models import AuditEntry, Budget, BudgetRequest
 
-from django.utils import timezone  # noqa: E402
-
-from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
-from wallets import budgets  # noqa: E402
-from wallets.models import AuditEntry, Budget, BudgetRequest  # noqa: E402
-
-from .ui_helpers import make_job  # noqa: E402
+from .ui_helpers import make_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 375, "height": 740}
 
 
 def spend(member, wallet, model: str, usd: str) -> None:

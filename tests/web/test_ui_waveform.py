@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import struct
 
 import pytest
+from django.urls import reverse
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls in between are plain.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from jobs.audio_file import inspect
+from jobs.models import Job
+from jobs.waveform import peaks
+from sandbox.mp3 import Mp3Stream
+from tests.browser_helpers import shot, sign_in
+from tests.jobs_helpers import wav_file
 
-from django.urls import reverse  # noqa: E402
-
-from jobs.audio_file import inspect  # noqa: E402
-from jobs.models import Job  # noqa: E402
-from jobs.waveform import peaks  # noqa: E402
-from sandbox.mp3 import Mp3Stream  # noqa: E402
-from tests.browser_helpers import shot, sign_in  # noqa: E402
-from tests.jobs_helpers import wav_file  # noqa: E402
-
-from .ui_helpers import give_audio, make_job  # noqa: E402
+from .ui_helpers import give_audio, make_job
 
 SECONDS = 12
 RATE = 8000

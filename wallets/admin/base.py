@@ -37,6 +37,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SingletonAdmin(admin.ModelAdmin):
+    """The admin of an `ops.models.Singleton`: its list goes straight to the one row's form, or
+    to the form that creates it while no admin has saved one."""
+
+    def has_add_permission(self, request) -> bool:
+        return not self.model.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        meta = self.model._meta
+        if self.model.objects.filter(pk=1).exists():
+            return HttpResponseRedirect(admin_url(f"{meta.app_label}_{meta.model_name}_change", 1))
+        return HttpResponseRedirect(admin_url(f"{meta.app_label}_{meta.model_name}_add"))
+
+
 def admin_url(name: str, *args) -> str:
     return reverse(f"admin:{name}", args=args)
 
