@@ -7,27 +7,21 @@ Screenshots at desktop and 375 px with STUDIO_SCREENSHOTS set."""
 from __future__ import annotations
 
 import datetime
-import os
 import re
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from jobs import keepers
+from jobs.models import Job
+from studio.models import PromptRun, PromptStar
+from tests.browser_helpers import DESKTOP, PHONE, shot, sign_in, sign_in_admin
+from wallets import budgets
 
-from django.utils import timezone  # noqa: E402
-
-from jobs import keepers  # noqa: E402
-from jobs.models import Job  # noqa: E402
-from studio.models import PromptRun, PromptStar  # noqa: E402
-from tests.browser_helpers import shot, sign_in, sign_in_admin  # noqa: E402
-from wallets import budgets  # noqa: E402
-
-from .ui_helpers import make_job, make_prompt  # noqa: E402
+from .ui_helpers import make_job, make_prompt
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 375, "height": 740}
 
 
 def run(prompt, user, wallet, usd="0.5", *, kept=False, ago_days=0) -> Job:
@@ -121,7 +115,7 @@ def test_star_a_prompt_sort_by_usd_per_kept_take_and_read_the_figures(page, memb
     shot(page, "library-results-375")
 
     # The prompt's own page: its results, and the star, unstarred from there.
-    page.set_viewport_size({"width": 1280, "height": 900})
+    page.set_viewport_size(DESKTOP)
     card(page, library["harbour"]).get_by_role("link", name="History").click()
     page.wait_for_url(f"**/library/{library['harbour'].pk}/history/")
     results = page.get_by_role("region", name="Results")
