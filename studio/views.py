@@ -321,7 +321,8 @@ def prompt_star(request, pk: int):
     prompt = _visible_prompt(request, pk)
     prompt.starred = results.toggle_star(prompt, request.user)
     if request.htmx:
-        return render(request, "studio/_star.html", {"prompt": prompt})
+        compact = request.POST.get("compact") == "1"
+        return render(request, "studio/_star.html", {"prompt": prompt, "compact": compact})
     if prompt.starred:
         messages.success(request, f"“{prompt.title}” is starred: it comes first in your library.")
     else:
