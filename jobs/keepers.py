@@ -233,13 +233,20 @@ def tallies(jobs: QuerySet, group_by: str) -> dict:
 EXPECTATION_DAYS = 90
 
 
-def expected_per_keeper(model_id: str, quote: Decimal) -> tuple[Decimal | None, Tally]:
+def expected_per_keeper(
+    model_id: str, quote: Decimal, *, prompt_id: int | None = None
+) -> tuple[Decimal | None, Tally]:
     """What a keeper of this model should cost at this quote: the quote times takes made per
     take kept, from the team's takes of the model over the last EXPECTATION_DAYS days. None
-    when the team has kept none yet (nothing to go on)."""
+    when the team has kept none yet (nothing to go on).
+
+    With `prompt_id`, the takes made from that library prompt instead (any model): the job's
+    prompt is studio's PromptRun, reached by its reverse name through the ORM, not an import
+    (docs/architecture.md)."""
     since = timezone.now() - datetime.timedelta(days=EXPECTATION_DAYS)
+    made_from = {"prompt_run__prompt_id": prompt_id} if prompt_id else {"model_id": model_id}
     counts = Job.objects.filter(
-        model_id=model_id, state=State.COMPLETED, finished_at__gte=since
+        **made_from, state=State.COMPLETED, finished_at__gte=since
     ).aggregate(made=Count("pk"), kept=Count("pk", filter=Q(kept_at__isnull=False)))
     tally = Tally(made=counts["made"], kept=counts["kept"])
     if not tally.kept:

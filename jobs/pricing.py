@@ -82,5 +82,23 @@ def quote_context(user, model: Model, data) -> dict:
     context.update(quote=quote, takes=takes, total=total)
     context["over_budget"] = total > mine.remaining_usd or total > team.remaining_usd
     context["team_short"] = team.remaining_usd < mine.remaining_usd
+    # A library prompt's own keep rate when it has kept takes; else the model's.
+    prompt_id = library_prompt_id(data.get("library_prompt"))
+    if prompt_id:
+        per_keeper, tally = keepers.expected_per_keeper(model.id, quote, prompt_id=prompt_id)
+        context["prompt_keepers"] = tally
+        if per_keeper is not None:
+            context.update(per_keeper=per_keeper, keepers=tally, keepers_of="prompt")
+            return context
     context["per_keeper"], context["keepers"] = keepers.expected_per_keeper(model.id, quote)
+    context["keepers_of"] = "model"
     return context
+
+
+def library_prompt_id(raw: Any) -> int | None:
+    """The library prompt the form was opened from (its hidden field), if it holds one."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None

@@ -2,7 +2,7 @@
 
 Generating audio is a search (ask for takes, keep one, throw the rest away), so the price of a
 take says little; the price of a keeper says what a sound really cost. For each group (a member,
-a model, later a library prompt): money spent, takes made, takes kept, and USD per kept take,
+a model, a library prompt): money spent, takes made, takes kept, and USD per kept take,
 "—" when nothing was kept (never a division by zero).
 
 The tallies themselves are jobs.keepers.tallies (one aggregate query); this module labels and
@@ -24,10 +24,12 @@ from wallets.models import Wallet
 
 from .spend import day_bounds
 
-# The groupings the pages use; any field path of Job works (e.g. a prompt's, once jobs record
-# the library prompt they came from).
+# The groupings the pages use; any field path of Job works. A library prompt's goes through the
+# reverse name of studio's PromptRun (the prompt a job was made from): a join the ORM resolves by
+# name, not an import, so the review stays below studio (docs/architecture.md).
 BY_MEMBER = "user"
 BY_MODEL = "model_id"
+BY_PROMPT = "prompt_run__prompt"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ def _labels(group_by: str, keys) -> dict:
     if group_by == BY_MEMBER:
         users = get_user_model().objects.filter(pk__in=[key for key in keys if key is not None])
         return {user.pk: user.get_username() for user in users}
+    if group_by == BY_PROMPT:
+        titles = (
+            Job.objects.filter(prompt_run__prompt__in=[key for key in keys if key is not None])
+            .values_list("prompt_run__prompt", "prompt_run__prompt__title")
+            .distinct()
+        )
+        return dict(titles)
     return {}
 
 
@@ -75,6 +84,12 @@ def cost_per_keeper(jobs: QuerySet, group_by: str) -> list[KeeperLine]:
     return sorted(lines, key=lambda line: (-line.spent, line.label))
 
 
+def by_prompt(jobs: QuerySet) -> list[KeeperLine]:
+    """Cost per keeper of the library prompts `jobs` were made from (jobs typed from scratch
+    are left out: they have no prompt to group by); a line's key is the prompt's id."""
+    return cost_per_keeper(jobs.filter(prompt_run__isnull=False), BY_PROMPT)
+
+
 def total(lines: list[KeeperLine]) -> KeeperLine:
     return KeeperLine(
         key="",
@@ -91,6 +106,7 @@ def total(lines: list[KeeperLine]) -> KeeperLine:
 class KeeperOverview:
     members: list[KeeperLine]
     models: list[KeeperLine]
+    prompts: list[KeeperLine]
     total: KeeperLine
 
 
@@ -104,5 +120,8 @@ def overview(
         jobs = jobs.filter(wallet=wallet)
     models = cost_per_keeper(jobs, BY_MODEL)
     return KeeperOverview(
-        members=cost_per_keeper(jobs, BY_MEMBER), models=models, total=total(models)
+        members=cost_per_keeper(jobs, BY_MEMBER),
+        models=models,
+        prompts=by_prompt(jobs),
+        total=total(models),
     )

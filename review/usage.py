@@ -20,7 +20,7 @@ from jobs.models import Job
 from wallets import budgets
 from wallets.models import Budget
 
-from .keepers import BY_MODEL, KeeperLine, cost_per_keeper, total
+from .keepers import BY_MODEL, KeeperLine, by_prompt, cost_per_keeper, total
 from .spend import ZERO, Line, month_end, utc_today
 
 # The pace of the first hours of a month says little: the forecast divides by at least a day.
@@ -39,6 +39,7 @@ class Usage:
     forecast_usd: Decimal
     runs_out_on: datetime.date | None
     keepers: list[KeeperLine]  # cost per keeper, by model
+    keepers_by_prompt: list[KeeperLine]  # and by the library prompt the jobs came from
     kept: KeeperLine  # all the month's takes
 
     @property
@@ -85,7 +86,8 @@ def usage(user_id: int, now: datetime.datetime | None = None) -> Usage:
         usd, n = per_day.get(day, (ZERO, 0))
         by_day.append(Line(key=day.isoformat(), label=day.isoformat(), charged=usd, charges=n))
     forecast, runs_out_on = _forecast(budget, now, month, last_day)
-    keepers = cost_per_keeper(Job.objects.filter(user_id=user_id, budget_month=month), BY_MODEL)
+    month_jobs = Job.objects.filter(user_id=user_id, budget_month=month)
+    keepers = cost_per_keeper(month_jobs, BY_MODEL)
     return Usage(
         month=month,
         budget=budget,
@@ -99,6 +101,7 @@ def usage(user_id: int, now: datetime.datetime | None = None) -> Usage:
         forecast_usd=forecast,
         runs_out_on=runs_out_on,
         keepers=keepers,
+        keepers_by_prompt=by_prompt(month_jobs),
         kept=total(keepers),
     )
 

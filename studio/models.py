@@ -151,12 +151,32 @@ class PromptRun(models.Model):
     """The library prompt and version a job was made from (jobs knows nothing of the library:
     studio writes this on jobs.signals.job_created)."""
 
-    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="+")
+    # The reverse name lets lower layers group jobs by prompt through the ORM
+    # (Job.objects.values("prompt_run__prompt")) without importing studio: docs/architecture.md.
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="prompt_run")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="runs")
 
     def __str__(self) -> str:
         return f"job {self.job_id} from {self.version}"
+
+
+class PromptStar(models.Model):
+    """A member's favourite prompt: it comes first in their library, and only in theirs."""
+
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompt_stars"
+    )
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "prompt"], name="one_star_per_member_prompt")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ★ {self.prompt_id}"
 
 
 class LibrarySettings(Singleton):

@@ -19,6 +19,7 @@ library_urls = (
         path("<int:pk>/delete/", views.prompt_delete, name="delete"),
         path("<int:pk>/use/", views.prompt_use, name="use"),
         path("<int:pk>/history/", views.prompt_history, name="history"),
+        path("<int:pk>/star/", views.prompt_star, name="star"),
         path("<int:pk>/versions/<int:number>/use/", views.version_use, name="version_use"),
         path(
             "<int:pk>/versions/<int:number>/restore/",

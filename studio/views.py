@@ -13,7 +13,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST, require_safe
 
@@ -21,7 +21,7 @@ from jobs import catalogue
 from jobs.models import Job
 from jobs.views import generate
 
-from . import diff, transfer, versioning
+from . import diff, results, transfer, versioning
 from .forms import PromptForm
 from .models import SETTING_KEYS, Prompt, PromptVersion
 
@@ -80,6 +80,9 @@ def _library_prompts(request) -> tuple:
 def library(request):
     prompts, filters = _library_prompts(request)
     mine = filters["mine"]
+    # Each prompt's results, the member's stars first, then the sort asked for (studio.results).
+    sort = results.sort_or_default(request.GET.get("sort"))
+    prompts = results.ordered(results.with_results(prompts, request.user), sort)
     page = Paginator(prompts, PROMPTS_PER_PAGE).get_page(request.GET.get("page"))
     # The tag cloud: tags of what this member can see (a few hundred rows at most).
     all_tags = sorted(
@@ -94,6 +97,7 @@ def library(request):
     for prompt in page.object_list:
         prompt.model_name = names.get(prompt.model_id, prompt.model_id)
         prompt.can_edit = prompt.editable_by(request.user)
+        prompt.results = results.tally(prompt)
     return render(
         request,
         "studio/library.html",
@@ -109,6 +113,8 @@ def library(request):
                 }
             ),
             "all_tags": all_tags,
+            "sort": sort,
+            "sorts": [(key, label) for key, (label, _) in results.SORTS.items()],
         },
     )
 
@@ -221,7 +227,8 @@ def _version(prompt: Prompt, number) -> PromptVersion:
 @require_safe
 def prompt_history(request, pk: int):
     """The prompt's versions, newest first, and the diff between two of them (?a=1&b=3)."""
-    prompt = _visible_prompt(request, pk)
+    prompt = results.results_of(_visible_prompt(request, pk), request.user)
+    prompt.results = results.tally(prompt)
     versions = list(prompt.versions.select_related("author"))
     names = _model_names()
     for version in versions:
@@ -302,6 +309,28 @@ def run_again(request, pk: int):
     if run is None:
         return redirect(f"{reverse('jobs:generate')}?job={job.pk}")
     return _use(request, run.prompt, run.version, private=job.private)
+
+
+# --- stars ----------------------------------------------------------------------------------------
+
+
+@require_POST
+def prompt_star(request, pk: int):
+    """Star a prompt the member can see, or unstar it: their starred prompts come first in their
+    library. With htmx the button swaps itself; without, back to the page it was on."""
+    prompt = _visible_prompt(request, pk)
+    prompt.starred = results.toggle_star(prompt, request.user)
+    if request.htmx:
+        compact = request.POST.get("compact") == "1"
+        return render(request, "studio/_star.html", {"prompt": prompt, "compact": compact})
+    if prompt.starred:
+        messages.success(request, f"“{prompt.title}” is starred: it comes first in your library.")
+    else:
+        messages.success(request, f"“{prompt.title}” is no longer starred.")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        return redirect(back)
+    return redirect("library:list")
 
 
 # --- quick insert: `/` in Generate's prompt ---------------------------------------------------

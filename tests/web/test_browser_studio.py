@@ -141,7 +141,7 @@ def test_generate_two_models_watch_them_finish_play_seek_and_reuse_from_the_libr
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(at("/library/"))
     card = page.locator(".prompt", has_text="Studio welcome")
-    assert "#intro" in card.text_content() and "used 0 times" in card.text_content()
+    assert "#intro" in card.text_content() and "never used" in card.text_content()
     page.get_by_label("Tag").select_option("intro")
     page.get_by_role("button", name="Search").click()
     assert page.locator(".prompt").count() == 1

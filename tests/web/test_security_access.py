@@ -266,6 +266,7 @@ MEMBER_PAGES = {
     "library/<int:pk>/delete/",
     "library/<int:pk>/use/",
     "library/<int:pk>/history/",
+    "library/<int:pk>/star/",
     "library/<int:pk>/versions/<int:number>/use/",
     "library/<int:pk>/versions/<int:number>/restore/",
     # Answers a member only where the admin lets owners move the label (403 otherwise).

@@ -74,6 +74,7 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         f"/jobs/{done.pk}/",
         f"/jobs/{running.pk}/",
         "/library/",
+        "/library/?sort=per_kept",
         "/library/new/",
         "/library/quick/?prompt=/rainy",
         "/library/import/",

@@ -24,11 +24,13 @@ def listing(client, **params) -> str:
     return response.content.decode()
 
 
-def test_shared_prompts_with_author_tags_and_use_count(client, member, other):
+def test_shared_prompts_with_author_tags_and_results(client, member, other):
     make_prompt(other, title="Rainy cafe", tags=["lofi", "chill"], times_used=3)
     client.force_login(member)
     page = listing(client)
-    assert "Rainy cafe" in page and "by other" in page and "used 3 times" in page
+    # Its runs and when it was last used (studio.results; tests/web/test_ui_prompt_results.py).
+    assert "Rainy cafe" in page and "by other" in page and '<dd class="runs">0</dd>' in page
+    assert "never used" in page
     assert "#lofi" in page and "#chill" in page
 
 
