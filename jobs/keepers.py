@@ -234,7 +234,7 @@ EXPECTATION_DAYS = 90
 
 
 def expected_per_keeper(
-    model_id: str, quote: Decimal, *, prompt_id: int | None = None
+    model_id: str, quote: Decimal, *, prompt_id: int | None = None, user=None
 ) -> tuple[Decimal | None, Tally]:
     """What a keeper of this model should cost at this quote: the quote times takes made per
     take kept, from the team's takes of the model over the last EXPECTATION_DAYS days. None
@@ -242,12 +242,19 @@ def expected_per_keeper(
 
     With `prompt_id`, the takes made from that library prompt instead (any model): the job's
     prompt is studio's PromptRun, reached by its reverse name through the ORM, not an import
-    (docs/architecture.md)."""
+    (docs/architecture.md). Only a prompt `user` may see counts: the id comes from the form, and
+    another member's private prompt must not answer even with numbers."""
     since = timezone.now() - datetime.timedelta(days=EXPECTATION_DAYS)
-    made_from = {"prompt_run__prompt_id": prompt_id} if prompt_id else {"model_id": model_id}
-    counts = Job.objects.filter(
-        **made_from, state=State.COMPLETED, finished_at__gte=since
-    ).aggregate(made=Count("pk"), kept=Count("pk", filter=Q(kept_at__isnull=False)))
+    made = Job.objects.filter(state=State.COMPLETED, finished_at__gte=since)
+    if prompt_id:
+        made = made.filter(prompt_run__prompt_id=prompt_id)
+        if not user.is_staff:
+            made = made.filter(
+                Q(prompt_run__prompt__private=False) | Q(prompt_run__prompt__author=user)
+            )
+    else:
+        made = made.filter(model_id=model_id)
+    counts = made.aggregate(made=Count("pk"), kept=Count("pk", filter=Q(kept_at__isnull=False)))
     tally = Tally(made=counts["made"], kept=counts["kept"])
     if not tally.kept:
         return None, tally

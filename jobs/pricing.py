@@ -85,7 +85,9 @@ def quote_context(user, model: Model, data) -> dict:
     # A library prompt's own keep rate when it has kept takes; else the model's.
     prompt_id = library_prompt_id(data.get("library_prompt"))
     if prompt_id:
-        per_keeper, tally = keepers.expected_per_keeper(model.id, quote, prompt_id=prompt_id)
+        per_keeper, tally = keepers.expected_per_keeper(
+            model.id, quote, prompt_id=prompt_id, user=user
+        )
         context["prompt_keepers"] = tally
         if per_keeper is not None:
             context.update(per_keeper=per_keeper, keepers=tally, keepers_of="prompt")

@@ -313,3 +313,16 @@ def test_the_quote_falls_back_to_the_model_when_the_prompt_kept_nothing(signed_i
     ) in html
     for bad in ("abc", "-4", "0", "99999"):
         assert "of this model lately" in quote(signed_in, library_prompt=bad)
+
+
+def test_the_quote_says_nothing_of_another_members_private_prompt(client, member, other, wallet):
+    secret = make_prompt(member, title="Mine alone", private=True)
+    for n in range(2):
+        run(secret, member, wallet, kept=n == 0)
+    client.force_login(other)
+    html = quote(client, library_prompt=str(secret.pk))
+    assert "from this library prompt" not in html and "of this model lately" in html
+    client.force_login(member)
+    assert "the team kept 1 of 2 takes from this library prompt" in quote(
+        client, library_prompt=str(secret.pk)
+    )
