@@ -11,7 +11,8 @@ class ShareForm(forms.Form):
     title = forms.CharField(
         max_length=120,
         required=False,
-        help_text="What the shared page calls the sound (the model and date if left empty).",
+        help_text="What the shared page calls it (if left empty: a sound's model and date, a "
+        "collection's name).",
     )
     days = forms.IntegerField(
         min_value=MIN_DAYS, max_value=MAX_DAYS, initial=7, label="Lasts (days)"

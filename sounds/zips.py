@@ -45,11 +45,12 @@ class _Sink:
         return data
 
 
-def unique_names(jobs: Iterable[Job]) -> Iterator[tuple[Job, str]]:
-    """Each job with its download name; a name seen before gets -2, -3... before its extension."""
+def unique_names(jobs: Iterable[Job], title: str = "") -> Iterator[tuple[Job, str]]:
+    """Each job with its download name (from `title` rather than the prompt's words, when given);
+    a name seen before gets -2, -3... before its extension."""
     seen: set[str] = set()
     for job in jobs:
-        name = audio_filename(job)
+        name = audio_filename(job, title=f"{title} {job.pk}" if title else "")
         stem, dot, ext = name.rpartition(".")
         if not dot:
             stem, ext = name, ""
@@ -61,12 +62,12 @@ def unique_names(jobs: Iterable[Job]) -> Iterator[tuple[Job, str]]:
         yield job, name
 
 
-def stream(jobs: Iterable[Job]) -> Iterator[bytes]:
-    """The zip's bytes, chunk by chunk. A file missing from storage is left out (and logged):
-    the rest still arrive."""
+def stream(jobs: Iterable[Job], title: str = "") -> Iterator[bytes]:
+    """The zip's bytes, chunk by chunk (names as `unique_names` gives them). A file missing from
+    storage is left out (and logged): the rest still arrive."""
     sink = _Sink()
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
-        for job, name in unique_names(jobs):
+        for job, name in unique_names(jobs, title):
             try:
                 source = default_storage.open(job.audio.name, "rb")
             except OSError as exc:

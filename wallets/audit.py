@@ -32,7 +32,14 @@ AUDITED_FIELDS: dict[str, tuple[str, ...]] = {
     BudgetRequest._meta.label: ("user", "month", "amount_usd", "status", "note"),
     TopUp._meta.label: ("wallet", "amount_usd", "status", "tx_hash", "reason", "last_error_code"),
     "review.Difference": ("kind", "detail", "resolved_at", "note"),
-    "sharing.ShareLink": ("job", "title", "show_prompt", "expires_at", "revoked_at"),
+    "sharing.ShareLink": (
+        "job",
+        "collection",
+        "title",
+        "show_prompt",
+        "expires_at",
+        "revoked_at",
+    ),
 }
 
 

@@ -1,19 +1,24 @@
 """Share links in Debian's chromium: a member makes one on the sound's page, a visitor with no
 session opens it in a fresh browser and plays the sound, the member revokes it, and the same
-link then answers 410 and shows nothing.
+link then answers 410 and shows nothing; a collection shared from its page, played and
+downloaded as a zip by a visitor.
 
-With STUDIO_SCREENSHOTS=<folder> set, the share panel and the shared page are saved at desktop
-width and at 375 px.
+With STUDIO_SCREENSHOTS=<folder> set, the share panels and the shared pages are saved at
+desktop width and at 375 px.
 """
 
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 from django.urls import reverse
 
+from jobs import keepers
 from sharing import links
 from sharing.models import ShareLink
 from tests.browser_helpers import PHONE, shot, sign_in
+from tests.sounds_helpers import collection
 
 from .test_ui_waveform import finished_job
 
@@ -82,4 +87,38 @@ def test_a_member_shares_a_sound_a_visitor_plays_it_and_a_revoked_link_is_gone(
     assert visitor.get_by_role("heading", name="This link no longer works").is_visible()
     assert visitor.locator("audio").count() == 0 and "Spring jingle" not in visitor.content()
     shot(visitor, "shared-sound-revoked")
+    context.close()
+
+
+def test_a_collection_is_shared_and_a_visitor_plays_its_sounds_and_downloads_the_zip(
+    page, browser, live_server, member, wallet
+):
+    rain = finished_job(member, wallet, prompt=PROMPT)
+    drone = finished_job(member, wallet, prompt="a low drone for the cellar")
+    for job in (rain, drone):
+        keepers.keep(job, member)
+    level = collection(member, "Cellar level", sounds=[rain, drone])
+    sign_in(page, "member", "member-pass-123")
+    page.goto(level.get_absolute_url())
+    panel = page.locator("#share-panel")
+    panel.get_by_label("Lasts (days)").fill("14")
+    panel.get_by_role("button", name="Create link").click()
+    url = panel.get_by_label("Link for Cellar level").input_value()
+    shot(page, "share-collection-panel")
+
+    context, visitor, response = visit(browser, live_server, url)
+    assert response.status == 200
+    assert visitor.get_by_role("heading", name="Cellar level").is_visible()
+    assert visitor.locator("audio").count() == 2 and PROMPT not in visitor.content()
+    visitor.locator(f"#player-{drone.pk}").evaluate("audio => audio.play()")
+    visitor.wait_for_function(
+        f"() => document.querySelector('#player-{drone.pk}').currentTime > 0.2"
+    )
+    with visitor.expect_download() as download:
+        visitor.get_by_role("link", name="Download all (zip)").click()
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert sorted(names) == sorted(f"cellar-level-{job.pk}.wav" for job in (rain, drone))
+    shot(visitor, "shared-collection")
+    visitor.set_viewport_size(PHONE)
+    shot(visitor, "shared-collection-375")
     context.close()

@@ -16,6 +16,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from jobs.models import Job
+from sharing.models import ShareLink
 from sounds.models import Collection, CollectionSound, SoundTag
 from studio.models import Prompt, PromptVersion
 from tests.reliability_helpers import record
@@ -105,6 +106,7 @@ def frozen(theirs) -> dict:
         "wallets": list(Wallet.objects.order_by("pk").values()),
         "collections": list(Collection.objects.order_by("pk").values()),
         "collection_sounds": list(CollectionSound.objects.order_by("pk").values()),
+        "share_links": list(ShareLink.objects.order_by("pk").values()),
         "sound_tags": list(SoundTag.objects.order_by("pk").values()),
     }
 
@@ -136,6 +138,7 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         f"/sounds/collections/{kept}/edit/",
         f"/sounds/collections/{kept}/download.zip",
         f"/sounds/jobs/{done}/",
+        f"/share/collections/{kept}/",
     ]
     for url in reads:
         assert client.get(url).status_code == 404, url
@@ -155,6 +158,7 @@ def test_another_members_private_job_and_prompt_are_404_to_every_verb(client, in
         (f"/sounds/jobs/{done}/take-out/", {"collection": kept}),
         (f"/sounds/jobs/{done}/tag/", {"tags": "mine"}),
         (f"/sounds/jobs/{done}/untag/", {"tag": "mine"}),
+        (f"/share/collections/{kept}/new/", {"days": "7"}),
     ]
     for url, data in writes:
         assert client.post(url, data).status_code == 404, url
@@ -280,6 +284,8 @@ MEMBER_PAGES = {
     "share/jobs/<int:pk>/",
     "share/jobs/<int:pk>/new/",
     "share/links/<int:pk>/revoke/",
+    "share/collections/<int:pk>/",
+    "share/collections/<int:pk>/new/",
     "sounds/",
     "sounds/collections/",
     "sounds/collections/<int:pk>/",
@@ -301,7 +307,13 @@ MEMBER_PAGES = {
 ADMIN_SIGN_IN = {"admin/login/", "admin/logout/"}
 # A monitor polls it without signing in; it shows states, never data (tests/web/test_ops_health.py).
 # A share link's page and audio answer whoever holds the signed link (tests/sharing).
-PUBLIC = {"healthz", "s/<str:token>/", "s/<str:token>/audio/"}
+PUBLIC = {
+    "healthz",
+    "s/<str:token>/",
+    "s/<str:token>/audio/",
+    "s/<str:token>/audio/<int:job>/",
+    "s/<str:token>/zip/",
+}
 
 
 def test_every_url_is_a_member_page_or_refuses_a_member(client, intruder, theirs):

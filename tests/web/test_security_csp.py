@@ -91,6 +91,7 @@ def team_pages(member, wallet) -> tuple[list[str], dict]:
         f"/sounds/collections/{level.pk}/",
         f"/sounds/collections/{level.pk}/edit/",
         f"/sounds/jobs/{done.pk}/",
+        reverse("sharing:shared", args=[links.token(links.create(member, level, days=7))]),
     ]
     return pages, {"done": done, "running": running}
 
