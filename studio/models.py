@@ -39,8 +39,8 @@ class PromptQuerySet(models.QuerySet):
         return self.filter(tags__contains=f",{tag},")
 
 
-class Prompt(models.Model):
-    """A prompt in the team's shared library, with the model and settings it was written for."""
+class PromptContent(models.Model):
+    """What a prompt says and is set up for: a library prompt as it is now, and each version."""
 
     title = models.CharField(max_length=120)
     text = models.TextField()
@@ -49,6 +49,29 @@ class Prompt(models.Model):
     settings = models.JSONField(default=dict, blank=True)
     # Stored as ",tag,other," so a tag filter is one exact `contains`, on SQLite and PostgreSQL.
     tags = models.CharField(max_length=400, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    @property
+    def generate_params(self) -> dict:
+        """What the generate form is pre-filled with when a member uses this prompt or version."""
+        params = {"model": self.model_id, "prompt": self.text, "lyrics_prompt": self.lyrics}
+        params.update({k: v for k, v in (self.settings or {}).items() if k in SETTING_KEYS})
+        return params
+
+
+# What a version records of its prompt: every edit of these makes one.
+VERSIONED_FIELDS = ("title", "text", "lyrics", "model_id", "settings", "tags")
+
+
+class Prompt(PromptContent):
+    """A prompt in the team's shared library, with the model and settings it was written for."""
+
     author = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
     )
@@ -71,10 +94,6 @@ class Prompt(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("library:edit", args=[self.pk])
 
-    @property
-    def tag_list(self) -> list[str]:
-        return [tag for tag in self.tags.split(",") if tag]
-
     def set_tags(self, text_or_list) -> None:
         tags = normalise_tags(
             text_or_list if isinstance(text_or_list, str) else ",".join(text_or_list)
@@ -84,30 +103,14 @@ class Prompt(models.Model):
     def editable_by(self, user) -> bool:
         return user.is_staff or self.author_id == user.pk
 
-    @property
-    def generate_params(self) -> dict:
-        """What the generate form is pre-filled with when a member uses this prompt."""
-        params = {"model": self.model_id, "prompt": self.text, "lyrics_prompt": self.lyrics}
-        params.update({k: v for k, v in (self.settings or {}).items() if k in SETTING_KEYS})
-        return params
-
 
 # What a version keeps of its prompt: everything a job is made from, plus the title and tags.
-VERSIONED_FIELDS = ("title", "text", "lyrics", "model_id", "settings", "tags")
-
-
-class PromptVersion(models.Model):
+class PromptVersion(PromptContent):
     """One state of a prompt, numbered from 1. Never changed once written, except its label:
     an edit or a restore adds a version; `approved` marks the one *Use* takes."""
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    title = models.CharField(max_length=120)
-    text = models.TextField()
-    lyrics = models.TextField(blank=True)
-    model_id = models.CharField(max_length=100, blank=True)
-    settings = models.JSONField(default=dict, blank=True)
-    tags = models.CharField(max_length=400, blank=True)
     # Who saved it; the version stays when its author's account goes.
     author = models.ForeignKey(
         django_settings.AUTH_USER_MODEL,
@@ -134,17 +137,6 @@ class PromptVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prompt_id} v{self.number}"
-
-    @property
-    def tag_list(self) -> list[str]:
-        return [tag for tag in self.tags.split(",") if tag]
-
-    @property
-    def generate_params(self) -> dict:
-        """What the generate form is pre-filled with when a member uses this version."""
-        params = {"model": self.model_id, "prompt": self.text, "lyrics_prompt": self.lyrics}
-        params.update({k: v for k, v in (self.settings or {}).items() if k in SETTING_KEYS})
-        return params
 
 
 class PromptRun(models.Model):
