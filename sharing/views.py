@@ -3,9 +3,11 @@ audio and a collection's zip (anyone with the link, no sign-in)."""
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import F
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -93,25 +95,31 @@ def revoke(request, pk: int):
     return _panel(request, kind, target)
 
 
-def _open(request, token: str) -> ShareLink | HttpResponse:
-    if not links.allow(client_address(request)):
-        response = render(request, "sharing/gone.html", {"why": "busy"}, status=429)
-        response["Retry-After"] = str(links.RATE_WINDOW_S)
-        return response
-    try:
-        return links.resolve(token)
-    except links.LinkNotFound as exc:
-        raise Http404("No such link") from exc
-    except links.LinkGone:
-        return render(request, "sharing/gone.html", {"why": "gone"}, status=410)
+def opened_by_link(view):
+    """For anyone holding the link, no sign-in: the view gets the live link, after the rate
+    limit (429), a forged token (404), or a revoked or expired link (410) have answered."""
+
+    @login_not_required
+    @require_GET
+    @functools.wraps(view)
+    def opened(request, token: str, **kwargs):
+        if not links.allow(client_address(request)):
+            response = render(request, "sharing/gone.html", {"why": "busy"}, status=429)
+            response["Retry-After"] = str(links.RATE_WINDOW_S)
+            return response
+        try:
+            link = links.resolve(token)
+        except links.LinkNotFound as exc:
+            raise Http404("No such link") from exc
+        except links.LinkGone:
+            return render(request, "sharing/gone.html", {"why": "gone"}, status=410)
+        return view(request, link, token, **kwargs)
+
+    return opened
 
 
-@login_not_required
-@require_GET
-def shared(request, token: str):
-    link = _open(request, token)
-    if isinstance(link, HttpResponse):
-        return link
+@opened_by_link
+def shared(request, link: ShareLink, token: str):
     ShareLink.objects.filter(pk=link.pk).update(views=F("views") + 1)
     context = {"link": link, "sounds": links.sounds(link), "token": token}
     response = render(request, "sharing/shared.html", context)
@@ -119,12 +127,8 @@ def shared(request, token: str):
     return response
 
 
-@login_not_required
-@require_GET
-def shared_audio(request, token: str, job: int | None = None):
-    link = _open(request, token)
-    if isinstance(link, HttpResponse):
-        return link
+@opened_by_link
+def shared_audio(request, link: ShareLink, token: str, job: int | None = None):
     sound = next((s for s in links.sounds(link) if job is None or s.pk == job), None)
     if sound is None or (job is None and link.collection_id):
         raise Http404("No such sound in this link")
@@ -136,12 +140,8 @@ def shared_audio(request, token: str, job: int | None = None):
     )
 
 
-@login_not_required
-@require_GET
-def shared_zip(request, token: str):
-    link = _open(request, token)
-    if isinstance(link, HttpResponse):
-        return link
+@opened_by_link
+def shared_zip(request, link: ShareLink, token: str):
     if not link.collection_id:
         raise Http404("Only a collection's link has a zip")
     sounds = links.sounds(link)
