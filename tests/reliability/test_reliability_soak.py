@@ -403,8 +403,13 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         .filter(valid_before__lt=timezone.now() - payments.EXPIRY_MARGIN)
     ), "a payment left open"
     assert rpc.refused > 0, "the chain RPC was never down"
+    failures = {
+        route: {code: n for code, n in codes.items() if code.startswith("4") and code != "429"}
+        for route, codes in venice.stats()["statuses"].items()
+    }
     assert lockouts.count == 0, (
-        f"the worker tripped Venice's error budget ({lockouts.count} requests locked out)"
+        f"the worker tripped Venice's error budget ({lockouts.count} requests locked out); "
+        f"4xx answers by route: {failures}"
     )
     stats = venice.stats(wallet.address)
     injected = {
