@@ -330,7 +330,8 @@ CURATE = {
 @require_POST
 def curate(request, pk: int, action: str):
     """Keep, un-keep, discard, restore or (un)favourite a take. With htmx the answer is the
-    take's updated row (the list) or live section (the detail page); without, a redirect."""
+    take's updated row (the list), live section (the detail page) or take (the comparison);
+    without, a redirect."""
     job = get_object_or_404(Job.objects.visible_to(request.user), pk=pk)
     try:
         CURATE[action](job, request.user)
@@ -348,6 +349,8 @@ def curate(request, pk: int, action: str):
         response = render(request, "jobs/_live.html", _detail(request, job))
         # The timeline says who kept or discarded it: it fetches itself again on this event.
         return trigger_client_event(response, "jobs-changed")
+    if request.POST.get("view") == "takes":
+        return render(request, "jobs/_take.html", {"job": job})
     who = "team" if request.POST.get("who") == "team" else "mine"
     return render(request, "jobs/_row.html", {"job": job, "who": who})
 
@@ -400,9 +403,9 @@ def audio_mp3(request, pk: int):
 def takes(request, group: uuid.UUID):
     """The takes of one request side by side, each with its player, live while they run."""
     jobs = list(
-        Job.objects.visible_to(request.user)
+        _with_marks(Job.objects.visible_to(request.user), request.user)
         .filter(take_group=group)
-        .select_related("user")
+        .select_related("user", "kept_by")
         .order_by("take_number", "pk")
     )
     if not jobs:

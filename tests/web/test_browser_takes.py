@@ -90,6 +90,15 @@ def test_three_takes_run_side_by_side_to_ready_and_one_downloads_as_mp3(
         "'loadedmetadata', r, {once: true})) }"
     )
     assert second.evaluate("a => a.duration") == pytest.approx(30, abs=0.5)
+
+    # The keeper is chosen here: Keep on the second take, Discard on the third, in place.
+    page.locator(f"#take-{takes[1].pk}").get_by_role("button", name="Keep").click()
+    kept = page.locator(f"#take-{takes[1].pk}").get_by_role("button", name="Keep")
+    kept.and_(page.locator("[aria-pressed=true]")).wait_for()
+    page.locator(f"#take-{takes[2].pk}").get_by_role("button", name="Discard").click()
+    page.locator(f"#take-{takes[2].pk} .badge.discarded").wait_for()
+    assert Job.objects.get(pk=takes[1].pk).kept_at is not None
+    assert Job.objects.get(pk=takes[2].pk).discarded_at is not None
     shot(page, "takes")
 
     # Download the first take as MP3: a real MP3 as long as the WAV.

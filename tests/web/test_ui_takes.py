@@ -126,6 +126,34 @@ def test_the_compare_page_shows_players_and_both_downloads_for_finished_takes(
     assert f'href="{done.takes_url}">compare the takes</a>' in detail
 
 
+def test_a_take_is_kept_favourited_or_discarded_from_the_comparison(
+    client, member, other, wallet_row
+):
+    first, second = (give_audio(job) for job in group_of(member, wallet_row, 2))
+    client.force_login(member)
+    page = client.get(first.takes_url).content.decode()
+    assert page.count('class="keepers"') == 2 and f'hx-target="#take-{first.pk}"' in page
+    keep = client.post(
+        reverse("jobs:keep", args=[first.pk]), {"view": "takes"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    # The answer is the take itself, swapped in place, with its Keep pressed.
+    assert f'<article id="take-{first.pk}"' in keep
+    assert 'aria-pressed="true"' in keep and "Take 1" in keep
+    first.refresh_from_db()
+    assert first.kept_at is not None
+    client.post(
+        reverse("jobs:discard", args=[second.pk]), {"view": "takes"}, HTTP_HX_REQUEST="true"
+    )
+    client.force_login(other)  # the team sees the keeper; the discarded take is gone for them
+    page = client.get(first.takes_url).content.decode()
+    assert f'id="take-{first.pk}"' in page and f'id="take-{second.pk}"' not in page
+    assert "Discard</button>" not in page  # not theirs to keep or discard
+    fav = client.post(
+        reverse("jobs:favourite", args=[first.pk]), {"view": "takes"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "★</span> Favourite" in fav
+
+
 def test_the_compare_page_follows_its_takes_live_until_they_are_done(client, member, wallet_row):
     first, second = group_of(member, wallet_row, 2, state=Job.State.QUEUED)
     client.force_login(member)
