@@ -206,27 +206,32 @@ class Tally:
         return self.kept / self.made if self.made else None
 
 
+def tally_aggregates(path: str = "") -> dict:
+    """The aggregates behind a Tally, over the jobs at `path` ("" for a Job queryset itself,
+    "runs__job__" from a library prompt). Spent is every job's settled charge (a failed job
+    Venice charged counts: it was paid for on the way to a keeper); made counts completed jobs;
+    kept those kept."""
+    done = Q(**{f"{path}state": State.COMPLETED})
+    return {
+        "spent": Sum(f"{path}settled_usd"),
+        "made": Count(f"{path}pk", filter=done),
+        "kept": Count(f"{path}pk", filter=done & Q(**{f"{path}kept_at__isnull": False})),
+    }
+
+
+def tally_of(row) -> Tally:
+    """A Tally from a row (a dict, or an object) annotated with `tally_aggregates`."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name, None)
+    # SQLite sums decimals in floating point: back to the field's six places.
+    spent = Decimal(get("spent") or ZERO).quantize(MICRO)
+    return Tally(spent=spent, made=get("made") or 0, kept=get("kept") or 0)
+
+
 def tallies(jobs: QuerySet, group_by: str) -> dict:
     """The tally of each value of `group_by` (a field path of Job, e.g. "user" or "model_id")
-    among `jobs`, in one query. Spent is every job's settled charge (a failed job Venice charged
-    counts: it was paid for on the way to a keeper); made counts completed jobs; kept those kept.
-    """
-    rows = (
-        jobs.order_by()
-        .values(group_by)
-        .annotate(
-            spent=Sum("settled_usd"),
-            made=Count("pk", filter=Q(state=State.COMPLETED)),
-            kept=Count("pk", filter=Q(state=State.COMPLETED, kept_at__isnull=False)),
-        )
-    )
-    return {
-        # SQLite sums decimals in floating point: back to the field's six places.
-        row[group_by]: Tally(
-            spent=Decimal(row["spent"] or ZERO).quantize(MICRO), made=row["made"], kept=row["kept"]
-        )
-        for row in rows
-    }
+    among `jobs`, in one query."""
+    rows = jobs.order_by().values(group_by).annotate(**tally_aggregates())
+    return {row[group_by]: tally_of(row) for row in rows}
 
 
 # How far back the generate form looks for a model's keep rate.

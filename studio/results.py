@@ -2,15 +2,14 @@
 takes the team kept (issue 14, item 6).
 
 For each prompt: runs (jobs made from it, recorded as PromptRun), spend (every run's settled
-charge, as the cost per keeper counts it: jobs.keepers.tallies), takes made and kept, USD per kept
-take ("—" when none was kept, never a division by zero) and when it was last used. All of it is
+charge), takes made and kept, all counted as the cost per keeper counts them
+(jobs.keepers.tally_aggregates), USD per kept take ("—" when none was kept, never a division by
+zero) and when it was last used. All of it is
 annotated on the library's own query, so a page of prompts costs the same few queries whatever
 its length; the list sorts by any of these and puts the member's starred prompts first.
 """
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from django.db.models import (
     Case,
@@ -20,19 +19,14 @@ from django.db.models import (
     FloatField,
     Max,
     OuterRef,
-    Q,
     QuerySet,
-    Sum,
     When,
 )
 from django.db.models.functions import Cast, Lower
 
-from jobs.keepers import MICRO, ZERO, Tally
-from jobs.models import Job
+from jobs.keepers import Tally, tally_aggregates, tally_of
 
 from .models import Prompt, PromptStar
-
-COMPLETED = Job.State.COMPLETED
 
 # The library's sorts: the value in ?sort=, its label, and its order (after the member's stars).
 # Each goes the way one reads that column: most runs first, cheapest keeper first; a prompt with
@@ -60,12 +54,9 @@ def with_results(prompts: QuerySet, user) -> QuerySet:
     One join (prompt -> its runs -> their jobs, one job per run) feeds every aggregate, so no
     sum is counted twice; the star is an EXISTS, which adds no row.
     """
-    done = Q(runs__job__state=COMPLETED)
     return prompts.annotate(
         run_count=Count("runs"),
-        spent=Sum("runs__job__settled_usd"),
-        made=Count("runs", filter=done),
-        kept=Count("runs", filter=done & Q(runs__job__kept_at__isnull=False)),
+        **tally_aggregates("runs__job__"),
         last_used=Max("runs__job__created_at"),
         starred=Exists(PromptStar.objects.filter(user=user, prompt=OuterRef("pk"))),
     ).annotate(
@@ -85,9 +76,7 @@ def ordered(prompts: QuerySet, sort: str) -> QuerySet:
 
 def tally(prompt: Prompt) -> Tally:
     """The results of a prompt annotated by with_results, as the cost per keeper's Tally."""
-    # SQLite sums decimals in floating point: back to the field's six places.
-    spent = Decimal(getattr(prompt, "spent", None) or ZERO).quantize(MICRO)
-    return Tally(spent=spent, made=prompt.made, kept=prompt.kept)
+    return tally_of(prompt)
 
 
 def results_of(prompt: Prompt, user) -> Prompt:
