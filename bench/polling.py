@@ -13,7 +13,7 @@ holds one of the wallet's five in-flight slots, keeps its share of a job's time.
 rate limits are lifted so that the naive poller runs at its best; Studio keeps within Venice's
 limits by itself, which the peak figures show.
 
-    .venv/bin/python bench/polling.py [--quick] [--fastest 0.85] [--scale 0.12]
+    .venv/bin/python bench/polling.py [--quick] [--fastest 0.85] [--scale 0.12] [--detect 2.2]
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ FASTEST_RUN = 0.85
 # a poll thread and downloads are real time and count at their real weight (see `_breakdown`),
 # so the figure does not depend on the scale (`--scale` measures others).
 SCALE = 0.12
-# Studio's POLL_DETECT_SECONDS in a member's seconds (`--detect` measures others).
-DETECT_S = 2.0
+# Jobs each poller gets. A few long tracks, whose calls depend on where in the band each one
+# happens to finish, make most of the call count's spread between runs: 100 jobs moved the ratio
+# by about 0.4 from run to run, 300 by about 0.2.
+JOBS = 300
 # A busy team. At under three retrieves a job, one wallet's 110 retrieves a minute would carry
 # about 40 jobs a minute; Venice's 40 queue calls a minute bind first.
 ARRIVALS_PER_MIN = 20
@@ -249,6 +251,7 @@ def _breakdown(
     dispatched: list[tuple[float, float, float]],
     postponed: list[tuple[float, float]],
     scale: float,
+    detect: float,
 ) -> dict[str, float]:
     """What one job's detection delay (in a member's seconds) was made of.
 
@@ -279,7 +282,7 @@ def _breakdown(
         rest = (planned - rate) / scale
         # Inside the band a ready job waits at most one detection step; a longer planned wait
         # was for the band's edge (or the first poll), and the job had beaten it.
-        parts["detection_step"] = min(rest, DETECT_S)
+        parts["detection_step"] = min(rest, detect)
         parts["before_band_edge"] = rest - parts["detection_step"]
     return parts
 
@@ -316,9 +319,16 @@ def _figures(
     }
 
 
-def run(quick: bool = False, fastest: float = FASTEST_RUN, scale: float | None = None) -> dict:
+def run(
+    quick: bool = False,
+    fastest: float = FASTEST_RUN,
+    scale: float | None = None,
+    detect: float | None = None,
+) -> dict:
+    """`detect` is the detection step in a member's seconds; by default Studio's own
+    POLL_DETECT_SECONDS."""
     scale = scale or (0.1 if quick else SCALE)
-    count = 30 if quick else 100
+    count = 30 if quick else JOBS
     with contextlib.ExitStack() as stack:
         sandbox = stack.enter_context(RemoteSandbox.running(scale))
         # Lift the limits so the naive poller runs at its best; Studio limits itself.
@@ -336,18 +346,22 @@ def run(quick: bool = False, fastest: float = FASTEST_RUN, scale: float | None =
                 database,
                 sandbox,
                 media,
-                POLL_DETECT_SECONDS=DETECT_S * scale,
                 VENICE_RATE_WINDOW_S=60 * scale,
             )
         )
+        from django.conf import settings
+
+        detect = detect or settings.POLL_DETECT_SECONDS
+        settings.POLL_DETECT_SECONDS = detect * scale
         return {
             "fastest_run": fastest,
             "arrivals_per_min": ARRIVALS_PER_MIN,
-            **_measure(sandbox, scale, count),
+            "detect_s": detect,
+            **_measure(sandbox, scale, count, detect),
         }
 
 
-def _measure(sandbox, scale: float, count: int) -> dict:
+def _measure(sandbox, scale: float, count: int, detect: float) -> dict:
     from django.contrib.auth import get_user_model
     from eth_account import Account
 
@@ -458,6 +472,7 @@ def _measure(sandbox, scale: float, count: int) -> dict:
             dispatched=dispatched[row["pk"]],
             postponed=postponed[row["pk"]],
             scale=scale,
+            detect=detect,
         )
         for row in studio_rows
         if row["queue_id"] in studio_done
@@ -499,8 +514,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--fastest", type=float, default=FASTEST_RUN, help="sandbox spread")
     parser.add_argument("--scale", type=float, help=f"time compression (default {SCALE})")
-    parser.add_argument("--detect", type=float, help=f"detection step (default {DETECT_S} s)")
+    parser.add_argument("--detect", type=float, help="detection step (default Studio's)")
     args = parser.parse_args()
-    if args.detect:
-        DETECT_S = args.detect
-    print(json.dumps(run(quick=args.quick, fastest=args.fastest, scale=args.scale), indent=2))
+    figures = run(quick=args.quick, fastest=args.fastest, scale=args.scale, detect=args.detect)
+    print(json.dumps(figures, indent=2))

@@ -97,11 +97,22 @@ class Loop:
 
     def poll_due(self, pool: ThreadPoolExecutor) -> None:
         now = timezone.now()
-        due = list(
-            Job.objects.filter(state__in=POLLED, next_poll_at__lte=now)
-            .exclude(pk__in=self.busy)
-            .order_by("next_poll_at")
-            .only("pk", "wallet_id", "next_poll_at")[:50]
+        due = schedule.likeliest_done_first(
+            list(
+                Job.objects.filter(state__in=POLLED, next_poll_at__lte=now)
+                .exclude(pk__in=self.busy)
+                .order_by("next_poll_at")
+                .only(
+                    "pk",
+                    "wallet_id",
+                    "next_poll_at",
+                    "model_id",
+                    "duration_seconds",
+                    "queued_at",
+                    "average_execution_time_ms",
+                )[:50]
+            ),
+            now,
         )
         waits: dict[int, float] = {}  # wallets out of calls for this pass
         for index, job in enumerate(due):

@@ -119,6 +119,31 @@ def first_poll_delay(job: Job) -> datetime.timedelta:
     return datetime.timedelta(seconds=detect_s())
 
 
+def likeliest_done_first(due: list[Job], now: datetime.datetime) -> list[Job]:
+    """Due polls ordered by how far each job is through Venice's estimate for it, furthest first.
+
+    When the wallet's retrieves a minute or its in-flight slots cannot take every due poll at
+    once, the first ones go now and the rest wait. A poll that finds its job still running
+    delays nothing by waiting, while one that would find it ready delays the member: so the
+    slots go to the jobs likeliest to be done (in a band of even spread, the later a job is
+    in it, the likelier), not to those due longest.
+    """
+    estimates: dict[tuple[str, int | None], int | None] = {}
+
+    def progress(job: Job) -> float:
+        estimate = job.average_execution_time_ms
+        if not estimate:  # not polled yet: its model's estimate for its length stands in
+            key = (job.model_id, job.duration_seconds)
+            if key not in estimates:
+                estimates[key] = estimate_ms(*key)
+            estimate = estimates[key]
+        if not estimate or job.queued_at is None:
+            return 0.0
+        return (now - job.queued_at).total_seconds() * 1000 / estimate
+
+    return sorted(due, key=progress, reverse=True)
+
+
 def next_poll_delay(model_id: str, execution_ms: float, average_ms: float) -> float:
     """Seconds until the next poll, given Venice's latest progress report."""
     band_starts_s = (average_ms * earliest_ratio(model_id) - execution_ms) / 1000

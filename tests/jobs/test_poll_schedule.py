@@ -113,3 +113,45 @@ def test_without_an_estimate_for_its_length_a_job_teaches_the_band_nothing(membe
     # Shorter than every job with an estimate: no estimate no later than its own is known.
     completed(member, wallet, ready_after_s=60, estimate_ms=None, ran_s=10.0, duration=10)
     assert schedule.earliest_ratio("elevenlabs-music") == pytest.approx(0.95)
+
+
+def test_due_polls_go_furthest_through_their_estimate_first(member, wallet):
+    completed(member, wallet, ready_after_s=60, estimate_ms=60_000, duration=30)
+    now = timezone.now()
+
+    def running(queued_s_ago, estimate_ms, **fields):
+        queued_at = now - datetime.timedelta(seconds=queued_s_ago)
+        fields = {"model_id": "elevenlabs-music", "duration_seconds": 30, **fields}
+        return Job(queued_at=queued_at, average_execution_time_ms=estimate_ms, **fields)
+
+    early_in_a_long_band = running(50, 100_000)  # 0.5 of its estimate
+    past_its_estimate = running(30, 20_000)  # 1.5
+    never_polled = running(40, None)  # its length's estimate from history, 60 s: 0.67
+    unknown = running(40, None, duration_seconds=10)  # nothing known at or below 10 s
+    ordered = schedule.likeliest_done_first(
+        [unknown, early_in_a_long_band, never_polled, past_its_estimate], now
+    )
+    assert ordered == [past_its_estimate, never_polled, early_in_a_long_band, unknown]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scarce_retrieve_goes_to_the_job_likeliest_done(member, wallet, venice, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jobs import poller
+    from tests.jobs_helpers import submit_several
+
+    settings.RETRIEVE_PER_MINUTE = 1
+    first, second = submit_several(member, 2)
+    now = timezone.now()
+    # Both are due; the second, submitted later, is further through its (shorter) estimate.
+    Job.objects.filter(pk=first.pk).update(
+        next_poll_at=now - datetime.timedelta(seconds=5), average_execution_time_ms=600_000
+    )
+    Job.objects.filter(pk=second.pk).update(next_poll_at=now, average_execution_time_ms=1_000)
+    with ThreadPoolExecutor(max_workers=poller.POLL_THREADS) as pool:
+        poller.Loop().poll_due(pool)
+    assert venice.stats(wallet.address)["calls"]["retrieve"] == 1
+    assert Job.objects.get(pk=second.pk).polls == 1
+    assert Job.objects.get(pk=first.pk).polls == 0
+    assert Job.objects.get(pk=first.pk).next_poll_at > now, "it waits for the window"
