@@ -205,6 +205,9 @@ class Tally:
     def keep_rate(self) -> float | None:
         return self.kept / self.made if self.made else None
 
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(self.spent + other.spent, self.made + other.made, self.kept + other.kept)
+
 
 def tally_aggregates(path: str = "") -> dict:
     """The aggregates behind a Tally, over the jobs at `path` ("" for a Job queryset itself,
@@ -227,11 +230,21 @@ def tally_of(row) -> Tally:
     return Tally(spent=spent, made=get("made") or 0, kept=get("kept") or 0)
 
 
-def tallies(jobs: QuerySet, group_by: str) -> dict:
+def tallies(jobs: QuerySet, *group_by: str) -> dict:
     """The tally of each value of `group_by` (a field path of Job, e.g. "user" or "model_id")
-    among `jobs`, in one query."""
-    rows = jobs.order_by().values(group_by).annotate(**tally_aggregates())
-    return {row[group_by]: tally_of(row) for row in rows}
+    among `jobs`, in one query. With several paths, a key is the tuple of their values."""
+    rows = jobs.order_by().values(*group_by).annotate(**tally_aggregates())
+    if len(group_by) == 1:
+        return {row[group_by[0]]: tally_of(row) for row in rows}
+    return {tuple(row[path] for path in group_by): tally_of(row) for row in rows}
+
+
+def fold(counted: dict[tuple, Tally], position: int) -> dict:
+    """Tallies keyed by tuples (from `tallies` with several paths), summed by one of them."""
+    folded: dict = {}
+    for key, tally in counted.items():
+        folded[key[position]] = folded.get(key[position], Tally()) + tally
+    return folded
 
 
 # How far back the generate form looks for a model's keep rate.

@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from jobs.keepers import Tally, tallies
+from jobs.keepers import Tally, fold, tallies
 from jobs.models import Job
 from wallets.models import Wallet
 
@@ -74,7 +74,10 @@ def cost_per_keeper(jobs: QuerySet, group_by: str) -> list[KeeperLine]:
 
     Groups that spent nothing and made nothing (only cancelled jobs, say) are left out.
     """
-    counted = tallies(jobs, group_by)
+    return _lines(group_by, tallies(jobs, group_by))
+
+
+def _lines(group_by: str, counted: dict) -> list[KeeperLine]:
     labels = _labels(group_by, counted)
     lines = [
         KeeperLine(key=str(key), label=str(labels.get(key, key or "—")), tally=tally)
@@ -118,10 +121,14 @@ def overview(
     jobs = Job.objects.filter(created_at__gte=begin, created_at__lt=after)
     if wallet is not None:
         jobs = jobs.filter(wallet=wallet)
-    models = cost_per_keeper(jobs, BY_MODEL)
+    # One pass over the range's jobs, summed three ways: on a busy month the jobs scanned, not
+    # the groups, are the cost (bench/spend_overview.py).
+    counted = tallies(jobs, BY_MEMBER, BY_MODEL, BY_PROMPT)
+    models = _lines(BY_MODEL, fold(counted, 1))
+    prompts = {key: tally for key, tally in fold(counted, 2).items() if key is not None}
     return KeeperOverview(
-        members=cost_per_keeper(jobs, BY_MEMBER),
+        members=_lines(BY_MEMBER, fold(counted, 0)),
         models=models,
-        prompts=by_prompt(jobs),
+        prompts=_lines(BY_PROMPT, prompts),
         total=total(models),
     )

@@ -7,6 +7,8 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import keepers
@@ -94,6 +96,13 @@ def test_the_overview_counts_the_ranges_jobs_of_the_wallet(takes, member):
     assert figures.total.made == 7 and figures.total.kept == 3
     assert figures.total.per_kept == Decimal("1.3167")  # $3.95 / 3
     assert [line.label for line in figures.members] == ["other", "member"]
+    # Its three groupings are one pass over the jobs, and agree with grouping each alone.
+    with CaptureQueriesContext(connection) as queries:
+        review_keepers.overview(today, today, wallet=takes)
+    assert sum("SUM(" in query["sql"].upper() for query in queries.captured_queries) == 1
+    jobs = Job.objects.filter(wallet=takes)
+    assert figures.members == cost_per_keeper(jobs, BY_MEMBER)
+    assert figures.models == cost_per_keeper(jobs, BY_MODEL)
     yesterday = today - datetime.timedelta(days=1)
     assert review_keepers.overview(yesterday, yesterday).models == []
     another = Wallet.objects.create(name="another", kind=Wallet.Kind.API_KEY)
