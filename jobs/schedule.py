@@ -128,6 +128,8 @@ def likeliest_done_first(due: list[Job], now: datetime.datetime) -> list[Job]:
     slots go to the jobs likeliest to be done (in a band of even spread, the later a job is
     in it, the likelier), not to those due longest.
     """
+    if len(due) < 2:  # the loop's usual pass: nothing to order, so no estimate to look up
+        return due
     estimates: dict[tuple[str, int | None], int | None] = {}
 
     def progress(job: Job) -> float:
