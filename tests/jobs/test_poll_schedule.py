@@ -1,12 +1,14 @@
 """When jobs are polled: once until they can be done, then every POLL_DETECT_SECONDS."""
 
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.utils import timezone
 
-from jobs import schedule
+from jobs import poller, schedule
 from jobs.models import Job
+from tests.jobs_helpers import submit_several
 
 pytestmark = pytest.mark.django_db
 
@@ -136,11 +138,6 @@ def test_due_polls_go_furthest_through_their_estimate_first(member, wallet):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_scarce_retrieve_goes_to_the_job_likeliest_done(member, wallet, venice, settings):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from jobs import poller
-    from tests.jobs_helpers import submit_several
-
     settings.RETRIEVE_PER_MINUTE = 1
     first, second = submit_several(member, 2)
     now = timezone.now()
