@@ -63,6 +63,8 @@ class Loop:
         self.dispatched: dict[tuple[int, datetime.datetime | None], float] = {}
         # Since when each due poll has waited for a free thread (all POLL_THREADS busy).
         self.thread_wait_since: dict[int, float] = {}
+        # Since when each due poll has been passed over, for a thread or a rate-window row.
+        self.passed_over_since: dict[int, float] = {}
         self.polls = 0
         self.recovered_at = -1e9
 
@@ -113,18 +115,21 @@ class Loop:
                 )[:50]
             ),
             now,
+            self.passed_over_since,
         )
         waits: dict[int, float] = {}  # wallets out of calls for this pass
         for index, job in enumerate(due):
             if len(self.busy) >= POLL_THREADS:
                 for waiting in due[index:]:
                     self.thread_wait_since.setdefault(waiting.pk, time.monotonic())
+                    self.passed_over_since.setdefault(waiting.pk, time.monotonic())
                 return
             wait = waits.get(job.wallet_id) or take_rate_slot(
                 job.wallet_id, "retrieve", settings.RETRIEVE_PER_MINUTE
             )
             if wait:
                 waits[job.wallet_id] = wait
+                self.passed_over_since.setdefault(job.pk, time.monotonic())
                 Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(
                     next_poll_at=now + datetime.timedelta(seconds=wait)
                 )
@@ -136,6 +141,7 @@ class Loop:
                 next_poll_at=until
             )
             waited_since = self.thread_wait_since.pop(job.pk, None)
+            self.passed_over_since.pop(job.pk, None)
             if claimed:
                 poll_dispatched.send(
                     Loop,

@@ -26,6 +26,8 @@ from .models import Job
 HISTORY = 50  # recent completed jobs per model that define its band
 MIN_HISTORY = 5
 CACHE_S = 30.0
+# A due poll passed over this many detection steps is taken before likelier ones.
+FAIR_AFTER_STEPS = 2
 
 _cache: dict[str, tuple[float, float]] = {}
 _lock = threading.Lock()
@@ -119,7 +121,9 @@ def first_poll_delay(job: Job) -> datetime.timedelta:
     return datetime.timedelta(seconds=detect_s())
 
 
-def likeliest_done_first(due: list[Job], now: datetime.datetime) -> list[Job]:
+def likeliest_done_first(
+    due: list[Job], now: datetime.datetime, passed_over_since: dict[int, float] | None = None
+) -> list[Job]:
     """Due polls ordered by how far each job is through Venice's estimate for it, furthest first.
 
     When the wallet's retrieves a minute or its in-flight slots cannot take every due poll at
@@ -127,9 +131,15 @@ def likeliest_done_first(due: list[Job], now: datetime.datetime) -> list[Job]:
     delays nothing by waiting, while one that would find it ready delays the member: so the
     slots go to the jobs likeliest to be done (in a band of even spread, the later a job is
     in it, the likelier), not to those due longest.
+
+    Except that under a lasting shortage the job with the least progress (or none known) would
+    lose every pass and never be polled: a poll passed over (`passed_over_since`, monotonic
+    times by job) for longer than FAIR_AFTER_STEPS detection steps goes first, longest first.
     """
     if len(due) < 2:  # the loop's usual pass: nothing to order, so no estimate to look up
         return due
+    passed_over_since = passed_over_since or {}
+    overdue_from = time.monotonic() - FAIR_AFTER_STEPS * detect_s()
     estimates: dict[tuple[str, int | None], int | None] = {}
 
     def progress(job: Job) -> float:
@@ -143,7 +153,13 @@ def likeliest_done_first(due: list[Job], now: datetime.datetime) -> list[Job]:
             return 0.0
         return (now - job.queued_at).total_seconds() * 1000 / estimate
 
-    return sorted(due, key=progress, reverse=True)
+    def order(job: Job) -> tuple[int, float]:
+        since = passed_over_since.get(job.pk)
+        if since is not None and since < overdue_from:
+            return (0, since)
+        return (1, -progress(job))
+
+    return sorted(due, key=order)
 
 
 def next_poll_delay(model_id: str, execution_ms: float, average_ms: float) -> float:

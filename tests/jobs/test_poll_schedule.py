@@ -1,7 +1,9 @@
 """When jobs are polled: once until they can be done, then every POLL_DETECT_SECONDS."""
 
 import datetime
+import time
 from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -134,6 +136,71 @@ def test_due_polls_go_furthest_through_their_estimate_first(member, wallet):
         [unknown, early_in_a_long_band, never_polled, past_its_estimate], now
     )
     assert ordered == [past_its_estimate, never_polled, early_in_a_long_band, unknown]
+
+
+def test_a_poll_passed_over_for_long_goes_first_so_no_job_starves(member, wallet):
+    now = timezone.now()
+    queued_at = now - datetime.timedelta(seconds=30)
+    nearly_done = Job(pk=1, model_id="elevenlabs-music", queued_at=queued_at)
+    nearly_done.average_execution_time_ms = 31_000
+    unknown = Job(pk=2, model_id="elevenlabs-tts-v4", queued_at=queued_at)  # no estimate: last
+    also_unknown = Job(pk=3, model_id="elevenlabs-tts-v4", queued_at=queued_at)
+    long_ago = time.monotonic() - schedule.FAIR_AFTER_STEPS * schedule.detect_s() - 1
+    just_now = time.monotonic()
+    due = [unknown, also_unknown, nearly_done]
+    assert schedule.likeliest_done_first(due, now, {2: just_now})[0] == nearly_done
+    ordered = schedule.likeliest_done_first(due, now, {2: long_ago, 3: long_ago - 1})
+    assert ordered == [also_unknown, unknown, nearly_done]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_a_lasting_shortage_every_due_job_is_polled(member, wallet):
+    """One retrieve a pass for three jobs due every pass: the two likelier done cannot keep the
+    third, the least far through its estimate, waiting for ever."""
+    jobs = [
+        Job.objects.create(
+            user=member,
+            wallet=wallet,
+            model_id="elevenlabs-music",
+            prompt="x" * 12,
+            quoted_usd=1,
+            budget_month=timezone.now().date().replace(day=1),
+            duration_seconds=30,
+        )
+        for _ in range(3)
+    ]
+    loop = poller.Loop()
+    polled: list[int] = []
+    slots = iter([])
+
+    def poll(job, client):
+        polled.append(job.pk)
+
+    def one_slot_a_pass(*args):
+        return next(slots, 1.0)
+
+    with (
+        mock.patch.object(poller.retrieval, "poll", poll),
+        mock.patch.object(poller, "take_rate_slot", one_slot_a_pass),
+        ThreadPoolExecutor(max_workers=poller.POLL_THREADS) as pool,
+    ):
+        for _ in range(8):
+            now = timezone.now()
+            for job, estimate_ms in zip(jobs, (1_000, 2_000, 600_000), strict=True):
+                Job.objects.filter(pk=job.pk).update(
+                    state=Job.State.PROCESSING,
+                    queued_at=now - datetime.timedelta(seconds=1),
+                    next_poll_at=now,
+                    average_execution_time_ms=estimate_ms,
+                )
+            slots = iter([0.0])
+            loop.poll_due(pool)
+            while loop.busy:
+                time.sleep(0.01)
+            time.sleep(schedule.detect_s() / 2)
+    assert len(polled) == 8, "one poll a pass"
+    assert polled[0] == jobs[0].pk, "the likeliest done first"
+    assert jobs[2].pk in polled, polled
 
 
 @pytest.mark.django_db(transaction=True)

@@ -31,7 +31,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
-from django_q.tasks import async_task
+from django_q.tasks import async_task, fetch
 
 from jobs import pipeline, tasks
 from jobs.models import Job
@@ -300,7 +300,9 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         assert len(job_ids) == JOBS
 
         # Stand in for the periodic tasks: the minute sweep, and the wallet sync (every 5
-        # minutes in production) that settles jobs whose queue answer was lost.
+        # minutes in production) that settles jobs whose queue answer was lost. The syncs run
+        # in the cluster, through the switchable chain.
+        syncs: list[str] = []
         last_sync = 0.0
         deadline = started + SOAK_BOUND_S
         while time.monotonic() < deadline:
@@ -311,22 +313,31 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
             if not set(count) & set(Job.RUNNING):
                 break
             if time.monotonic() - last_sync > 5:
-                async_task("wallets.sync.sync_wallets", group="wallet")
+                syncs.append(async_task("wallets.sync.sync_wallets", group="wallet"))
                 last_sync = time.monotonic()
             tasks.sweep()
             time.sleep(1.0)
         if conductor.is_alive():
             conductor.stop()
-        # The faults are over: one more wallet sync settles what it can of the lost queue
-        # answers, and the jobs it adopts run to the end (within the bound).
         venice.clear_faults()
+        rpc.down = False
+        # A sync still in the cluster's queue may adopt a job under review after the end is
+        # counted (it did, in a CI run): every one has run before the count that decides.
+        for task_id in syncs:
+            fetch(task_id, wait=int(max(1.0, deadline - time.monotonic()) * 1000))
+        # The faults are over: more wallet syncs settle what they can of the lost queue answers,
+        # and the jobs they adopt run to the end (within the bound), until a sync adopts none.
         count = drive_to_the_end(
             job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
         )
-        sync.sync_wallets()
-        count = drive_to_the_end(
-            job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
-        )
+        while Job.State.NEEDS_REVIEW in count and time.monotonic() < deadline:
+            sync.sync_wallets()
+            settled = drive_to_the_end(
+                job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
+            )
+            if settled == count:
+                break
+            count = settled
         ran_s = time.monotonic() - started
     finally:
         if conductor.is_alive():
@@ -335,6 +346,7 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         cluster.stop()
         rpc.stop()
         lockouts.stop()
+    count = states(job_ids)  # with the cluster gone, nothing moves them any more
 
     stuck = {state: n for state, n in count.items() if state in Job.RUNNING}
     assert not stuck, f"jobs still running after {SOAK_BOUND_S:.0f} s: {dict(count)}"
