@@ -14,6 +14,7 @@ job_urls = [
 ]
 urlpatterns = [
     path("", views.generate, name="generate"),
+    path("generate/form/", views.switch_model, name="switch_model"),
     path("generate/quote/", views.quote, name="quote"),
     path("generate/variables/", views.variables, name="variables"),
     path("jobs/", views.job_list, name="list"),

@@ -43,8 +43,12 @@ def _prefill(request) -> dict:
         if request.GET.get("suggested") and job.suggested_prompt:
             values["prompt"] = job.suggested_prompt
         return values
-    # A model switch (htmx) carries the text already typed over to the new model's form.
-    # So do the values typed for the prompt's variables.
+    return _typed(request.GET)
+
+
+def _typed(data: QueryDict) -> dict:
+    """What a model switch carries over to the new model's form: the text already typed, and
+    the values typed for the prompt's variables."""
     keep = (
         "model",
         "prompt",
@@ -56,7 +60,7 @@ def _prefill(request) -> dict:
     )
     return {
         key: value
-        for key, value in request.GET.items()
+        for key, value in data.items()
         if value and (key in keep or key.startswith(VARIABLE_PREFIX))
     }
 
@@ -68,9 +72,10 @@ def _int_or_404(value: str) -> int:
         raise Http404("No such item") from None
 
 
-def generate(request, prefill: dict | None = None):
+def generate(request, prefill: dict | None = None, *, switched: bool = False):
     """The generate form, and a job made from it. `prefill` is the form's starting values when
-    another page opens it (the library's "Use": studio.views.prompt_use); else the URL's."""
+    another page opens it (the library's "Use": studio.views.prompt_use); else the URL's.
+    `switched`: only the form, for a model switch (`switch_model`)."""
     try:
         models = catalogue.usable_models()
     except catalogue.CatalogueUnavailable as exc:
@@ -82,7 +87,7 @@ def generate(request, prefill: dict | None = None):
             {"unavailable": "Venice lists no music model Studio can use right now."},
         )
 
-    if request.method == "POST":
+    if request.method == "POST" and not switched:
         model = models.get(request.POST.get("model")) or next(iter(models.values()))
         form = GenerateForm(request.POST, models=models, model=model)
         if form.is_valid():
@@ -119,11 +124,19 @@ def generate(request, prefill: dict | None = None):
         "preview": preview,
         "refused": refused,
     }
-    if request.htmx and request.htmx.target == "generate-form":
+    if switched:
         response = render(request, "jobs/_generate_form.html", context)
         # Keep the address bar on the chosen model, so a reload shows the same form.
         return replace_url(response, f"{reverse('jobs:generate')}?model={model.id}")
     return render(request, "jobs/generate.html", context)
+
+
+@require_POST
+def switch_model(request):
+    """Generate's form for another model (htmx, as the member picks it), keeping what they typed.
+    A POST, like the quote and the variables: the prompt travels in the body, where a long text
+    meets no request-line limit (gunicorn's is 4 KB) and no access log records it."""
+    return generate(request, prefill=_typed(request.POST), switched=True)
 
 
 def _submitted(request, jobs: list[Job]):
@@ -140,11 +153,12 @@ def _submitted(request, jobs: list[Job]):
     return redirect(first.takes_url)
 
 
-@require_GET
+@require_POST
 def quote(request):
-    """The live price next to the budget, re-fetched (htmx) as the member edits the form."""
+    """The live price next to the budget, re-fetched (htmx) as the member edits the form: a
+    POST, for the reason `switch_model` gives."""
     try:
-        model = catalogue.usable_models().get(request.GET.get("model", ""))
+        model = catalogue.usable_models().get(request.POST.get("model", ""))
     except catalogue.CatalogueUnavailable:
         model = None
     if model is None:
@@ -156,15 +170,16 @@ def quote(request):
     return render(
         request,
         "jobs/_quote.html",
-        {"pricing": pricing.quote_context(request.user, model, filled_for_quote(request.GET))},
+        {"pricing": pricing.quote_context(request.user, model, filled_for_quote(request.POST))},
     )
 
 
-@require_GET
+@require_POST
 def variables(request):
     """The prompt's variables as fields and the text filled in with them, re-fetched (htmx) as
-    the member edits the prompt; only the filled text as they fill the fields in."""
-    form = VariablesForm.reading(request.GET)
+    the member edits the prompt; only the filled text as they fill the fields in. A POST, for
+    the reason `switch_model` gives."""
+    form = VariablesForm.reading(request.POST)
     preview, refused = form.preview()
     context = {
         "variables": form,

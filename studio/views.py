@@ -338,15 +338,16 @@ def prompt_star(request, pk: int):
 QUICK_RESULTS = 8
 
 
-@require_safe
+@require_POST
 def quick_insert(request):
     """The library prompts matching what follows a `/` typed at the start of Generate's prompt
     (htmx, as the member types). Each result is a link to its *Use*: Generate pre-filled with
     the prompt's version, settings and variables, as the library's own button does.
 
     Any other text answers an empty list: the filter is here, not in an hx-trigger expression,
-    which would need eval (the Content-Security-Policy forbids it)."""
-    typed = request.GET.get("q", request.GET.get("prompt", ""))
+    which would need eval (the Content-Security-Policy forbids it). A POST, as Generate's other
+    live parts are (jobs.views.switch_model says why)."""
+    typed = request.POST.get("q", request.POST.get("prompt", ""))
     if not typed.startswith("/"):
         return HttpResponse("")
     words = typed[1:].split("\n", 1)[0].strip()[:100]

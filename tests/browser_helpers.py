@@ -51,6 +51,17 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True, caret="initial")
 
 
+def switched_to(model_id: str = ""):
+    """For page.expect_response: the answer to Generate's model switch (to this model), which
+    htmx POSTs with the form in the body."""
+
+    def answer(response) -> bool:
+        sent = response.request.post_data or ""
+        return response.url.endswith("/generate/form/") and f"model={model_id}" in sent
+
+    return answer
+
+
 def at(path: str):
     """A wait_for_url predicate for exactly this path (a glob like **/ also matches /login/)."""
     return lambda url: urlsplit(url).path == path

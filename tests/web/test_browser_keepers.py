@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jobs import keepers
 from jobs.models import Favourite, Job
-from tests.browser_helpers import PHONE, shot, sign_in
+from tests.browser_helpers import PHONE, shot, sign_in, switched_to
 from wallets import budgets
 
 from .ui_helpers import give_audio, make_job, wav_bytes
@@ -185,11 +185,11 @@ def test_the_expected_cost_per_keeper_beside_the_quote(page, member, wallet):
             keepers.keep(job, member)
     sign_in(page, "member", "member-pass-123")
     page.goto("/")
-    with page.expect_response(lambda r: "model=elevenlabs-sound-effects-v2" in r.url):
+    with page.expect_response(switched_to("elevenlabs-sound-effects-v2")):
         page.get_by_label("Model").select_option("elevenlabs-sound-effects-v2")
     page.wait_for_function("() => document.querySelector('#per-keeper') !== null")
     assert "no kept takes of this model yet" in page.locator("#per-keeper").inner_text()
-    with page.expect_response(lambda r: "model=elevenlabs-music" in r.url):
+    with page.expect_response(switched_to("elevenlabs-music")):
         page.get_by_label("Model").select_option("elevenlabs-music")
     page.wait_for_function(
         "() => (document.querySelector('#per-keeper') || {}).textContent.includes('kept 1 of 4')"

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from jobs.models import Job
 from studio.models import Prompt
-from tests.browser_helpers import PHONE, at, shot
+from tests.browser_helpers import PHONE, at, shot, switched_to
 from wallets import budgets, payments
 from wallets.models import Budget
 
@@ -41,7 +41,7 @@ def sign_in(page, screenshot: bool = False) -> None:
 
 def choose_model(page, model_id: str) -> None:
     """Pick a model; htmx swaps the form for that model's, keeping focus on the select."""
-    with page.expect_response(lambda r: f"model={model_id}" in r.url):
+    with page.expect_response(switched_to(model_id)):
         page.get_by_label("Model").select_option(model_id)
     page.wait_for_function("id => document.querySelector('#id_model').value === id", arg=model_id)
 
@@ -219,7 +219,7 @@ def test_keyboard_only_sign_in_and_model_switch(page, member, wallet):
         if page.evaluate("document.activeElement.id") == "id_model":
             break
     assert page.evaluate("document.activeElement.id") == "id_model"
-    with page.expect_response(lambda r: "model=" in r.url):
+    with page.expect_response(switched_to()):
         page.keyboard.type("ACE")  # typeahead to ACE-Step: lyrics and fixed lengths
     page.get_by_label("Lyrics").wait_for()
     assert page.evaluate("document.activeElement.id") == "id_model"  # focus survives the swap

@@ -17,7 +17,7 @@ from django.utils import timezone
 from mutagen.mp3 import MP3
 
 from jobs.models import Job
-from tests.browser_helpers import PHONE, shot, sign_in
+from tests.browser_helpers import PHONE, shot, sign_in, switched_to
 from wallets import budgets
 from wallets.models import Budget
 
@@ -33,7 +33,7 @@ PROMPT = "slow cinematic strings at dawn"
 
 def fill_the_form_for_three_takes(page) -> None:
     page.goto("/")
-    with page.expect_response(lambda r: "model=lyria-3-pro" in r.url):
+    with page.expect_response(switched_to("lyria-3-pro")):
         page.get_by_label("Model").select_option("lyria-3-pro")
     page.wait_for_function("() => document.querySelector('#id_model').value === 'lyria-3-pro'")
     page.get_by_label("Prompt").fill(PROMPT)

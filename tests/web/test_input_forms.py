@@ -348,8 +348,8 @@ def test_generate_page_and_quote_survive_any_query(with_budgets, venice, wallet)
     def check(params):
         seen["query"] += 1
         before = snapshot(venice, wallet)
-        for url in ("/", "/generate/quote/"):
-            response = with_budgets.get(url, params)
+        for url, send in (("/", with_budgets.get), ("/generate/quote/", with_budgets.post)):
+            response = send(url, params)
             assert response.status_code in (200, 404), (url, params, response.status_code)
         assert snapshot(venice, wallet) == before
 

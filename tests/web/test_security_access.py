@@ -202,11 +202,7 @@ def test_the_private_text_appears_on_no_page_the_member_can_open(client, intrude
         "/library/?tag=secret",
         "/library/?mine=1",
         "/library/new/",
-        # Quick insert and export: words of the private prompt's title and text.
-        "/library/quick/?prompt=/Diary",
-        "/library/quick/?prompt=/private+idea",
-        "/library/quick/?prompt=/",
-        "/library/quick/?q=/secret",
+        # Export: words of the private prompt's title and text.
         "/library/export/",
         "/library/export/?q=Diary",
         "/library/export/?tag=secret",
@@ -219,17 +215,26 @@ def test_the_private_text_appears_on_no_page_the_member_can_open(client, intrude
         f"/library/{theirs['shared_prompt'].pk}/history/",
         f"/library/{theirs['shared_prompt'].pk}/versions/1/use/",
         f"/?job={shared.pk}",
-        "/generate/quote/?model=elevenlabs-music",
     ]
-    for url in pages:
-        response = client.get(url)
+    # Generate's live parts, POSTed: quick insert with words of the private prompt's title and
+    # text, the quote, a model switch.
+    posts = [
+        *(("/library/quick/", {"prompt": words}) for words in ("/Diary", "/private idea", "/")),
+        ("/library/quick/", {"q": "/secret"}),
+        ("/generate/quote/", {"model": "elevenlabs-music"}),
+        ("/generate/form/", {"model": "elevenlabs-music"}),
+    ]
+    for url, response in [
+        *((url, client.get(url)) for url in pages),
+        *((url, client.post(url, data)) for url, data in posts),
+    ]:
         assert response.status_code in (200, 204), (url, response.status_code)
         assert MARKER not in response.content.decode(), url
     record(
         "Private prompt text on no page of another member",
         "lists, team view, live updates, search, tags, library, wallet, prefills: the private "
         "job's and prompt's text never shown",
-        pages=len(pages),
+        pages=len(pages) + len(posts),
     )
 
 
@@ -244,6 +249,7 @@ def _routes(patterns, prefix=""):
 # The URLs a member may use. Every other URL, today's and tomorrow's, must refuse a member.
 MEMBER_PAGES = {
     "",
+    "generate/form/",
     "generate/quote/",
     "generate/variables/",
     "jobs/",

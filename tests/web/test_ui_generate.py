@@ -20,7 +20,7 @@ HX = {"HX-Request": "true", "HX-Target": "generate-form"}
 
 
 def form_for(client, model: str, **params) -> str:
-    response = client.get(reverse("jobs:generate"), {"model": model, **params}, headers=HX)
+    response = client.post(reverse("jobs:switch_model"), {"model": model, **params}, headers=HX)
     assert response.status_code == 200
     return response.content.decode()
 
@@ -74,8 +74,8 @@ def test_switching_model_re_renders_only_the_form_with_that_models_fields(signed
 
 
 def test_model_switch_keeps_the_text_and_updates_the_address(signed_in):
-    response = signed_in.get(
-        reverse("jobs:generate"),
+    response = signed_in.post(
+        reverse("jobs:switch_model"),
         {"model": "ace-step-15", "prompt": "a sea shanty <b>x</b>"},
         headers=HX,
     )
@@ -108,9 +108,9 @@ def test_every_control_has_a_label(signed_in):
 
 def test_quote_follows_duration_and_shows_the_budget(signed_in):
     url = reverse("jobs:quote")
-    short = signed_in.get(url, {"model": "elevenlabs-music", "duration_seconds": "30"})
+    short = signed_in.post(url, {"model": "elevenlabs-music", "duration_seconds": "30"})
     assert "$0.50" in short.content.decode()
-    long = signed_in.get(url, {"model": "elevenlabs-music", "duration_seconds": "200"})
+    long = signed_in.post(url, {"model": "elevenlabs-music", "duration_seconds": "200"})
     page = long.content.decode()
     assert "$2.00" in page and "3:20" in page
     assert "$25.00</strong> of $25.00 left" in page
@@ -118,8 +118,8 @@ def test_quote_follows_duration_and_shows_the_budget(signed_in):
 
 def test_quote_of_a_character_priced_model_follows_the_text(signed_in):
     url = reverse("jobs:quote")
-    small = signed_in.get(url, {"model": "elevenlabs-tts-v4", "prompt": "x" * 1000})
-    large = signed_in.get(url, {"model": "elevenlabs-tts-v4", "prompt": "x" * 5000})
+    small = signed_in.post(url, {"model": "elevenlabs-tts-v4", "prompt": "x" * 1000})
+    large = signed_in.post(url, {"model": "elevenlabs-tts-v4", "prompt": "x" * 5000})
     assert "$0.18" in small.content.decode() and "$0.90" in large.content.decode()
 
 
@@ -127,7 +127,7 @@ def test_quote_warns_when_the_budget_cannot_pay(signed_in, member):
     month = budgets.month_of(__import__("django.utils.timezone").utils.timezone.now())
     budget = budgets.member_budget(member.pk, month)
     Budget.objects.filter(pk=budget.pk).update(limit_usd=Decimal("1.00"))
-    page = signed_in.get(
+    page = signed_in.post(
         reverse("jobs:quote"), {"model": "elevenlabs-music", "duration_seconds": "200"}
     ).content.decode()
     assert "Studio will refuse it" in page and "$1.00</strong> of $1.00 left" in page

@@ -164,10 +164,10 @@ def test_usage_with_no_takes(member, wallet_row):
 def test_the_quote_shows_the_expected_cost_per_keeper(signed_in, member, wallet):
     url = reverse("jobs:quote")
     query = {"model": "elevenlabs-music", "duration_seconds": "30"}
-    assert "no kept takes of this model yet" in signed_in.get(url, query).content.decode()
+    assert "no kept takes of this model yet" in signed_in.post(url, query).content.decode()
     jobs = [make_job(member, wallet, finished_at=timezone.now()) for _ in range(3)]
     keepers.keep(jobs[0], member)
-    html = signed_in.get(url, query).content.decode()
+    html = signed_in.post(url, query).content.decode()
     # $0.50 a take, one kept in three: $1.50 a keeper.
     assert '<strong>$1.50</strong> <span class="muted">expected: the team kept 1 of 3' in html
 

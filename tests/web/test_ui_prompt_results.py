@@ -278,7 +278,7 @@ def test_the_spend_overview_with_no_prompt_jobs(staff_client, member, wallet_row
 
 def quote(client, **extra) -> str:
     query = {"model": "elevenlabs-music", "duration_seconds": "30", **extra}
-    return client.get(reverse("jobs:quote"), query).content.decode()
+    return client.post(reverse("jobs:quote"), query).content.decode()
 
 
 def test_the_quote_shows_the_prompts_cost_per_keeper(signed_in, member, wallet):

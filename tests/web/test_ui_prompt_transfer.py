@@ -23,7 +23,7 @@ def _catalogue(venice):
 
 
 def quick(client, typed: str):
-    return client.get(reverse("library:quick"), {"prompt": typed})
+    return client.post(reverse("library:quick"), {"prompt": typed})
 
 
 def upload(client, content: bytes, name: str = "prompts.json"):
@@ -79,7 +79,7 @@ def test_quick_insert_escapes_and_never_shows_another_members_private_prompt(cli
 def test_generate_carries_the_quick_insert_under_its_prompt(client, member, wallet):
     client.force_login(member)
     page = client.get(reverse("jobs:generate")).content.decode()
-    assert 'id="quick-insert"' in page and 'hx-get="/library/quick/"' in page
+    assert 'id="quick-insert"' in page and 'hx-post="/library/quick/"' in page
     assert "from:#id_prompt" in page
 
 

@@ -85,7 +85,7 @@ def test_the_preview_follows_the_values_and_names_each_that_does_not_fit(signed_
         "var_place": "<b>home</b>",
     }
     headers = {"HX-Request": "true", "HX-Target": "variables-preview"}
-    page = signed_in.get(reverse("jobs:variables"), query, headers=headers).content.decode()
+    page = signed_in.post(reverse("jobs:variables"), query, headers=headers).content.decode()
     assert page.strip().startswith('<div id="variables-preview"')  # the preview only
     assert "<mark>dark</mark> lo-fi at <mark" in page
     assert "bpm: Type a number from 60 to 180." in page
@@ -94,12 +94,12 @@ def test_the_preview_follows_the_values_and_names_each_that_does_not_fit(signed_
     # A change to the prompt brings the fields again: here one more variable, one fewer.
     headers["HX-Target"] = "variables"
     query["prompt"] = "{{mood}} and {{tempo|number}}"
-    page = signed_in.get(reverse("jobs:variables"), query, headers=headers).content.decode()
+    page = signed_in.post(reverse("jobs:variables"), query, headers=headers).content.decode()
     assert 'name="var_tempo"' in page and 'name="var_bpm"' not in page
     assert 'name="var_mood" value="dark"' in page  # what was typed stays
 
     query["prompt"] = "soft {{mood"
-    page = signed_in.get(reverse("jobs:variables"), query, headers=headers).content.decode()
+    page = signed_in.post(reverse("jobs:variables"), query, headers=headers).content.decode()
     assert "The prompt: line 1, column 6: unclosed {{" in page
 
 
@@ -150,8 +150,8 @@ def test_the_job_gets_the_text_filled_in_with_no_braces_left(signed_in, member):
 
 
 def test_a_model_switch_keeps_the_values_typed(signed_in):
-    page = signed_in.get(
-        reverse("jobs:generate"),
+    page = signed_in.post(
+        reverse("jobs:switch_model"),
         {"model": "ace-step-15", "prompt": TEMPLATE, "var_mood": "calm", "var_bpm": "120"},
         headers={"HX-Request": "true", "HX-Target": "generate-form"},
     ).content.decode()
@@ -164,9 +164,11 @@ def test_a_character_priced_model_is_quoted_on_the_filled_text(signed_in):
     # 1000 characters once filled in, over 1,100 as written.
     template = "x" * 995 + "{{who|select:Ann,Bobby=Bobby}}"
     url = reverse("jobs:quote")
-    quote = signed_in.get(url, {"model": "elevenlabs-tts-v4", "prompt": template})
+    quote = signed_in.post(url, {"model": "elevenlabs-tts-v4", "prompt": template})
     assert "$0.18" in quote.content.decode()
-    quote = signed_in.get(url, {"model": "elevenlabs-tts-v4", "prompt": template, "var_who": "Ann"})
+    quote = signed_in.post(
+        url, {"model": "elevenlabs-tts-v4", "prompt": template, "var_who": "Ann"}
+    )
     assert "$0.17964" in quote.content.decode()  # 998 characters
     page = signed_in.get(
         reverse("jobs:generate"), {"model": "elevenlabs-tts-v4", "prompt": template}
