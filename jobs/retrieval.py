@@ -260,12 +260,15 @@ def _remove_leftovers(job: Job, stored: str) -> None:
 
 
 def delete_upstream_media(job: Job, client: VeniceClient) -> None:
-    """Ask Venice to delete its copy; a failure is retried later by the sweep."""
+    """Ask Venice to delete its copy; a failure is retried later by a wallet sync."""
     try:
-        client.complete(job.model_id, job.queue_id)
+        deleted = client.complete(job.model_id, job.queue_id)
     except errors.NotFound:
-        pass  # already gone
+        deleted = True  # already gone
     except errors.VeniceError as exc:
         log.warning("complete for job %s failed, will retry: %s", job.pk, exc)
+        return
+    if not deleted:  # {"success": false}: Venice still holds the audio (reference section 8)
+        log.warning("Venice did not delete job %s's media; will retry", job.pk)
         return
     Job.objects.filter(pk=job.pk).update(media_deleted_at=timezone.now())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 from ops import logs, record
 from venice import VeniceClient
@@ -17,6 +19,9 @@ from . import accounting, keepers, pipeline, poller, recovery, retrieval
 from .models import Job
 
 log = logging.getLogger(__name__)
+
+# When a completed job's media still at Venice counts as left over (its poll's delete failed).
+LEFTOVER_AFTER = datetime.timedelta(minutes=2)
 
 
 def submit_job(job_id: int) -> None:
@@ -57,8 +62,14 @@ def sync_jobs_of_wallet(
     if wallet.is_evm:
         step(report, wallet, "charges", lambda: accounting.apply_ledger(wallet))
         step(report, wallet, "review", lambda: recovery.review_unknown_submissions(wallet))
+    # Only leftovers: the poll that saved a job's audio deletes Venice's copy itself, a moment
+    # later. A sync in that moment would delete it too, and one of the two would get a 404, a
+    # failed request in Venice's error budget (reference section 8).
     for job in Job.objects.filter(
-        wallet=wallet, state=Job.State.COMPLETED, media_deleted_at__isnull=True
+        wallet=wallet,
+        state=Job.State.COMPLETED,
+        media_deleted_at__isnull=True,
+        finished_at__lt=timezone.now() - LEFTOVER_AFTER,
     ):
         with logs.bound(job_id=job.pk):
             retrieval.delete_upstream_media(job, client)

@@ -1,5 +1,6 @@
 """A job's happy path, step by step: PENDING → SUBMITTING → QUEUED → PROCESSING → COMPLETED."""
 
+import datetime
 from decimal import Decimal
 
 import httpx
@@ -7,14 +8,34 @@ import mutagen
 import pytest
 from django.utils import timezone
 
-from jobs import pipeline, retrieval
+from jobs import pipeline, retrieval, tasks
 from jobs.models import Job
 from tests.jobs_helpers import MUSIC, run_to_end, submit_once, submit_several
-from wallets import budgets
+from wallets import budgets, sync
 from wallets.models import TopUp
 from wallets.venice import client_for
 
 pytestmark = pytest.mark.django_db
+
+
+def test_a_sync_deletes_only_leftover_upstream_media_never_racing_the_poll(wallet, member, venice):
+    venice.set_fault("complete", mode="delete_failed", count=1)  # the poll's delete fails
+    job = run_to_end(submit_once(member))
+    assert job.state == Job.State.COMPLETED and job.media_deleted_at is None
+    completes = venice.stats(wallet.address)["calls"]["complete"]
+
+    # Just finished: the poll that saved it may still be deleting Venice's copy. The sync waits.
+    sync.sync_wallet(wallet.pk)
+    assert venice.stats(wallet.address)["calls"]["complete"] == completes
+    assert Job.objects.get(pk=job.pk).media_deleted_at is None
+
+    Job.objects.filter(pk=job.pk).update(
+        finished_at=timezone.now() - tasks.LEFTOVER_AFTER - datetime.timedelta(seconds=1)
+    )
+    sync.sync_wallet(wallet.pk)
+    assert venice.stats(wallet.address)["calls"]["complete"] == completes + 1
+    assert venice.stats(wallet.address)["statuses"]["complete"].get("404") is None
+    assert Job.objects.get(pk=job.pk).media_deleted_at is not None
 
 
 def test_create_prices_reserves_and_saves_a_pending_job(wallet, member):

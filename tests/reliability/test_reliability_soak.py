@@ -326,12 +326,15 @@ def test_200_jobs_under_a_20_percent_fault_rate_end_well_and_reconcile(
         for task_id in syncs:
             fetch(task_id, wait=int(max(1.0, deadline - time.monotonic()) * 1000))
         # The faults are over: more wallet syncs settle what they can of the lost queue answers,
-        # and the jobs they adopt run to the end (within the bound), until a sync adopts none.
+        # and the jobs they adopt run to the end (within the bound), until the count holds
+        # still for a round: a sync adopts none, and no queue answer was still on its way.
         count = drive_to_the_end(
             job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
         )
-        while Job.State.NEEDS_REVIEW in count and time.monotonic() < deadline:
-            sync.sync_wallets()
+        while time.monotonic() < deadline:
+            if Job.State.NEEDS_REVIEW in count:
+                sync.sync_wallets()
+            time.sleep(2 * WORKER_TIMEOUT_S)
             settled = drive_to_the_end(
                 job_ids, timeout=max(5.0, deadline - time.monotonic()), review_final=True
             )
