@@ -87,10 +87,26 @@ def _lines(group_by: str, counted: dict) -> list[KeeperLine]:
     return sorted(lines, key=lambda line: (-line.spent, line.label))
 
 
-def by_prompt(jobs: QuerySet) -> list[KeeperLine]:
+def by_prompt(jobs: QuerySet, seen_by: int | None = None) -> list[KeeperLine]:
     """Cost per keeper of the library prompts `jobs` were made from (jobs typed from scratch
-    are left out: they have no prompt to group by); a line's key is the prompt's id."""
-    return cost_per_keeper(jobs.filter(prompt_run__isnull=False), BY_PROMPT)
+    are left out: they have no prompt to group by); a line's key is the prompt's id.
+
+    With `seen_by` (the member whose usage it is), a prompt another member has made private
+    since is not named: its jobs are summed into one line without a key (so without a link)."""
+    with_prompt = jobs.filter(prompt_run__isnull=False)
+    lines = cost_per_keeper(with_prompt, BY_PROMPT)
+    if seen_by is None:
+        return lines
+    private = with_prompt.filter(prompt_run__prompt__private=True).exclude(
+        prompt_run__prompt__author=seen_by
+    )
+    hidden = {str(pk) for pk in private.values_list("prompt_run__prompt", flat=True)}
+    if not hidden:
+        return lines
+    folded = sum((line.tally for line in lines if line.key in hidden), Tally())
+    shown = [line for line in lines if line.key not in hidden]
+    shown.append(KeeperLine(key="", label="Prompts made private since", tally=folded))
+    return sorted(shown, key=lambda line: (-line.spent, line.label))
 
 
 def total(lines: list[KeeperLine]) -> KeeperLine:

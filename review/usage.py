@@ -101,7 +101,7 @@ def usage(user_id: int, now: datetime.datetime | None = None) -> Usage:
         forecast_usd=forecast,
         runs_out_on=runs_out_on,
         keepers=keepers,
-        keepers_by_prompt=by_prompt(month_jobs),
+        keepers_by_prompt=by_prompt(month_jobs, seen_by=user_id),
         kept=total(keepers),
     )
 

@@ -99,14 +99,15 @@ def record_use(
     sender, *, job: Job, library_prompt: int | None, library_version: int | None = None, **kwargs
 ) -> None:
     """On jobs.signals.job_created: a job made from a library prompt its author may see counts
-    as one use of it, and remembers the version it came from (the one the form carried, else
-    the one *Use* would take today)."""
+    as one use of it (a request of several takes, once), and remembers the version it came from
+    (the one the form carried, else the one *Use* would take today)."""
     if not library_prompt:
         return
     prompt = Prompt.objects.visible_to(job.user).filter(pk=library_prompt).first()
     if prompt is None:
         return
-    Prompt.objects.filter(pk=prompt.pk).update(times_used=F("times_used") + 1)
+    if job.take_number in (None, 1):
+        Prompt.objects.filter(pk=prompt.pk).update(times_used=F("times_used") + 1)
     version = None
     if library_version:
         version = prompt.versions.filter(pk=library_version).first()

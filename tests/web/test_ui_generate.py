@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from jobs.models import Job
+from studio.models import PromptRun
 from wallets import budgets
 from wallets.models import Budget
 
@@ -319,6 +320,21 @@ def test_a_library_prompt_prefills_and_counts_its_use_once_a_job_is_made(signed_
     )
     prompt.refresh_from_db()
     assert prompt.times_used == 1 and Job.objects.get().loop is True
+
+    # Three takes in one request: one more use, and each take remembers the prompt.
+    signed_in.post(
+        reverse("jobs:generate"),
+        {
+            "model": "elevenlabs-sound-effects-v2",
+            "prompt": "thunder far away",
+            "duration_seconds": "7",
+            "takes": "3",
+            "library_prompt": prompt.pk,
+        },
+    )
+    prompt.refresh_from_db()
+    assert prompt.times_used == 2
+    assert PromptRun.objects.filter(prompt=prompt).count() == 4
 
 
 def test_catalogue_outage_says_so(client, member, settings):

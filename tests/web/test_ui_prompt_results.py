@@ -252,6 +252,26 @@ def test_usage_shows_cost_per_keeper_by_library_prompt(library, member, wallet_r
     assert "Dear" not in table  # another member's jobs are not in my usage
 
 
+def test_usage_does_not_name_a_prompt_made_private_since(library, member, other, wallet_row):
+    library["cheap"].private = True  # its author, `other`, hides it after the member used it
+    library["cheap"].save()
+    html = client_of(member).get(reverse("usage")).content.decode()
+    table = html[html.index('id="cost-per-keeper-by-prompt"') :]
+    table = table[: table.index("</table>")]
+    assert "Cheap" not in table
+    assert reverse("library:history", args=[library["cheap"].pk]) not in table
+    # The member's money on it still shows, in one line without a link.
+    assert (
+        '<td>Prompts made private since</td><td class="num">$1.00</td>'
+        '<td class="num">2 of 4</td><td class="num">$0.50</td>'
+    ) in table
+    assert ">Flop</a>" in table  # their own private prompt would still be named
+
+    library["flop"].private = True  # the member's own: still theirs to see
+    library["flop"].save()
+    assert ">Flop</a>" in client_of(member).get(reverse("usage")).content.decode()
+
+
 def test_usage_with_no_prompt_jobs(member, wallet_row):
     make_job(member, wallet_row, settled_usd=Decimal("1"))
     html = client_of(member).get(reverse("usage")).content.decode()
