@@ -65,7 +65,17 @@ class RuleAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "applies_to", "level", "channel_names", "enabled"]
     list_filter = ["kind", "enabled"]
     filter_horizontal = ["channels"]
-    fields = ["name", "kind", "member", "wallet", "percents", "limit", "channels", "enabled"]
+    fields = [
+        "name",
+        "kind",
+        "member",
+        "wallet",
+        "percents",
+        "limit",
+        "channels",
+        "tell_member",
+        "enabled",
+    ]
 
     @admin.display(description="Applies to")
     def applies_to(self, obj) -> str:

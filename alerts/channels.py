@@ -69,7 +69,10 @@ def send(channel: Channel, title: str, body: str) -> Outcome:
 
 
 def _email(channel: Channel, title: str, body: str) -> Outcome:
-    addresses = channel.addresses()
+    return email(channel.addresses(), title, body)
+
+
+def email(addresses: list[str], title: str, body: str) -> Outcome:
     told = ", ".join(addresses)[:500]
     if not addresses:
         return Outcome(False, "", "No address: the channel has none and no ADMINS are set.")

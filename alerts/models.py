@@ -121,6 +121,12 @@ class Rule(models.Model):
         "worker: minutes. Blank: 5 USD, 7 days, 30 and 10 minutes.",
     )
     channels = models.ManyToManyField(Channel, blank=True, related_name="rules")
+    tell_member = models.BooleanField(
+        "also email the member",
+        default=False,
+        help_text="A member's budget: also email the member whose budget it is, at their "
+        "account's address (a member without one is not told).",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -151,6 +157,10 @@ class Rule(models.Model):
             raise ValidationError({"limit": "Not below zero."})
         if self.member_id and self.kind != self.Kind.MEMBER_BUDGET:
             raise ValidationError({"member": "Only a member's budget rule names a member."})
+        if self.tell_member and self.kind != self.Kind.MEMBER_BUDGET:
+            raise ValidationError(
+                {"tell_member": "Only a member's budget rule has a member to tell."}
+            )
 
 
 class Alert(models.Model):
@@ -194,6 +204,8 @@ class Delivery(models.Model):
         Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     channel_name = models.CharField(max_length=60)
+    # Sent to this address rather than through a channel: the member a budget alert is about.
+    address = models.EmailField(blank=True)
     recipients = models.CharField(max_length=500, blank=True, help_text="Who was told.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

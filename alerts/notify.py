@@ -13,6 +13,7 @@ import datetime
 import logging
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -30,6 +31,8 @@ CLAIM_FOR = datetime.timedelta(minutes=5)
 # A new delivery whose task has not claimed it by then is queued again.
 LOST_AFTER = datetime.timedelta(minutes=2)
 DELIVER_TASK = "alerts.tasks.deliver"
+# The channel name a delivery to the member a budget alert is about is recorded under.
+MEMBER = "the member"
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,17 @@ def record(rule: Rule, found: list[rules.Finding]) -> int:
                     alert.save(update_fields=["note"])
                     continue
                 louder = alert
-                _queue(alert, targets)
+                _queue(alert, targets, _member_address(rule, finding))
     return new
+
+
+def _member_address(rule: Rule, finding: rules.Finding) -> str:
+    """The address of the member a budget alert is about, when the rule tells them."""
+    if not rule.tell_member or not finding.subject.startswith("member:"):
+        return ""
+    user_id = int(finding.subject.removeprefix("member:"))
+    found = get_user_model().objects.filter(pk=user_id).values_list("email", flat=True).first()
+    return found or ""
 
 
 def _insert(rule: Rule, finding: rules.Finding) -> Alert | None:
@@ -98,7 +110,7 @@ def _insert(rule: Rule, finding: rules.Finding) -> Alert | None:
         return None
 
 
-def _queue(alert: Alert, targets: list[Channel]) -> None:
+def _queue(alert: Alert, targets: list[Channel], address: str = "") -> None:
     now = timezone.now()
     ids = [
         Delivery.objects.create(
@@ -106,6 +118,12 @@ def _queue(alert: Alert, targets: list[Channel]) -> None:
         ).pk
         for channel in targets
     ]
+    if address:
+        ids.append(
+            Delivery.objects.create(
+                alert=alert, channel_name=MEMBER, address=address, next_try_at=now
+            ).pk
+        )
     transaction.on_commit(lambda: [_enqueue(pk) for pk in ids])
 
 
@@ -140,11 +158,15 @@ def deliver(delivery_id: int) -> Delivery | None:
     if not claimed:
         return None
     delivery = Delivery.objects.select_related("alert", "channel").get(pk=delivery_id)
-    if delivery.channel is None or not delivery.channel.enabled:
+    alert = delivery.alert
+    if delivery.address:
+        outcome = channels.email([delivery.address], alert.title, alert.body)
+        final = outcome.delivered or delivery.attempts > len(BACKOFF)
+    elif delivery.channel is None or not delivery.channel.enabled:
         outcome = channels.Outcome(False, delivery.recipients, "The channel was removed.")
         final = True
     else:
-        outcome = channels.send(delivery.channel, delivery.alert.title, delivery.alert.body)
+        outcome = channels.send(delivery.channel, alert.title, alert.body)
         final = outcome.delivered or delivery.attempts > len(BACKOFF)
     return _settle(delivery, outcome, final=final)
 

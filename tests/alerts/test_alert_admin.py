@@ -40,6 +40,10 @@ def test_a_json_channel_is_saved(staff_client, receiver):
         ({"kind": "member_budget", "percents": "50,lots"}, "Whole numbers, comma-separated."),
         ({"kind": "team_budget", "percents": "0"}, "Give percentages from 1 to 1000."),
         ({"kind": "venice_credit", "limit": "-1"}, "Not below zero."),
+        (
+            {"kind": "team_budget", "tell_member": "on"},
+            "Only a member&#x27;s budget rule has a member to tell.",
+        ),
     ],
 )
 def test_a_rule_with_bad_levels_is_refused(staff_client, fields, said):

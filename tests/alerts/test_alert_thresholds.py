@@ -41,6 +41,35 @@ def evaluate(capture) -> notify.Evaluated:
 
 
 @pytest.mark.django_db
+def test_a_rule_that_tells_the_member_emails_them_their_budget_alert(
+    budget_rule, member, other, receiver, smtp, tasks, django_capture_on_commit_callbacks
+):
+    budget_rule.tell_member = True
+    budget_rule.save()
+    member.email = "member@example.com"
+    member.save()
+    budgets.member_budget(other.pk, MONTH)  # `other` has no address: only the channel is told
+    spend(member.pk, "8.5")
+    spend(other.pk, "9")
+    evaluate(django_capture_on_commit_callbacks)
+
+    [envelope] = smtp.messages
+    assert envelope.rcpt_tos == ["member@example.com"]
+    assert b"member's budget for" in envelope.content and b"passed 80%" in envelope.content
+    told = Delivery.objects.get(address="member@example.com")
+    assert (told.channel_name, told.status) == (notify.MEMBER, Delivery.Status.DELIVERED)
+    assert told.alert.subject == f"member:{member.pk}"
+    assert Delivery.objects.filter(channel_name="ops hook").count() == 2  # both members
+    assert len(receiver.posts) == 2
+
+    budget_rule.tell_member = False  # a rule that does not tell the member: only its channels
+    budget_rule.save()
+    spend(member.pk, "10")
+    evaluate(django_capture_on_commit_callbacks)
+    assert len(smtp.messages) == 1 and len(receiver.posts) == 3
+
+
+@pytest.mark.django_db
 def test_each_threshold_fires_once_across_evaluations_and_a_restart(
     budget_rule, member, receiver, tasks, django_capture_on_commit_callbacks
 ):

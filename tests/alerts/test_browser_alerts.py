@@ -2,7 +2,7 @@
 answer per channel, then reads the list of alerts and who was told, at desktop and 375 px.
 
 With STUDIO_SCREENSHOTS=<folder> set: admin-alerts-channels(-375).png, admin-alerts(-375).png,
-admin-alert-deliveries.png, admin-alert.png."""
+admin-alert-rule.png, admin-alert-deliveries.png, admin-alert.png."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_admin_tests_the_channels_and_reads_the_alerts(
-    page, admin_user, member, json_channel, receiver, tasks, settings
+    page, admin_user, member, json_channel, receiver, smtp, tasks, settings
 ):
     Channel.objects.create(name="dead hook", kind=Channel.Kind.JSON, target="http://127.0.0.1:9/")
     # Script errors fail the test (the admin has no favicon, so not every failed load does).
@@ -47,13 +47,26 @@ def test_admin_tests_the_channels_and_reads_the_alerts(
     month = budgets.month_of(timezone.now())
     budgets.member_budget(member.pk, month)
     Budget.objects.filter(user=member, month=month).update(spent_usd=Decimal("8.4"))
-    rule = Rule.objects.create(name="Member budgets", kind=Rule.Kind.MEMBER_BUDGET)
+    member.email = "member@example.com"
+    member.save()
+    # The rule, through its form: the member whose budget it is is told too.
+    page.goto("/admin/alerts/rule/add/")
+    page.get_by_label("Name").fill("Member budgets")
+    page.get_by_label("Kind").select_option(Rule.Kind.MEMBER_BUDGET)
+    page.get_by_label("Also email the member").check()
+    shot(page, "admin-alert-rule")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/alerts/rule/$"))
+    rule = Rule.objects.get(name="Member budgets")
+    assert rule.tell_member and rule.kind == Rule.Kind.MEMBER_BUDGET
     rule.channels.add(json_channel, Channel.objects.get(name="dead hook"))
     notify.evaluate()
 
     page.goto("/admin/alerts/alert/")
     sent = page.locator("#result_list tbody tr", has_text="passed 80% (84% used)")
-    assert "ops hook ✓, dead hook …" in sent.text_content()  # the dead one is retrying
+    # The dead hook is retrying; the member's own email went out.
+    assert "the member ✓, ops hook ✓, dead hook …" in sent.text_content()
+    assert smtp.messages[0].rcpt_tos == ["member@example.com"]
     passed = page.locator("#result_list tbody tr", has_text="passed 50%")
     assert "Not sent: the higher level 80 is recorded." in passed.text_content()
     shot(page, "admin-alerts")
@@ -63,7 +76,7 @@ def test_admin_tests_the_channels_and_reads_the_alerts(
 
     page.goto("/admin/alerts/delivery/")
     rows = page.locator("#result_list tbody tr")
-    assert rows.count() == 4  # two tests and two for the budget
+    assert rows.count() == 5  # two tests and three for the budget
     shot(page, "admin-alert-deliveries")
     retrying = page.locator("#result_list tbody tr", has_text="Failed, will retry")
     assert "dead hook" in retrying.text_content()
