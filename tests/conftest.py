@@ -36,6 +36,20 @@ def sandbox(sandbox_server):
     sandbox_server.reset_config()
 
 
+@pytest.fixture(autouse=True)
+def _no_cluster_outlives_its_test():
+    """A test that fails half-way can leave a worker cluster running. It shares the broker and
+    the database with the tests after it, so it would take their tasks (saving their audio in
+    its own media folder) and fail them too: it is killed when its test ends."""
+    yield
+    from .reliability_helpers import Cluster
+
+    while Cluster.started:
+        cluster = Cluster.started.pop()
+        if cluster.alive:
+            cluster.kill()
+
+
 @pytest.fixture(scope="session")
 def media_root(tmp_path_factory):
     return tmp_path_factory.mktemp("media")

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -88,7 +89,12 @@ def broker() -> str:
 
 
 class Cluster:
-    """One `manage.py qcluster` (optionally with a kill point armed) on the test database."""
+    """One `manage.py qcluster` (optionally with a kill point armed) on the test database.
+
+    Every one started is listed in `started`: tests/conftest.py kills any still running when
+    its test ends, however it ended."""
+
+    started: ClassVar[list[Cluster]] = []
 
     def __init__(
         self,
@@ -131,6 +137,7 @@ class Cluster:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        Cluster.started.append(self)
         time.sleep(settle_s)
         return self
 

@@ -25,7 +25,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs import pipeline, recovery, tasks
+from jobs import pipeline, poller, recovery, retrieval, tasks
 from jobs.models import Job
 from ops import leases
 from tests.reliability_helpers import (
@@ -92,10 +92,12 @@ def kill_with_slots_held(venice, cluster: Cluster, restart) -> tuple[int, Cluste
     may be a quick call's, freed just before the kill lands: then a new cluster, and again."""
     venice.set_fault("retrieve", delay_ms=simulated_ms(WORKER_TIMEOUT_S * 1.6))
     for _ in range(4):
-        # A slot taken in the last half second: a retrieve's waits on for a second more.
+        # A slot taken in the last half second: a retrieve's waits on for a second more. Polls
+        # in the outage back off up to a minute (retrieval.OUTAGE_BACKOFF_CAP_S), and a new
+        # cluster's poll loop waits for the dead one's lease: the next may be that far off.
         wait_until(
             lambda: slots_held(taken_within_s=0.5) >= 1,
-            timeout=20,
+            timeout=retrieval.OUTAGE_BACKOFF_CAP_S + poller.LEASE_FOR.total_seconds() + 5,
             step=0.01,
             what="retrieves holding slots",
         )
