@@ -158,15 +158,15 @@ def deliver(delivery_id: int) -> Delivery | None:
     if not claimed:
         return None
     delivery = Delivery.objects.select_related("alert", "channel").get(pk=delivery_id)
-    alert = delivery.alert
-    if delivery.address:
-        outcome = channels.email([delivery.address], alert.title, alert.body)
-        final = outcome.delivered or delivery.attempts > len(BACKOFF)
-    elif delivery.channel is None or not delivery.channel.enabled:
+    alert, channel = delivery.alert, delivery.channel
+    if not delivery.address and (channel is None or not channel.enabled):
         outcome = channels.Outcome(False, delivery.recipients, "The channel was removed.")
         final = True
     else:
-        outcome = channels.send(delivery.channel, alert.title, alert.body)
+        if delivery.address:  # the member the alert is about, not a channel
+            outcome = channels.email([delivery.address], alert.title, alert.body)
+        else:
+            outcome = channels.send(channel, alert.title, alert.body)
         final = outcome.delivered or delivery.attempts > len(BACKOFF)
     return _settle(delivery, outcome, final=final)
 

@@ -84,6 +84,10 @@ def _lines(group_by: str, counted: dict) -> list[KeeperLine]:
         for key, tally in counted.items()
         if tally.spent or tally.made
     ]
+    return _most_spent_first(lines)
+
+
+def _most_spent_first(lines: list[KeeperLine]) -> list[KeeperLine]:
     return sorted(lines, key=lambda line: (-line.spent, line.label))
 
 
@@ -106,7 +110,7 @@ def by_prompt(jobs: QuerySet, seen_by: int | None = None) -> list[KeeperLine]:
     folded = sum((line.tally for line in lines if line.key in hidden), Tally())
     shown = [line for line in lines if line.key not in hidden]
     shown.append(KeeperLine(key="", label="Prompts made private since", tally=folded))
-    return sorted(shown, key=lambda line: (-line.spent, line.label))
+    return _most_spent_first(shown)
 
 
 def total(lines: list[KeeperLine]) -> KeeperLine:

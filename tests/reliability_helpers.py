@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -258,6 +259,10 @@ def answers(url: str, **headers: str):
     return up
 
 
+# The CSRF token a page's form carries, for a client that posts it back.
+CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
 def gunicorn_command(port: int, workers: int = 2, *options: str) -> list[str]:
     """gunicorn serving Studio on a loopback port, as production does."""
     return [
@@ -271,6 +276,45 @@ def gunicorn_command(port: int, workers: int = 2, *options: str) -> list[str]:
         str(workers),
         *options,
     ]
+
+
+class WebServer:
+    """gunicorn serving Studio on loopback, in its own session so it can be killed whole."""
+
+    def __init__(self, port: int, env: dict, log: Path, *options: str, workers: int = 2):
+        self.port, self.env, self.log = port, env, log
+        self.command = gunicorn_command(port, workers, *options)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "a") as out:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_until(answers(f"http://127.0.0.1:{self.port}/login/"), 30, step=0.1)
+        except AssertionError:
+            raise AssertionError(
+                "gunicorn did not start: " + self.log.read_text()[-2000:]
+            ) from None
+
+    def stop(self) -> None:
+        """Graceful: SIGTERM to the master, which lets requests in progress finish."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def states(job_ids: Iterable[int]) -> Counter:

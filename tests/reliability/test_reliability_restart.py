@@ -10,11 +10,8 @@ intact audio; sessions survived the restarts (the session store is the database)
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -23,20 +20,18 @@ import httpx
 
 from jobs.models import Job
 from tests.reliability_helpers import (
-    ROOT,
+    CSRF_TOKEN,
     TENFOLD_PACING,
     WITH_PROCESSES,
     Cluster,
-    answers,
+    WebServer,
     audio_files,
     check_invariants,
     database_url,
     drive_to_the_end,
     free_port,
-    gunicorn_command,
     leases_run_out,
     record,
-    wait_until,
 )
 from wallets import keys
 
@@ -44,46 +39,7 @@ pytestmark = WITH_PROCESSES
 
 PASSWORD = "member-pass-123"
 PACE_S = 0.4
-TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 JOB_URL = re.compile(r"^/jobs/(\d+)/$")
-
-
-class WebServer:
-    """gunicorn serving Studio on loopback, in its own session so it can be killed whole."""
-
-    def __init__(self, port: int, env: dict, log: Path):
-        self.port, self.env, self.log = port, env, log
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "a") as out:
-            self.process = subprocess.Popen(
-                gunicorn_command(self.port, 2, "--graceful-timeout", "20"),
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_until(answers(f"http://127.0.0.1:{self.port}/login/"), 30, step=0.1)
-        except AssertionError:
-            raise AssertionError(
-                "gunicorn did not start: " + self.log.read_text()[-2000:]
-            ) from None
-
-    def stop(self) -> None:
-        """Graceful: SIGTERM to the master, which lets requests in progress finish."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
 
 
 class Member(threading.Thread):
@@ -116,7 +72,7 @@ class Member(threading.Thread):
             data={
                 "username": self.username,
                 "password": PASSWORD,
-                "csrfmiddlewaretoken": TOKEN.search(page.text).group(1),
+                "csrfmiddlewaretoken": CSRF_TOKEN.search(page.text).group(1),
             },
         )
         self.sign_ins += 1
@@ -140,7 +96,7 @@ class Member(threading.Thread):
                 # at once are then told apart in Venice's ledger. Two of one price are left for
                 # an admin, which test_reliability_review.py covers.
                 "duration_seconds": str(1 + 5 * int(self.username.removeprefix("member")) + n % 3),
-                "csrfmiddlewaretoken": TOKEN.search(page.text).group(1),
+                "csrfmiddlewaretoken": CSRF_TOKEN.search(page.text).group(1),
             },
         )
         match = JOB_URL.match(answer.headers.get("location", ""))
@@ -174,7 +130,7 @@ def test_restarting_web_server_and_worker_mid_run_loses_no_job_and_no_audio(
         "MEDIA_ROOT": str(media),
     }
     port = free_port()
-    web = WebServer(port, env, tmp_path / "gunicorn.log")
+    web = WebServer(port, env, tmp_path / "gunicorn.log", "--graceful-timeout", "20")
     web.start()
     worker = Cluster(venice, media, tmp_path / "qcluster.log", workers=2, env=TENFOLD_PACING)
     worker.start()

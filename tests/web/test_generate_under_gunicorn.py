@@ -9,26 +9,21 @@ They POST the form. As GETs, the text rode in the URL: gunicorn refuses a reques
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
 
 import httpx
 import pytest
 
 from tests.reliability_helpers import (
-    ROOT,
+    CSRF_TOKEN,
     WITH_PROCESSES,
-    answers,
+    WebServer,
     database_url,
     free_port,
-    gunicorn_command,
     wait_until,
 )
 
 pytestmark = WITH_PROCESSES
 
-TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 # 5,000 characters, the most ElevenLabs v4 speaks; accents make its URL form longer still.
 TEXT = ("Über die Brücke ging sie, langsam. " * 150)[:5000]
 
@@ -42,12 +37,11 @@ def web(venice, wallet, member, tmp_path):
         "VENICE_API_BASE": venice.api_url,
         "CHAIN_RPC_URL": venice.rpc_url,
     }
-    command = gunicorn_command(port, 1, "--access-logfile", str(log))
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True
+    server = WebServer(
+        port, env, tmp_path / "gunicorn.log", "--access-logfile", str(log), workers=1
     )
+    server.start()
     try:
-        wait_until(answers(f"http://127.0.0.1:{port}/login/"), 30, step=0.1)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             page = client.get("/login/")
             client.post(
@@ -55,16 +49,15 @@ def web(venice, wallet, member, tmp_path):
                 data={
                     "username": "member",
                     "password": "member-pass-123",
-                    "csrfmiddlewaretoken": TOKEN.search(page.text).group(1),
+                    "csrfmiddlewaretoken": CSRF_TOKEN.search(page.text).group(1),
                 },
             )
-            token = TOKEN.search(client.get("/").text).group(1)
+            token = CSRF_TOKEN.search(client.get("/").text).group(1)
             # As htmx sends them: the token from <body hx-headers>, the form in the body.
             client.headers.update({"X-CSRFToken": token, "HX-Request": "true"})
             yield client, log
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_a_long_text_gets_its_price_and_stays_out_of_the_access_log(web):

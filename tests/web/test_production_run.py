@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from cryptography.fernet import Fernet
 
 from jobs.models import Job
 from tests.reliability_helpers import (
+    CSRF_TOKEN,
     ROOT,
     WITH_PROCESSES,
     Cluster,
@@ -72,7 +72,7 @@ class Browser:
         """Open the form's page, then post the form back with the CSRF token it holds."""
         page = self.request("GET", path)
         assert page.status_code == 200, (path, page.status_code, page.text[:300])
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        token = CSRF_TOKEN.search(page.text).group(1)
         return self.request("POST", path, data={**fields, "csrfmiddlewaretoken": token})
 
 

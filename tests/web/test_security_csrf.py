@@ -21,6 +21,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.reliability_helpers import (
+    CSRF_TOKEN,
     ROOT,
     answers,
     database_url,
@@ -32,8 +33,6 @@ from tests.reliability_helpers import (
 )
 
 from .ui_helpers import give_audio, make_job, make_prompt, make_wallet
-
-TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 def all_routes() -> list[tuple[str, str]]:
@@ -248,7 +247,7 @@ def _sign_in(client: httpx.Client, username: str, password: str) -> httpx.Respon
         data={
             "username": username,
             "password": password,
-            "csrfmiddlewaretoken": TOKEN.search(page.text).group(1),
+            "csrfmiddlewaretoken": CSRF_TOKEN.search(page.text).group(1),
         },
     )
 
@@ -286,7 +285,9 @@ def test_with_a_shared_cache_throttle_and_sign_out_hold_across_web_processes(
             for _ in range(20):  # every worker has the session cached by now
                 assert client.get("/jobs/").status_code == 200
             page = client.get("/jobs/")
-            client.post("/logout/", data={"csrfmiddlewaretoken": TOKEN.search(page.text).group(1)})
+            client.post(
+                "/logout/", data={"csrfmiddlewaretoken": CSRF_TOKEN.search(page.text).group(1)}
+            )
         opened = sum(
             httpx.get(server.base + "/jobs/", cookies={"sessionid": cookie}).status_code == 200
             for _ in range(20)
